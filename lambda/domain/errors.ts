@@ -1,0 +1,79 @@
+/**
+ * Named errors of the engine. Adapters map SDK errors onto these so that services decide on meaning
+ * (retry, skip, report) rather than on SDK error codes. Every error keeps its `cause`.
+ * Messages never contain secret material: only user names, key ids and settings.
+ */
+export class KeyRotationError extends Error {
+  /** Whether trying the same thing again later may succeed. */
+  readonly retryable: boolean = false;
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/** A configuration value is invalid. `problems` names each setting and what to change. */
+export class ConfigError extends KeyRotationError {
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid key rotation configuration:\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+/** A queue message or invocation payload does not have the expected shape. */
+export class InvalidMessageError extends KeyRotationError {}
+
+/** The IAM user does not exist (any more). */
+export class NoSuchUserError extends KeyRotationError {}
+
+/** The access key does not exist (any more). */
+export class NoSuchKeyError extends KeyRotationError {}
+
+/** IAM refused a third access key for the user. */
+export class KeyLimitExceededError extends KeyRotationError {}
+
+/** The caller lacks a permission. Not retryable without a change of policy. */
+export class AccessDeniedError extends KeyRotationError {}
+
+/** AWS throttled the request (after the SDK's own retries). */
+export class ThrottledError extends KeyRotationError {
+  override readonly retryable = true;
+}
+
+/** The call timed out or the service failed; the effect of the call is unknown. */
+export class TransientServiceError extends KeyRotationError {
+  override readonly retryable = true;
+}
+
+/** Another rotation of the same user holds the lock. */
+export class LockHeldError extends KeyRotationError {
+  override readonly retryable = true;
+}
+
+/** The ledger record changed under us (optimistic concurrency). */
+export class ConcurrentUpdateError extends KeyRotationError {
+  override readonly retryable = true;
+}
+
+/** A secret with our name exists but was not created by this service; we refuse to overwrite it. */
+export class ForeignSecretError extends KeyRotationError {}
+
+/** The secret (or the version for a key) is not in the vault. */
+export class SecretNotFoundError extends KeyRotationError {}
+
+/** STS rejected new credentials; usually IAM has not propagated the new key yet. */
+export class CredentialsNotYetValidError extends KeyRotationError {
+  override readonly retryable = true;
+}
+
+/** The new key could not be proven to work as the expected user. */
+export class VerificationError extends KeyRotationError {
+  override readonly retryable = true;
+}
+
+/** The IAM credential report could not be produced or read. */
+export class CredentialReportUnavailableError extends KeyRotationError {}
+
+/** True for errors where trying again later is the right response. */
+export function isRetryable(error: unknown): boolean {
+  return error instanceof KeyRotationError && error.retryable;
+}

@@ -1,0 +1,40 @@
+/** Names derived from users and accounts. Pure. */
+
+const SECRET_PREFIX = /^[A-Za-z0-9/_+=.@-]{1,200}$/;
+
+/** Problems with a secret prefix, for validation at synth time and cold start. */
+export function secretPrefixProblem(prefix: unknown): string | undefined {
+  if (typeof prefix !== 'string' || !SECRET_PREFIX.test(prefix) || prefix.startsWith('/') || prefix.endsWith('/')) {
+    return `secretPrefix must be 1-200 characters of letters, digits and /_+=.@- without a leading or trailing "/" (got ${JSON.stringify(prefix)})`;
+  }
+  return undefined;
+}
+
+/**
+ * `<prefix>/<accountId>/<userName>`. IAM user names may contain ",", which secret names may not;
+ * it is written as "=2C". The secret's tags record the exact user name, so a collision is detected.
+ */
+export function secretNameFor(prefix: string, accountId: string, userName: string): string {
+  return `${prefix}/${accountId}/${userName.replace(/,/g, '=2C')}`;
+}
+
+/** The account id from an ARN (`arn:aws:iam::123456789012:user/x` -> `123456789012`). */
+export function accountIdFromArn(arn: string): string {
+  return arn.split(':')[4] ?? '';
+}
+
+/**
+ * The Secrets Manager ClientRequestToken (= version id) for a key: deterministic, so storing the same
+ * key twice is a no-op, and the stored key ids can be read from the version ids without the values.
+ * Access key ids are 16+ characters, so the token meets the 32-character minimum.
+ */
+export function secretVersionToken(accessKeyId: string): string {
+  return `${TOKEN_PREFIX}${accessKeyId}`;
+}
+
+/** The access key id a version token was made from, or undefined if it is not one of ours. */
+export function accessKeyIdFromToken(token: string): string | undefined {
+  return token.startsWith(TOKEN_PREFIX) ? token.slice(TOKEN_PREFIX.length) : undefined;
+}
+
+const TOKEN_PREFIX = 'iam-key-rotation-';

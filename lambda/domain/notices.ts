@@ -1,0 +1,164 @@
+/**
+ * What owners are told. Plain text for people, `details` for machines. Names the secret and key ids,
+ * and when things happen; never secret material (I4). Pure.
+ */
+import type { NotificationEvent, OwnerNotification } from './model';
+
+export interface NoticeContext {
+  readonly accountId: string;
+  readonly userName: string;
+  readonly owner: string;
+  readonly secretName: string;
+  /** Why the default recipients get this instead of an owner, if they do. */
+  readonly ownerProblem?: string;
+}
+
+type NoticeFacts =
+  | { readonly event: 'key.expiring'; readonly keyId: string; readonly rotateOn: string; readonly graceDays: number }
+  | {
+      readonly event: 'key.rotated';
+      readonly oldKeyId: string;
+      readonly newKeyId: string;
+      readonly deactivateFrom: string;
+      readonly enforceOn: string;
+    }
+  | { readonly event: 'key.deactivated'; readonly keyId: string; readonly newKeyId: string; readonly deleteOn: string }
+  | {
+      readonly event: 'key.deactivation-postponed';
+      readonly keyId: string;
+      readonly newKeyId: string;
+      readonly lastUsed: string;
+      readonly enforceOn: string;
+    }
+  | { readonly event: 'key.enforced'; readonly keyId: string; readonly newKeyId: string; readonly deleteOn: string }
+  | { readonly event: 'key.deleted'; readonly keyId: string; readonly reason: string }
+  | { readonly event: 'key.reaped'; readonly keyId: string; readonly reason: string; readonly deleteOn: string }
+  | { readonly event: 'key.reactivated'; readonly keyId: string; readonly reason: string }
+  | { readonly event: 'keys.conflict'; readonly keyIds: readonly string[] }
+  | { readonly event: 'secret.conflict'; readonly reason: string }
+  | { readonly event: 'tags.invalid'; readonly findings: readonly string[] };
+
+function lines(...parts: (string | undefined | false)[]): string {
+  return parts.filter((part): part is string => typeof part === 'string').join('\n');
+}
+
+export function renderNotice(context: NoticeContext, facts: NoticeFacts, dedupeId: string): OwnerNotification {
+  const { accountId, userName, secretName } = context;
+  const who = `IAM user ${userName} in account ${accountId}`;
+  const footer = lines(
+    '',
+    context.ownerProblem ? `You receive this as a default recipient: ${context.ownerProblem}.` : undefined,
+    'Sent by iam-key-rotation. The secret itself is never sent by e-mail; read it from Secrets Manager.',
+  );
+  let subject: string;
+  let body: string;
+  const details: Record<string, string | number | boolean | null> = { secretName };
+  switch (facts.event) {
+    case 'key.expiring':
+      subject = `Access key of ${userName} will be rotated on ${facts.rotateOn}`;
+      body = lines(
+        `The access key ${facts.keyId} of ${who} will be replaced on ${facts.rotateOn}.`,
+        `The new key will be stored in the secret ${secretName} (Secrets Manager).`,
+        `Switch your workload to read its credentials from that secret; the old key keeps working for ${facts.graceDays} days after the rotation.`,
+      );
+      Object.assign(details, { keyId: facts.keyId, rotateOn: facts.rotateOn });
+      break;
+    case 'key.rotated':
+      subject = `New access key for ${userName} is in ${secretName}`;
+      body = lines(
+        `A new access key ${facts.newKeyId} was created for ${who} and verified with AWS STS.`,
+        `It is stored in the secret ${secretName} (label AWSCURRENT); the old key ${facts.oldKeyId} is labelled AWSPREVIOUS.`,
+        `The old key will be deactivated from ${facts.deactivateFrom} once it is no longer used, and on ${facts.enforceOn} at the latest.`,
+      );
+      Object.assign(details, {
+        oldKeyId: facts.oldKeyId,
+        newKeyId: facts.newKeyId,
+        deactivateFrom: facts.deactivateFrom,
+        enforceOn: facts.enforceOn,
+      });
+      break;
+    case 'key.deactivated':
+      subject = `Old access key of ${userName} deactivated`;
+      body = lines(
+        `The access key ${facts.keyId} of ${who} was deactivated: it was not used since its replacement ${facts.newKeyId} was created.`,
+        `It will be deleted on ${facts.deleteOn}. If something broke, reactivate it in IAM and switch to ${secretName}.`,
+      );
+      Object.assign(details, { keyId: facts.keyId, newKeyId: facts.newKeyId, deleteOn: facts.deleteOn });
+      break;
+    case 'key.deactivation-postponed':
+      subject = `ACTION NEEDED: old access key of ${userName} is still in use`;
+      body = lines(
+        `The access key ${facts.keyId} of ${who} was last used ${facts.lastUsed}, after its replacement ${facts.newKeyId} was created.`,
+        `Its deactivation is postponed. Switch the workload to the new key in ${secretName}: the old key will be deactivated on ${facts.enforceOn} even if it is still in use.`,
+      );
+      Object.assign(details, {
+        keyId: facts.keyId,
+        newKeyId: facts.newKeyId,
+        lastUsed: facts.lastUsed,
+        enforceOn: facts.enforceOn,
+      });
+      break;
+    case 'key.enforced':
+      subject = `Old access key of ${userName} deactivated at the maximum age`;
+      body = lines(
+        `The access key ${facts.keyId} of ${who} reached the maximum key age and was deactivated although it was still in use.`,
+        `Use the new key ${facts.newKeyId} from ${secretName}. The old key will be deleted on ${facts.deleteOn}.`,
+      );
+      Object.assign(details, { keyId: facts.keyId, newKeyId: facts.newKeyId, deleteOn: facts.deleteOn });
+      break;
+    case 'key.deleted':
+      subject = `Inactive access key of ${userName} deleted`;
+      body = lines(`The inactive access key ${facts.keyId} of ${who} was deleted: ${facts.reason}.`);
+      Object.assign(details, { keyId: facts.keyId, reason: facts.reason });
+      break;
+    case 'key.reaped':
+      subject = `Unused access key of ${userName} deactivated`;
+      body = lines(
+        `The access key ${facts.keyId} of ${who} was deactivated because it is not used: ${facts.reason}.`,
+        `It will be deleted on ${facts.deleteOn}. Reactivate it in IAM if it is still needed.`,
+      );
+      Object.assign(details, { keyId: facts.keyId, reason: facts.reason, deleteOn: facts.deleteOn });
+      break;
+    case 'key.reactivated':
+      subject = `Access key of ${userName} was reactivated by hand`;
+      body = lines(
+        `The access key ${facts.keyId} of ${who} had been deactivated and is active again: ${facts.reason}.`,
+        `It gets one more grace period and then follows the rotation rules again. To keep it longer, exempt the user with a tag.`,
+      );
+      Object.assign(details, { keyId: facts.keyId, reason: facts.reason });
+      break;
+    case 'keys.conflict':
+      subject = `ACTION NEEDED: ${userName} has two active access keys`;
+      body = lines(
+        `${who} has two active access keys (${facts.keyIds.join(', ')}) that the service did not create as a rotation pair.`,
+        'Nothing was changed. Deactivate the key that is no longer needed; the service then rotates the other one as usual.',
+      );
+      details.keyIds = facts.keyIds.join(',');
+      break;
+    case 'secret.conflict':
+      subject = `ACTION NEEDED: cannot rotate the access key of ${userName}`;
+      body = lines(
+        `The key of ${who} is due for rotation, but ${facts.reason}.`,
+        'Nothing was changed. Rename or delete that secret, or exempt the user.',
+      );
+      details.reason = facts.reason;
+      break;
+    case 'tags.invalid':
+      subject = `Check the rotation tags of ${userName}`;
+      body = lines(`The rotation tags of ${who} could not be read:`, ...facts.findings.map((finding) => `- ${finding}`));
+      details.findings = facts.findings.join('; ');
+      break;
+  }
+  return {
+    event: facts.event as NotificationEvent,
+    accountId,
+    userName,
+    owner: context.owner,
+    subject: subject.slice(0, 99),
+    text: lines(body, footer),
+    details: { event: facts.event, accountId, userName, ...details },
+    dedupeId,
+  };
+}
+
+export type { NoticeFacts };

@@ -1,0 +1,112 @@
+/**
+ * The interfaces the services need. Adapters (lambda/adapters) implement them over the AWS SDK;
+ * tests implement them in memory (test/fakes). Implementations map failures to the named errors
+ * of domain/errors.ts.
+ */
+import type { AccessKey, KeyCredentials, KeyStatus, NewAccessKey, OwnerNotification, UserLedger } from './domain/model';
+
+export type CredentialReportState = 'STARTED' | 'INPROGRESS' | 'COMPLETE';
+
+export interface UserSummary {
+  readonly userName: string;
+  readonly arn: string;
+  readonly path: string;
+}
+
+export interface UserDetails extends UserSummary {
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+/** IAM users and their access keys in one account. */
+export interface IamDirectory {
+  generateCredentialReport(): Promise<CredentialReportState>;
+  /** The report CSV. Throws CredentialReportUnavailableError when there is none to read. */
+  getCredentialReport(): Promise<{ readonly csv: string; readonly generatedAt: Date }>;
+  /** Every user (all pages). */
+  listUsers(): Promise<UserSummary[]>;
+  /** Throws NoSuchUserError. */
+  getUser(userName: string): Promise<UserDetails>;
+  /** Keys without last-used dates (all pages). Throws NoSuchUserError. */
+  listAccessKeys(userName: string): Promise<Omit<AccessKey, 'lastUsedDate'>[]>;
+  getAccessKeyLastUsed(accessKeyId: string): Promise<Date | undefined>;
+  /** Returns the only copy of the secret that will ever exist. Throws KeyLimitExceededError. */
+  createAccessKey(userName: string): Promise<NewAccessKey>;
+  updateAccessKey(userName: string, accessKeyId: string, status: KeyStatus): Promise<void>;
+  deleteAccessKey(userName: string, accessKeyId: string): Promise<void>;
+}
+
+/** Proves that credentials work (STS GetCallerIdentity signed with them). */
+export interface KeyVerifier {
+  /** Throws CredentialsNotYetValidError while IAM has not propagated the key. */
+  callerIdentity(credentials: KeyCredentials): Promise<{ readonly arn: string; readonly account: string }>;
+}
+
+export interface SecretRef {
+  readonly accountId: string;
+  readonly userName: string;
+  /** `<prefix>/<accountId>/<userName>` */
+  readonly name: string;
+  /** The IAM user allowed to read the secret. */
+  readonly userArn: string;
+}
+
+export interface SecretDescription {
+  /** True if the secret carries this service's ownership tags for this account and user. */
+  readonly managedByUs: boolean;
+  /** Access key ids stored in the secret (one per version), with their staging labels. */
+  readonly versions: readonly { readonly accessKeyId: string; readonly stages: readonly string[] }[];
+}
+
+/** Secrets Manager, one secret per user. */
+export interface AccessKeyVault {
+  describe(ref: SecretRef): Promise<SecretDescription | undefined>;
+  /**
+   * Stores the key as the AWSCURRENT version (the previous current becomes AWSPREVIOUS), creating the
+   * secret with our tags and a resource policy for the user if needed. Idempotent per access key id.
+   * Throws ForeignSecretError if a secret of that name exists that we did not create.
+   */
+  store(ref: SecretRef, key: NewAccessKey): Promise<void>;
+  /** Reads the stored credentials of one key. Throws SecretNotFoundError. */
+  read(ref: SecretRef, accessKeyId: string): Promise<KeyCredentials>;
+}
+
+/** SNS: notices to owners and default recipients. */
+export interface OwnerNotifier {
+  publish(notification: OwnerNotification): Promise<void>;
+  /** Makes sure the owner is subscribed (with a filter on their address). Idempotent. */
+  ensureSubscribed(owner: string): Promise<void>;
+}
+
+/** DynamoDB: per-user memory with conditional writes and a lock with a lease. */
+export interface RotationLedger {
+  load(accountId: string, userName: string): Promise<UserLedger | undefined>;
+  /** Every record of the account (all pages). */
+  loadAccount(accountId: string): Promise<UserLedger[]>;
+  /**
+   * Takes the user's lock until `until` if it is free or its lease has expired at `now`; creates the
+   * record if absent. Returns the record as stored. Throws LockHeldError.
+   */
+  acquireLock(accountId: string, userName: string, holder: string, now: Date, until: Date): Promise<UserLedger>;
+  /** Writes the record if its stored version still equals `record.version`; returns it with version + 1. */
+  save(record: UserLedger): Promise<UserLedger>;
+  /** Releases the lock if `holder` still holds it. */
+  releaseLock(accountId: string, userName: string, holder: string): Promise<void>;
+}
+
+export interface Clock {
+  now(): Date;
+  sleep(ms: number): Promise<void>;
+}
+
+/** Structured logger (Powertools Logger fits). Attributes must never carry secret material. */
+export interface Logger {
+  debug(message: string, attributes?: Record<string, unknown>): void;
+  info(message: string, attributes?: Record<string, unknown>): void;
+  warn(message: string, attributes?: Record<string, unknown>): void;
+  error(message: string, attributes?: Record<string, unknown>): void;
+}
+
+export const systemClock: Clock = {
+  now: () => new Date(),
+  sleep: (ms) => new Promise((resolve) => setTimeout(resolve, ms)),
+};

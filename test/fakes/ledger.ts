@@ -1,0 +1,75 @@
+/**
+ * The DynamoDB ledger in memory: items stored as JSON (as a table would hold them), writes
+ * conditional on the version, and a lock with a lease.
+ */
+import { ConcurrentUpdateError, LockHeldError } from '../../lambda/domain/errors';
+import { emptyLedger, UserLedger } from '../../lambda/domain/model';
+import type { RotationLedger } from '../../lambda/ports';
+import { Faults } from './faults';
+
+export class FakeLedger implements RotationLedger {
+  readonly items = new Map<string, string>();
+
+  constructor(private readonly faults: Faults) {}
+
+  private key(accountId: string, userName: string) {
+    return `${accountId}#${userName}`;
+  }
+
+  private get(accountId: string, userName: string): UserLedger | undefined {
+    const item = this.items.get(this.key(accountId, userName));
+    return item ? (JSON.parse(item) as UserLedger) : undefined;
+  }
+
+  private put(record: UserLedger): UserLedger {
+    const stored = { ...record, version: record.version + 1 };
+    this.items.set(this.key(record.accountId, record.userName), JSON.stringify(stored));
+    return JSON.parse(JSON.stringify(stored)) as UserLedger;
+  }
+
+  /** Test helper: read without a counted call. */
+  peek(accountId: string, userName: string): UserLedger | undefined {
+    return this.get(accountId, userName);
+  }
+
+  load(accountId: string, userName: string) {
+    return this.faults.around('dynamodb:Load', () => this.get(accountId, userName));
+  }
+
+  loadAccount(accountId: string) {
+    return this.faults.around('dynamodb:Query', () =>
+      [...this.items.values()]
+        .map((item) => JSON.parse(item) as UserLedger)
+        .filter((record) => record.accountId === accountId),
+    );
+  }
+
+  acquireLock(accountId: string, userName: string, holder: string, now: Date, until: Date) {
+    return this.faults.around('dynamodb:AcquireLock', () => {
+      const current = this.get(accountId, userName) ?? emptyLedger(accountId, userName);
+      if (current.lock && current.lock.holder !== holder && new Date(current.lock.until).getTime() > now.getTime()) {
+        throw new LockHeldError(`user ${userName} is locked by ${current.lock.holder} until ${current.lock.until}`);
+      }
+      return this.put({ ...current, lock: { holder, until: until.toISOString() } });
+    });
+  }
+
+  save(record: UserLedger) {
+    return this.faults.around('dynamodb:Save', () => {
+      const current = this.get(record.accountId, record.userName);
+      if ((current?.version ?? 0) !== record.version) {
+        throw new ConcurrentUpdateError(`ledger record of ${record.userName} changed (version ${current?.version}, expected ${record.version})`);
+      }
+      return this.put(record);
+    });
+  }
+
+  releaseLock(accountId: string, userName: string, holder: string) {
+    return this.faults.around('dynamodb:ReleaseLock', () => {
+      const current = this.get(accountId, userName);
+      if (current?.lock?.holder !== holder) return;
+      const { lock: _released, ...rest } = current;
+      this.put(rest);
+    });
+  }
+}
