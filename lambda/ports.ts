@@ -3,7 +3,14 @@
  * tests implement them in memory (test/fakes). Implementations map failures to the named errors
  * of domain/errors.ts.
  */
-import type { AccessKey, KeyCredentials, KeyStatus, NewAccessKey, OwnerNotification, UserLedger } from './domain/model';
+import type {
+  AccessKey,
+  KeyCredentials,
+  KeyStatus,
+  NewAccessKey,
+  OwnerNotification,
+  UserLedger,
+} from './domain/model';
 
 export type CredentialReportState = 'STARTED' | 'INPROGRESS' | 'COMPLETE';
 
@@ -86,7 +93,13 @@ export interface RotationLedger {
    * Takes the user's lock until `until` if it is free or its lease has expired at `now`; creates the
    * record if absent. Returns the record as stored. Throws LockHeldError.
    */
-  acquireLock(accountId: string, userName: string, holder: string, now: Date, until: Date): Promise<UserLedger>;
+  acquireLock(
+    accountId: string,
+    userName: string,
+    holder: string,
+    now: Date,
+    until: Date,
+  ): Promise<UserLedger>;
   /** Writes the record if its stored version still equals `record.version`; returns it with version + 1. */
   save(record: UserLedger): Promise<UserLedger>;
   /** Releases the lock if `holder` still holds it. */

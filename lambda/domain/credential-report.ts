@@ -36,7 +36,13 @@ const REQUIRED_COLUMNS = [
 ] as const;
 
 function parseTime(value: string | undefined): Date | undefined {
-  if (value === undefined || value === '' || value === 'N/A' || value === 'no_information' || value === 'not_supported') {
+  if (
+    value === undefined ||
+    value === '' ||
+    value === 'N/A' ||
+    value === 'no_information' ||
+    value === 'not_supported'
+  ) {
     return undefined;
   }
   const date = new Date(value);

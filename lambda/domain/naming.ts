@@ -4,7 +4,12 @@ const SECRET_PREFIX = /^[A-Za-z0-9/_+=.@-]{1,200}$/;
 
 /** Problems with a secret prefix, for validation at synth time and cold start. */
 export function secretPrefixProblem(prefix: unknown): string | undefined {
-  if (typeof prefix !== 'string' || !SECRET_PREFIX.test(prefix) || prefix.startsWith('/') || prefix.endsWith('/')) {
+  if (
+    typeof prefix !== 'string' ||
+    !SECRET_PREFIX.test(prefix) ||
+    prefix.startsWith('/') ||
+    prefix.endsWith('/')
+  ) {
     return `secretPrefix must be 1-200 characters of letters, digits and /_+=.@- without a leading or trailing "/" (got ${JSON.stringify(prefix)})`;
   }
   return undefined;

@@ -2,7 +2,7 @@
  * What owners are told. Plain text for people, `details` for machines. Names the secret and key ids,
  * and when things happen; never secret material (I4). Pure.
  */
-import type { NotificationEvent, OwnerNotification } from './model';
+import type { OwnerNotification } from './model';
 
 export interface NoticeContext {
   readonly accountId: string;
@@ -14,7 +14,12 @@ export interface NoticeContext {
 }
 
 type NoticeFacts =
-  | { readonly event: 'key.expiring'; readonly keyId: string; readonly rotateOn: string; readonly graceDays: number }
+  | {
+      readonly event: 'key.expiring';
+      readonly keyId: string;
+      readonly rotateOn: string;
+      readonly graceDays: number;
+    }
   | {
       readonly event: 'key.rotated';
       readonly oldKeyId: string;
@@ -22,7 +27,12 @@ type NoticeFacts =
       readonly deactivateFrom: string;
       readonly enforceOn: string;
     }
-  | { readonly event: 'key.deactivated'; readonly keyId: string; readonly newKeyId: string; readonly deleteOn: string }
+  | {
+      readonly event: 'key.deactivated';
+      readonly keyId: string;
+      readonly newKeyId: string;
+      readonly deleteOn: string;
+    }
   | {
       readonly event: 'key.deactivation-postponed';
       readonly keyId: string;
@@ -30,9 +40,19 @@ type NoticeFacts =
       readonly lastUsed: string;
       readonly enforceOn: string;
     }
-  | { readonly event: 'key.enforced'; readonly keyId: string; readonly newKeyId: string; readonly deleteOn: string }
+  | {
+      readonly event: 'key.enforced';
+      readonly keyId: string;
+      readonly newKeyId: string;
+      readonly deleteOn: string;
+    }
   | { readonly event: 'key.deleted'; readonly keyId: string; readonly reason: string }
-  | { readonly event: 'key.reaped'; readonly keyId: string; readonly reason: string; readonly deleteOn: string }
+  | {
+      readonly event: 'key.reaped';
+      readonly keyId: string;
+      readonly reason: string;
+      readonly deleteOn: string;
+    }
   | { readonly event: 'key.reactivated'; readonly keyId: string; readonly reason: string }
   | { readonly event: 'keys.conflict'; readonly keyIds: readonly string[] }
   | { readonly event: 'secret.conflict'; readonly reason: string }
@@ -42,7 +62,11 @@ function lines(...parts: (string | undefined | false)[]): string {
   return parts.filter((part): part is string => typeof part === 'string').join('\n');
 }
 
-export function renderNotice(context: NoticeContext, facts: NoticeFacts, dedupeId: string): OwnerNotification {
+export function renderNotice(
+  context: NoticeContext,
+  facts: NoticeFacts,
+  dedupeId: string,
+): OwnerNotification {
   const { accountId, userName, secretName } = context;
   const who = `IAM user ${userName} in account ${accountId}`;
   const footer = lines(
@@ -145,12 +169,15 @@ export function renderNotice(context: NoticeContext, facts: NoticeFacts, dedupeI
       break;
     case 'tags.invalid':
       subject = `Check the rotation tags of ${userName}`;
-      body = lines(`The rotation tags of ${who} could not be read:`, ...facts.findings.map((finding) => `- ${finding}`));
+      body = lines(
+        `The rotation tags of ${who} could not be read:`,
+        ...facts.findings.map((finding) => `- ${finding}`),
+      );
       details.findings = facts.findings.join('; ');
       break;
   }
   return {
-    event: facts.event as NotificationEvent,
+    event: facts.event,
     accountId,
     userName,
     owner: context.owner,

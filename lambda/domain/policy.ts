@@ -20,7 +20,12 @@ export type PlannedAction =
   /** Delete an inactive key so that the user has room for the replacement key. */
   | { readonly kind: 'make-room'; readonly keyId: string; readonly reason: string }
   | { readonly kind: 'rotate'; readonly keyId: string; readonly reason: string }
-  | { readonly kind: 'deactivate'; readonly keyId: string; readonly replacementKeyId: string; readonly reason: string }
+  | {
+      readonly kind: 'deactivate';
+      readonly keyId: string;
+      readonly replacementKeyId: string;
+      readonly reason: string;
+    }
   | {
       readonly kind: 'postpone';
       readonly keyId: string;
@@ -28,7 +33,12 @@ export type PlannedAction =
       readonly enforceOn: string;
       readonly reason: string;
     }
-  | { readonly kind: 'enforce'; readonly keyId: string; readonly replacementKeyId: string; readonly reason: string }
+  | {
+      readonly kind: 'enforce';
+      readonly keyId: string;
+      readonly replacementKeyId: string;
+      readonly reason: string;
+    }
   | { readonly kind: 'warn'; readonly keyId: string; readonly rotateOn: string; readonly reason: string }
   | { readonly kind: 'conflict'; readonly keyIds: readonly string[]; readonly reason: string }
   | { readonly kind: 'reap'; readonly keyId: string; readonly reason: string };
@@ -176,7 +186,11 @@ export function planUser({ user, ledger, now, settings }: PolicyInput): UserPlan
     ),
   ];
   if (gone.length > 0) {
-    actions.push({ kind: 'forget', keyIds: gone, reason: 'keys no longer exist in IAM; their ledger marks are dropped' });
+    actions.push({
+      kind: 'forget',
+      keyIds: gone,
+      reason: 'keys no longer exist in IAM; their ledger marks are dropped',
+    });
   }
 
   const deletions = new Map<string, PlannedAction>();
@@ -210,7 +224,11 @@ export function planUser({ user, ledger, now, settings }: PolicyInput): UserPlan
   actions.push(...deletions.values());
   return result();
 
-  function planSingleActiveKey(key: AccessKey, inactiveKeys: AccessKey[], dueDeletions: Map<string, PlannedAction>) {
+  function planSingleActiveKey(
+    key: AccessKey,
+    inactiveKeys: AccessKey[],
+    dueDeletions: Map<string, PlannedAction>,
+  ) {
     const age = daysBetween(key.createDate, now);
     if (settings.reapUnusedDays !== undefined) {
       const idleDays = daysBetween(key.lastUsedDate ?? key.createDate, now);
@@ -229,7 +247,9 @@ export function planUser({ user, ledger, now, settings }: PolicyInput): UserPlan
       // Only two keys fit; an inactive key may be deleted to make room (I3).
       for (const other of inactiveKeys) {
         dueDeletions.delete(other.accessKeyId);
-        const index = actions.findIndex((action) => action.kind === 'track-inactive' && action.keyId === other.accessKeyId);
+        const index = actions.findIndex(
+          (action) => action.kind === 'track-inactive' && action.keyId === other.accessKeyId,
+        );
         if (index >= 0) actions.splice(index, 1);
         actions.push({
           kind: 'make-room',
@@ -270,7 +290,8 @@ export function planUser({ user, ledger, now, settings }: PolicyInput): UserPlan
       actions.push({
         kind: 'conflict',
         keyIds: [older.accessKeyId, newer.accessKeyId],
-        reason: 'two active keys that the service did not create as a rotation pair; report only, nothing is changed',
+        reason:
+          'two active keys that the service did not create as a rotation pair; report only, nothing is changed',
       });
       return;
     }

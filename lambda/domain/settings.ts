@@ -49,18 +49,24 @@ const IAM_PATH = /^\/([\x21-\x7e]*\/)?$/;
 
 function checkDays(name: string, value: unknown, problems: string[]): void {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_DAYS) {
-    problems.push(`${name} must be a whole number of days from 0 to ${MAX_DAYS} (got ${JSON.stringify(value)})`);
+    problems.push(
+      `${name} must be a whole number of days from 0 to ${MAX_DAYS} (got ${JSON.stringify(value)})`,
+    );
   }
 }
 
 function checkPaths(name: string, value: unknown, problems: string[]): void {
   if (!Array.isArray(value)) {
-    problems.push(`${name} must be a list of IAM paths such as "/" or "/service/" (got ${JSON.stringify(value)})`);
+    problems.push(
+      `${name} must be a list of IAM paths such as "/" or "/service/" (got ${JSON.stringify(value)})`,
+    );
     return;
   }
   for (const path of value) {
     if (typeof path !== 'string' || path.length > 512 || !IAM_PATH.test(path)) {
-      problems.push(`${name} entry ${JSON.stringify(path)} is not an IAM path: it must start and end with "/"`);
+      problems.push(
+        `${name} entry ${JSON.stringify(path)} is not an IAM path: it must start and end with "/"`,
+      );
     }
   }
 }
@@ -69,7 +75,9 @@ function checkPaths(name: string, value: unknown, problems: string[]): void {
  * Merges `input` over the defaults and validates the result. Throws a {@link ConfigError} listing
  * every problem, each naming the setting and what to change.
  */
-export function resolveSettings(input: Partial<Record<keyof RotationSettings, unknown>> = {}): RotationSettings {
+export function resolveSettings(
+  input: Partial<Record<keyof RotationSettings, unknown>> = {},
+): RotationSettings {
   const problems: string[] = [];
   const known = new Set<string>(Object.keys(DEFAULT_SETTINGS));
   for (const key of Object.keys(input)) {
@@ -84,7 +92,13 @@ export function resolveSettings(input: Partial<Record<keyof RotationSettings, un
   if (merged.reapUnusedDays === true) merged.reapUnusedDays = DEFAULT_REAP_UNUSED_DAYS;
   if (merged.reapUnusedDays === false || merged.reapUnusedDays === null) merged.reapUnusedDays = undefined;
 
-  for (const name of ['rotateAfterDays', 'warnDays', 'graceDays', 'maxKeyAgeDays', 'deleteAfterDays'] as const) {
+  for (const name of [
+    'rotateAfterDays',
+    'warnDays',
+    'graceDays',
+    'maxKeyAgeDays',
+    'deleteAfterDays',
+  ] as const) {
     checkDays(name, merged[name], problems);
   }
   if (merged.reapUnusedDays !== undefined) {

@@ -90,8 +90,15 @@ export function resolveExemption(
 }
 
 /** Whether an IAM path is in scope: under an included prefix and under no excluded one. */
-export function inScope(path: string, includePaths: readonly string[], excludePaths: readonly string[]): boolean {
-  return includePaths.some((prefix) => path.startsWith(prefix)) && !excludePaths.some((prefix) => path.startsWith(prefix));
+export function inScope(
+  path: string,
+  includePaths: readonly string[],
+  excludePaths: readonly string[],
+): boolean {
+  return (
+    includePaths.some((prefix) => path.startsWith(prefix)) &&
+    !excludePaths.some((prefix) => path.startsWith(prefix))
+  );
 }
 
 /** The IAM path of a user from its ARN (`arn:aws:iam::123:user/path/name` -> `/path/`). */

@@ -69,7 +69,9 @@ export async function planAccount(
     rows = await readCredentialReport(deps.iam, clock, options.reportTimeoutMs);
   } catch (error) {
     if (!(error instanceof CredentialReportUnavailableError)) throw error;
-    logger.warn('credential report unavailable; listing users and keys instead', { error: describeError(error) });
+    logger.warn('credential report unavailable; listing users and keys instead', {
+      error: describeError(error),
+    });
     source = 'user-listing';
     rows = await listAsReportRows(deps.iam, settings);
   }
@@ -93,7 +95,10 @@ export async function planAccount(
     : scoped.filter((row) => mayNeedAction(row, ledgers.get(row.userName), settings, now));
   // Users the ledger knows to be mid-rotation are confirmed even if the report no longer lists them.
   for (const record of ledgers.values()) {
-    if ((record.inFlight || record.outbox.length > 0) && !candidates.some((row) => row.userName === record.userName)) {
+    if (
+      (record.inFlight || record.outbox.length > 0) &&
+      !candidates.some((row) => row.userName === record.userName)
+    ) {
       candidates.push({ userName: record.userName, arn: '', path: '/', keys: [] });
     }
   }
@@ -162,12 +167,18 @@ function logDecision(logger: Logger, accountId: string, dryRun: boolean, plan: U
 }
 
 /** Generates the report (polling while IAM builds it), reads and parses it. */
-async function readCredentialReport(iam: IamDirectory, clock: Clock, timeoutMs: number): Promise<CredentialReportRow[]> {
+async function readCredentialReport(
+  iam: IamDirectory,
+  clock: Clock,
+  timeoutMs: number,
+): Promise<CredentialReportRow[]> {
   const deadline = clock.now().getTime() + timeoutMs;
   let delay = 1000;
   while ((await iam.generateCredentialReport()) !== 'COMPLETE') {
     if (clock.now().getTime() + delay > deadline) {
-      throw new CredentialReportUnavailableError(`credential report not ready within ${Math.round(timeoutMs / 1000)} s`);
+      throw new CredentialReportUnavailableError(
+        `credential report not ready within ${Math.round(timeoutMs / 1000)} s`,
+      );
     }
     await clock.sleep(delay);
     delay = Math.min(delay * 2, 8000);
@@ -181,7 +192,10 @@ async function readCredentialReport(iam: IamDirectory, clock: Clock, timeoutMs: 
 }
 
 /** The fallback when there is no report: every user and key, listed page by page. */
-async function listAsReportRows(iam: IamDirectory, settings: RotationSettings): Promise<CredentialReportRow[]> {
+async function listAsReportRows(
+  iam: IamDirectory,
+  settings: RotationSettings,
+): Promise<CredentialReportRow[]> {
   const rows: CredentialReportRow[] = [];
   for (const user of await iam.listUsers()) {
     if (!inScope(user.path, settings.includePaths, settings.excludePaths)) continue;

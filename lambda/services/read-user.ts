@@ -9,5 +9,11 @@ export async function readUser(iam: IamDirectory, userName: string): Promise<Use
     const lastUsedDate = await iam.getAccessKeyLastUsed(key.accessKeyId);
     withUse.push(lastUsedDate ? { ...key, lastUsedDate } : { ...key });
   }
-  return { userName: details.userName, arn: details.arn, path: details.path, tags: details.tags, keys: withUse };
+  return {
+    userName: details.userName,
+    arn: details.arn,
+    path: details.path,
+    tags: details.tags,
+    keys: withUse,
+  };
 }

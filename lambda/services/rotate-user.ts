@@ -101,11 +101,10 @@ export async function rotateUser(request: RotateUserRequest, deps: RotationDeps)
     new Date(now.getTime() + options.lockLeaseMs),
   );
   const run = new UserRotation(request, deps, options, record);
-  let failed = false;
+  let outcome: UserOutcome;
   try {
-    return await run.execute();
+    outcome = await run.execute();
   } catch (error) {
-    failed = true;
     audit(deps.logger, {
       action: 'rotation.failed',
       accountId: request.accountId,
@@ -115,18 +114,22 @@ export async function rotateUser(request: RotateUserRequest, deps: RotationDeps)
       dryRun: false,
       outcome: 'failure',
     });
+    await releaseLock(request, deps).catch(() => undefined); // reported inside; the first error wins
     throw error;
-  } finally {
-    try {
-      await deps.ledger.releaseLock(request.accountId, request.userName, deps.holderId);
-    } catch (releaseError) {
-      // The lease expires on its own; report, and fail the run only if nothing else failed.
-      deps.logger.warn('could not release the user lock; it expires with its lease', {
-        userName: request.userName,
-        error: describeError(releaseError),
-      });
-      if (!failed) throw releaseError;
-    }
+  }
+  await releaseLock(request, deps);
+  return outcome;
+}
+
+async function releaseLock(request: RotateUserRequest, deps: RotationDeps): Promise<void> {
+  try {
+    await deps.ledger.releaseLock(request.accountId, request.userName, deps.holderId);
+  } catch (error) {
+    deps.logger.warn('could not release the user lock; it expires with its lease', {
+      userName: request.userName,
+      error: describeError(error),
+    });
+    throw error;
   }
 }
 
@@ -137,7 +140,8 @@ async function planOnly(request: RotateUserRequest, deps: RotationDeps): Promise
   try {
     user = await readUser(deps.iam, userName);
   } catch (error) {
-    if (error instanceof NoSuchUserError) return { accountId, userName, dryRun: true, status: 'user-gone', performed: [] };
+    if (error instanceof NoSuchUserError)
+      return { accountId, userName, dryRun: true, status: 'user-gone', performed: [] };
     throw error;
   }
   const plan = planUser({ user, ledger: record, now: deps.clock.now(), settings: deps.settings });
@@ -207,7 +211,14 @@ class UserRotation {
   }
 
   private outcome(status: UserOutcome['status'], plan?: UserPlan): UserOutcome {
-    return { accountId: this.accountId, userName: this.userName, dryRun: false, status, plan, performed: this.performed };
+    return {
+      accountId: this.accountId,
+      userName: this.userName,
+      dryRun: false,
+      status,
+      plan,
+      performed: this.performed,
+    };
   }
 
   private plan(user: UserSnapshot): UserPlan {
@@ -243,7 +254,10 @@ class UserRotation {
   // ---------------------------------------------------------------------------------------------
   // Ledger and notices
 
-  private async update(change: (record: UserLedger) => UserLedger, history?: Omit<HistoryEntry, 'at'>): Promise<void> {
+  private async update(
+    change: (record: UserLedger) => UserLedger,
+    history?: Omit<HistoryEntry, 'at'>,
+  ): Promise<void> {
     let next = change(this.record);
     if (history) {
       const entry: HistoryEntry = { at: this.deps.clock.now().toISOString(), ...history };
@@ -277,7 +291,10 @@ class UserRotation {
   private async deliverNotices(): Promise<void> {
     for (const pending of [...this.record.outbox]) {
       await this.deps.notifier.publish(pending.notification);
-      await this.update((record) => ({ ...record, outbox: record.outbox.filter((entry) => entry.id !== pending.id) }));
+      await this.update((record) => ({
+        ...record,
+        outbox: record.outbox.filter((entry) => entry.id !== pending.id),
+      }));
       this.log('notice.sent', 'success', {
         reason: pending.notification.subject,
         event: pending.notification.event,
@@ -287,7 +304,8 @@ class UserRotation {
   }
 
   private async subscribeOwner(owner: string): Promise<void> {
-    if (this.options.subscribeOwners && owner !== DEFAULT_OWNER) await this.deps.notifier.ensureSubscribed(owner);
+    if (this.options.subscribeOwners && owner !== DEFAULT_OWNER)
+      await this.deps.notifier.ensureSubscribed(owner);
   }
 
   private log(
@@ -295,7 +313,14 @@ class UserRotation {
     outcome: 'success' | 'skipped' | 'failure',
     fields: { reason: string; keyId?: string; newKeyId?: string; [extra: string]: unknown },
   ): void {
-    audit(this.deps.logger, { action, accountId: this.accountId, userName: this.userName, dryRun: false, outcome, ...fields });
+    audit(this.deps.logger, {
+      action,
+      accountId: this.accountId,
+      userName: this.userName,
+      dryRun: false,
+      outcome,
+      ...fields,
+    });
   }
 
   private async reportFindings(plan: UserPlan, user: UserSnapshot): Promise<void> {
@@ -338,7 +363,10 @@ class UserRotation {
         return;
       case 'track-inactive':
         await this.update(
-          (record) => ({ ...record, inactiveSince: { ...record.inactiveSince, [action.keyId]: now.toISOString() } }),
+          (record) => ({
+            ...record,
+            inactiveSince: { ...record.inactiveSince, [action.keyId]: now.toISOString() },
+          }),
           { action: 'key.tracked', keyId: action.keyId, detail: action.reason },
         );
         this.log('key.tracked', 'success', { keyId: action.keyId, reason: action.reason });
@@ -410,12 +438,21 @@ class UserRotation {
             this.queueNotice(
               { ...record, warnedKeys: { ...record.warnedKeys, [action.keyId]: now.toISOString() } },
               context,
-              { event: 'key.expiring', keyId: action.keyId, rotateOn: action.rotateOn, graceDays: this.deps.settings.graceDays },
+              {
+                event: 'key.expiring',
+                keyId: action.keyId,
+                rotateOn: action.rotateOn,
+                graceDays: this.deps.settings.graceDays,
+              },
               `${this.accountId}/${this.userName}/expiring/${action.keyId}`,
             ),
           { action: 'key.warned', keyId: action.keyId, detail: action.reason },
         );
-        this.log('key.warned', 'success', { keyId: action.keyId, reason: action.reason, owner: plan.owner.owner });
+        this.log('key.warned', 'success', {
+          keyId: action.keyId,
+          reason: action.reason,
+          owner: plan.owner.owner,
+        });
         await this.deliverNotices();
         return;
       case 'conflict': {
@@ -501,14 +538,20 @@ class UserRotation {
     await this.deliverNotices();
   }
 
-  private async rotate(action: Extract<PlannedAction, { kind: 'rotate' }>, user: UserSnapshot, plan: UserPlan) {
+  private async rotate(
+    action: Extract<PlannedAction, { kind: 'rotate' }>,
+    user: UserSnapshot,
+    plan: UserPlan,
+  ) {
     const ref = this.secretRef(user);
     const existing = await this.deps.vault.describe(ref);
     if (existing && !existing.managedByUs) {
       await this.refuseForeignSecret(ref, user, plan);
       return;
     }
-    const deletedNow = new Set(this.performed.filter((done) => done.kind === 'delete').map((done) => done.keyId));
+    const deletedNow = new Set(
+      this.performed.filter((done) => done.kind === 'delete').map((done) => done.keyId),
+    );
     const keysBefore = user.keys.map((key) => key.accessKeyId).filter((keyId) => !deletedNow.has(keyId));
     await this.subscribeOwner(plan.owner.owner);
     const startedAt = this.deps.clock.now().toISOString();
@@ -522,23 +565,25 @@ class UserRotation {
     );
     this.log('rotation.started', 'success', { keyId: action.keyId, reason: action.reason });
 
-    let created: NewAccessKey | undefined = await this.deps.iam.createAccessKey(this.userName);
-    const newKeyId = created.accessKeyId;
-    const createDate = created.createDate;
-    try {
-      await this.deps.vault.store(ref, created);
-    } catch (error) {
-      created = undefined;
-      await this.discardUnstoredKey(newKeyId, error);
-      throw error;
-    }
-    created = undefined; // the secret now lives in the vault only
+    // The secret exists only in this response until the vault has it; it goes nowhere else.
+    const { accessKeyId: newKeyId, createDate } = await this.createAndStore(ref);
     await this.update(
       (record) => ({ ...record, inFlight: { ...record.inFlight!, phase: 'stored', newKeyId } }),
       { action: 'rotation.stored', keyId: newKeyId, detail: `new key stored in ${ref.name}` },
     );
     const oldKey = user.keys.find((key) => key.accessKeyId === action.keyId);
     await this.finishStoredRotation(user, plan, { accessKeyId: newKeyId, createDate }, oldKey);
+  }
+
+  private async createAndStore(ref: SecretRef): Promise<Pick<NewAccessKey, 'accessKeyId' | 'createDate'>> {
+    const created = await this.deps.iam.createAccessKey(this.userName);
+    try {
+      await this.deps.vault.store(ref, created);
+    } catch (error) {
+      await this.discardUnstoredKey(created.accessKeyId, error);
+      throw error;
+    }
+    return { accessKeyId: created.accessKeyId, createDate: created.createDate };
   }
 
   /** The secret could not be stored, so nobody can ever use the new key: delete it (I1). */
@@ -552,7 +597,8 @@ class UserRotation {
       });
       this.log('rotation.recovered', 'failure', {
         newKeyId,
-        reason: 'the secret could not be stored; the new key was deleted again and the old key left as it was',
+        reason:
+          'the secret could not be stored; the new key was deleted again and the old key left as it was',
         error: describeError(cause),
       });
     } catch (cleanupError) {
@@ -620,7 +666,11 @@ class UserRotation {
           },
           `${this.accountId}/${this.userName}/rotated/${newKey.accessKeyId}`,
         ),
-      { action: 'key.rotated', keyId: newKey.accessKeyId, detail: `replaces ${inFlight.oldKeyId}; ${inFlight.reason}` },
+      {
+        action: 'key.rotated',
+        keyId: newKey.accessKeyId,
+        detail: `replaces ${inFlight.oldKeyId}; ${inFlight.reason}`,
+      },
     );
     this.log('key.rotated', 'success', {
       keyId: inFlight.oldKeyId,
@@ -629,7 +679,12 @@ class UserRotation {
       secretName: ref.name,
       verifyAttempts: attempts,
     });
-    this.performed.push({ kind: 'rotate', keyId: inFlight.oldKeyId, newKeyId: newKey.accessKeyId, detail: inFlight.reason });
+    this.performed.push({
+      kind: 'rotate',
+      keyId: inFlight.oldKeyId,
+      newKeyId: newKey.accessKeyId,
+      detail: inFlight.reason,
+    });
     await this.deliverNotices();
   }
 
@@ -646,7 +701,9 @@ class UserRotation {
       try {
         const identity = await this.deps.verifier.callerIdentity(credentials);
         if (identity.arn !== user.arn || identity.account !== this.accountId) {
-          throw new VerificationError(`new key ${accessKeyId} signs as ${identity.arn}, expected ${user.arn}`);
+          throw new VerificationError(
+            `new key ${accessKeyId} signs as ${identity.arn}, expected ${user.arn}`,
+          );
         }
         return attempt;
       } catch (error) {
@@ -684,7 +741,9 @@ class UserRotation {
           key.createDate.getTime() <= window.to,
       );
       const described = candidates.length > 0 ? await this.deps.vault.describe(ref) : undefined;
-      const stored = new Set(described?.managedByUs ? described.versions.map((version) => version.accessKeyId) : []);
+      const stored = new Set(
+        described?.managedByUs ? described.versions.map((version) => version.accessKeyId) : [],
+      );
       let adopted: AccessKey | undefined;
       for (const key of candidates) {
         if (!adopted && stored.has(key.accessKeyId)) {
@@ -704,15 +763,25 @@ class UserRotation {
         const newKeyId = adopted.accessKeyId;
         await this.update(
           (record) => ({ ...record, inFlight: { ...record.inFlight!, phase: 'stored', newKeyId } }),
-          { action: 'rotation.recovered', keyId: newKeyId, detail: 'new key found stored in the vault; continuing' },
+          {
+            action: 'rotation.recovered',
+            keyId: newKeyId,
+            detail: 'new key found stored in the vault; continuing',
+          },
         );
       } else {
         const detail =
           candidates.length === 0
             ? 'no key was created by the interrupted rotation'
             : 'the key created by the interrupted rotation was deleted';
-        await this.update((record) => ({ ...record, inFlight: undefined }), { action: 'rotation.recovered', detail });
-        this.log('rotation.recovered', 'success', { keyId: inFlight.oldKeyId, reason: `${detail}; rotating again` });
+        await this.update((record) => ({ ...record, inFlight: undefined }), {
+          action: 'rotation.recovered',
+          detail,
+        });
+        this.log('rotation.recovered', 'success', {
+          keyId: inFlight.oldKeyId,
+          reason: `${detail}; rotating again`,
+        });
       }
     }
     const current = this.record.inFlight;
@@ -720,7 +789,10 @@ class UserRotation {
       const newKey = user.keys.find((key) => key.accessKeyId === current.newKeyId);
       if (!newKey) {
         const detail = `new key ${current.newKeyId} no longer exists (deleted by hand?); the rotation is abandoned`;
-        await this.update((record) => ({ ...record, inFlight: undefined }), { action: 'rotation.recovered', detail });
+        await this.update((record) => ({ ...record, inFlight: undefined }), {
+          action: 'rotation.recovered',
+          detail,
+        });
         this.log('rotation.recovered', 'success', { keyId: current.oldKeyId, reason: detail });
       } else {
         this.log('rotation.recovered', 'success', {

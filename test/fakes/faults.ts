@@ -73,7 +73,8 @@ export class Faults {
         break;
     }
     const result = await effect();
-    if (rule?.kind === 'timeout-after') throw new TransientServiceError(`${op}: timed out (after taking effect)`);
+    if (rule?.kind === 'timeout-after')
+      throw new TransientServiceError(`${op}: timed out (after taking effect)`);
     if (rule?.kind === 'crash-after') {
       this.crashed = true;
       throw new SimulatedCrash(op);

@@ -13,7 +13,13 @@ import {
 } from '../../lambda/domain/errors';
 import type { KeyCredentials, KeyStatus, NewAccessKey } from '../../lambda/domain/model';
 import { MS_PER_DAY } from '../../lambda/domain/time';
-import type { CredentialReportState, IamDirectory, KeyVerifier, UserDetails, UserSummary } from '../../lambda/ports';
+import type {
+  CredentialReportState,
+  IamDirectory,
+  KeyVerifier,
+  UserDetails,
+  UserSummary,
+} from '../../lambda/ports';
 import type { FakeClock } from './clock';
 import { Faults } from './faults';
 
@@ -93,7 +99,9 @@ export class FakeIam implements IamDirectory {
       status: options.status ?? 'Active',
       createDate: new Date(now - options.ageDays * MS_PER_DAY - (options.ageMs ?? 0)),
       lastUsedDate:
-        options.lastUsedDaysAgo === undefined ? undefined : new Date(now - options.lastUsedDaysAgo * MS_PER_DAY),
+        options.lastUsedDaysAgo === undefined
+          ? undefined
+          : new Date(now - options.lastUsedDaysAgo * MS_PER_DAY),
       createdByApi: false,
     };
     user.keys.push(key);
@@ -140,7 +148,8 @@ export class FakeIam implements IamDirectory {
   private newKeyMaterial() {
     this.keyCounter++;
     const accessKeyId = `AKIAFAKE${this.keyCounter.toString(36).toUpperCase().padStart(12, '0')}`;
-    const secretAccessKey = `fakeSecret/${this.keyCounter.toString(36)}/${Math.random().toString(36).slice(2)}`.padEnd(40, 'Q');
+    const secretAccessKey =
+      `fakeSecret/${this.keyCounter.toString(36)}/${Math.random().toString(36).slice(2)}`.padEnd(40, 'Q');
     return { accessKeyId, secretAccessKey };
   }
 
@@ -173,7 +182,9 @@ export class FakeIam implements IamDirectory {
   getCredentialReport(): Promise<{ csv: string; generatedAt: Date }> {
     return this.faults.around('iam:GetCredentialReport', () => {
       if (!this.report || !this.reportAvailable) {
-        throw new CredentialReportUnavailableError('ReportNotPresent: no credential report has been generated');
+        throw new CredentialReportUnavailableError(
+          'ReportNotPresent: no credential report has been generated',
+        );
       }
       return this.report;
     });
@@ -181,7 +192,9 @@ export class FakeIam implements IamDirectory {
 
   renderReport(): string {
     const lines = [REPORT_HEADER];
-    lines.push(`<root_account>,arn:aws:iam::${this.accountId}:root,2020-01-01T00:00:00+00:00,not_supported,2026-01-01T00:00:00+00:00,not_supported,not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A`);
+    lines.push(
+      `<root_account>,arn:aws:iam::${this.accountId}:root,2020-01-01T00:00:00+00:00,not_supported,2026-01-01T00:00:00+00:00,not_supported,not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A`,
+    );
     for (const user of this.users.values()) {
       const keys = [...user.keys].sort((a, b) => a.createDate.getTime() - b.createDate.getTime());
       const slot = (index: number) => {
@@ -256,10 +269,20 @@ export class FakeIam implements IamDirectory {
       if (user.keys.length >= 2) {
         throw new KeyLimitExceededError(`Cannot exceed quota for AccessKeysPerUser: 2 (${userName})`);
       }
-      const key: FakeKey = { ...this.newKeyMaterial(), status: 'Active', createDate: this.clock.now(), createdByApi: true };
+      const key: FakeKey = {
+        ...this.newKeyMaterial(),
+        status: 'Active',
+        createDate: this.clock.now(),
+        createdByApi: true,
+      };
       user.keys.push(key);
       this.issuedSecrets.push(key.secretAccessKey);
-      return { userName, accessKeyId: key.accessKeyId, secretAccessKey: key.secretAccessKey, createDate: key.createDate };
+      return {
+        userName,
+        accessKeyId: key.accessKeyId,
+        secretAccessKey: key.secretAccessKey,
+        createDate: key.createDate,
+      };
     });
   }
 
@@ -296,7 +319,9 @@ export class FakeVerifier implements KeyVerifier {
       const user = this.iam.ownerOfKey(credentials.accessKeyId);
       const propagated = key && this.clock.now().getTime() - key.createDate.getTime() >= this.propagationMs;
       if (!key || !user || !propagated || !this.iam.use(credentials)) {
-        throw new CredentialsNotYetValidError('InvalidClientTokenId: The security token included in the request is invalid.');
+        throw new CredentialsNotYetValidError(
+          'InvalidClientTokenId: The security token included in the request is invalid.',
+        );
       }
       return { arn: user.arn, account: this.iam.accountId };
     });

@@ -47,8 +47,14 @@ export class FakeLedger implements RotationLedger {
   acquireLock(accountId: string, userName: string, holder: string, now: Date, until: Date) {
     return this.faults.around('dynamodb:AcquireLock', () => {
       const current = this.get(accountId, userName) ?? emptyLedger(accountId, userName);
-      if (current.lock && current.lock.holder !== holder && new Date(current.lock.until).getTime() > now.getTime()) {
-        throw new LockHeldError(`user ${userName} is locked by ${current.lock.holder} until ${current.lock.until}`);
+      if (
+        current.lock &&
+        current.lock.holder !== holder &&
+        new Date(current.lock.until).getTime() > now.getTime()
+      ) {
+        throw new LockHeldError(
+          `user ${userName} is locked by ${current.lock.holder} until ${current.lock.until}`,
+        );
       }
       return this.put({ ...current, lock: { holder, until: until.toISOString() } });
     });
@@ -58,7 +64,9 @@ export class FakeLedger implements RotationLedger {
     return this.faults.around('dynamodb:Save', () => {
       const current = this.get(record.accountId, record.userName);
       if ((current?.version ?? 0) !== record.version) {
-        throw new ConcurrentUpdateError(`ledger record of ${record.userName} changed (version ${current?.version}, expected ${record.version})`);
+        throw new ConcurrentUpdateError(
+          `ledger record of ${record.userName} changed (version ${current?.version}, expected ${record.version})`,
+        );
       }
       return this.put(record);
     });
@@ -68,8 +76,7 @@ export class FakeLedger implements RotationLedger {
     return this.faults.around('dynamodb:ReleaseLock', () => {
       const current = this.get(accountId, userName);
       if (current?.lock?.holder !== holder) return;
-      const { lock: _released, ...rest } = current;
-      this.put(rest);
+      this.put({ ...current, lock: undefined });
     });
   }
 }

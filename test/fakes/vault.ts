@@ -39,7 +39,12 @@ export class FakeVault implements AccessKeyVault {
       name,
       tags: { team: 'someone-else' },
       readers: [],
-      versions: new Map([['their-version-00000000000000000000', { value, stages: new Set(['AWSCURRENT']), createdAt: this.clock.now() }]]),
+      versions: new Map([
+        [
+          'their-version-00000000000000000000',
+          { value, stages: new Set(['AWSCURRENT']), createdAt: this.clock.now() },
+        ],
+      ]),
     });
   }
 
@@ -48,8 +53,16 @@ export class FakeVault implements AccessKeyVault {
     const secret = this.secrets.get(name);
     const version = secret && [...secret.versions.values()].find((candidate) => candidate.stages.has(stage));
     if (!version) return undefined;
-    const parsed = JSON.parse(version.value) as { AccessKeyId: string; SecretAccessKey: string; UserName: string };
-    return { accessKeyId: parsed.AccessKeyId, secretAccessKey: parsed.SecretAccessKey, UserName: parsed.UserName };
+    const parsed = JSON.parse(version.value) as {
+      AccessKeyId: string;
+      SecretAccessKey: string;
+      UserName: string;
+    };
+    return {
+      accessKeyId: parsed.AccessKeyId,
+      secretAccessKey: parsed.SecretAccessKey,
+      UserName: parsed.UserName,
+    };
   }
 
   /** Access key ids stored under a secret. */
@@ -59,7 +72,9 @@ export class FakeVault implements AccessKeyVault {
   }
 
   private ours(secret: FakeSecret, ref: SecretRef): boolean {
-    return secret.tags[MANAGED_TAG] === 'true' && secret.tags[USER_TAG] === `${ref.accountId}/${ref.userName}`;
+    return (
+      secret.tags[MANAGED_TAG] === 'true' && secret.tags[USER_TAG] === `${ref.accountId}/${ref.userName}`
+    );
   }
 
   describe(ref: SecretRef): Promise<SecretDescription | undefined> {
@@ -99,7 +114,8 @@ export class FakeVault implements AccessKeyVault {
       }
       const existing = secret.versions.get(token);
       if (existing) {
-        if (existing.value !== value) throw new Error(`ResourceExistsException: version ${token} exists with other content`);
+        if (existing.value !== value)
+          throw new Error(`ResourceExistsException: version ${token} exists with other content`);
         return; // same token, same value: Secrets Manager treats it as a retry
       }
       for (const version of secret.versions.values()) {

@@ -86,7 +86,11 @@ export class World {
   }
 
   /** The scheduled pipeline for one day: plan, then rotate each user with work (as the queue would). */
-  async runDay(): Promise<{ plan: AccountPlan; outcomes: UserOutcome[]; failures: { userName: string; error: unknown }[] }> {
+  async runDay(): Promise<{
+    plan: AccountPlan;
+    outcomes: UserOutcome[];
+    failures: { userName: string; error: unknown }[];
+  }> {
     const plan = await this.plan(false);
     const outcomes: UserOutcome[] = [];
     const failures: { userName: string; error: unknown }[] = [];
