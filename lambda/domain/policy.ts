@@ -119,7 +119,10 @@ export function planUser({ user, ledger, now, settings }: PolicyInput): UserPlan
   const owner = resolveOwner(user.tags, settings.ownerTag);
   const exemption = resolveExemption(user.tags, settings.exemptionTag, now);
   const findings: string[] = [];
-  if (owner.problem) findings.push(`owner: ${owner.problem}; notices go to the default recipients`);
+  // A missing owner is common and already said in every notice's footer; a malformed one is a mistake to fix.
+  if (owner.problem && user.tags[settings.ownerTag] !== undefined) {
+    findings.push(`owner: ${owner.problem}; notices go to the default recipients`);
+  }
   if (exemption?.problem) findings.push(`exemption: ${exemption.problem}`);
   const stages = new Map<string, KeyStage>();
   const actions: PlannedAction[] = [];

@@ -1,4 +1,4 @@
-import { World } from '../fakes/world';
+import { World } from '../../fakes/world';
 
 test('a due key is rotated, stored, verified and announced', async () => {
   const world = new World();
@@ -12,5 +12,4 @@ test('a due key is rotated, stored, verified and announced', async () => {
   expect(current?.accessKeyId).toBe(keys[1]!.accessKeyId);
   expect(keys[0]!.accessKeyId).toBe(old.accessKeyId);
   expect(world.notifier.events('alice')).toEqual(['key.rotated']);
-  console.log(world.logger.printed.join('\n'));
 });

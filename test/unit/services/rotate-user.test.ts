@@ -1,0 +1,204 @@
+import { MS_PER_DAY } from '../../../lambda/domain/time';
+import { World } from '../../fakes/world';
+
+const OWNER = { 'key-rotation:owner': 'alice@example.com' };
+
+function keysOf(world: World, user: string) {
+  return world.iam.users.get(user)!.keys.map((key) => ({ id: key.accessKeyId, status: key.status }));
+}
+
+describe('rotateUser', () => {
+  test('warns once, subscribing the owner, then rotates on the day', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    const key = world.iam.addKey('alice', { ageDays: 76 });
+
+    await world.rotate('alice');
+    await world.rotate('alice'); // same day again: no second warning
+    world.clock.advanceDays(1);
+    await world.rotate('alice');
+
+    expect(world.notifier.events('alice')).toEqual(['key.expiring']);
+    expect(world.notifier.subscribed).toEqual(new Set(['alice@example.com']));
+    expect(world.notifier.published[0]).toMatchObject({
+      owner: 'alice@example.com',
+      subject: 'Access key of alice will be rotated on 2026-01-05',
+      details: { keyId: key.accessKeyId, rotateOn: '2026-01-05', secretName: world.secretName('alice') },
+    });
+    world.clock.advanceDays(3);
+    await world.rotate('alice');
+    expect(world.notifier.events('alice')).toEqual(['key.expiring', 'key.rotated']);
+    expect(keysOf(world, 'alice')).toHaveLength(2);
+  });
+
+  test('verifies the new key as stored, retrying while IAM propagates it', async () => {
+    const world = new World();
+    world.verifier.propagationMs = 12_000;
+    world.iam.addUser('alice', { tags: OWNER });
+    world.iam.addKey('alice', { ageDays: 80 });
+
+    await world.rotate('alice');
+
+    // Waits 1 + 2 + 4 + 8 s = 15 s >= 12 s before STS accepts the key, on the fifth attempt.
+    expect(world.clock.slept).toBe(15_000);
+    expect(world.logger.audits('key.rotated')[0]).toMatchObject({ verifyAttempts: 5, outcome: 'success' });
+    const newKey = world.iam.users.get('alice')!.keys[1]!;
+    expect(newKey.lastUsedDate).toBeDefined(); // STS saw the key
+  });
+
+  test('a key that STS never accepts leaves the rotation stored but unannounced; the old key stays', async () => {
+    const world = new World({ rotationOptions: { verifyTimeoutMs: 30_000 } });
+    world.verifier.propagationMs = 10 * MS_PER_DAY;
+    world.iam.addUser('alice', { tags: OWNER });
+    const old = world.iam.addKey('alice', { ageDays: 80 });
+
+    await expect(world.rotate('alice')).rejects.toThrow('was not accepted by STS within 30 s');
+
+    expect(world.ledger.peek(world.accountId, 'alice')?.inFlight).toMatchObject({ phase: 'stored' });
+    expect(world.notifier.published).toEqual([]);
+    expect(world.iam.findKey(old.accessKeyId)?.status).toBe('Active');
+    expect(world.ledger.peek(world.accountId, 'alice')?.lock).toBeUndefined();
+  });
+
+  test('deletes the inactive key to make room, then rotates', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    const inactive = world.iam.addKey('alice', { ageDays: 200, status: 'Inactive' });
+    const active = world.iam.addKey('alice', { ageDays: 81 });
+
+    const outcome = await world.rotate('alice');
+
+    expect(outcome.performed.map((action) => action.kind)).toEqual(['delete', 'rotate']);
+    const keys = keysOf(world, 'alice');
+    expect(keys.map((key) => key.id)).not.toContain(inactive.accessKeyId);
+    expect(keys[0]).toEqual({ id: active.accessKeyId, status: 'Active' });
+    expect(keys).toHaveLength(2);
+    expect(world.notifier.events('alice')).toEqual(['key.deleted', 'key.rotated']);
+  });
+
+  test('after the grace: deactivates an unused old key; the delete clock starts then', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    const old = world.iam.addKey('alice', { ageDays: 80, lastUsedDaysAgo: 1 });
+    await world.rotate('alice');
+
+    world.clock.advanceDays(6);
+    await world.rotate('alice');
+    expect(world.iam.findKey(old.accessKeyId)?.status).toBe('Active'); // day 6 of 7
+
+    world.clock.advanceDays(1);
+    await world.rotate('alice');
+    expect(world.iam.findKey(old.accessKeyId)?.status).toBe('Inactive');
+    expect(world.ledger.peek(world.accountId, 'alice')?.inactiveSince[old.accessKeyId]).toBe(
+      world.clock.now().toISOString(),
+    );
+
+    world.clock.advanceDays(13);
+    await world.rotate('alice');
+    expect(world.iam.findKey(old.accessKeyId)).toBeDefined();
+    world.clock.advanceDays(1);
+    await world.rotate('alice');
+    expect(world.iam.findKey(old.accessKeyId)).toBeUndefined();
+    expect(world.notifier.events('alice')).toEqual(['key.rotated', 'key.deactivated', 'key.deleted']);
+  });
+
+  test('an old key still in use is postponed with one reminder a day, then enforced at the hard limit', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    const old = world.iam.addKey('alice', { ageDays: 80 });
+    await world.rotate('alice');
+    for (let day = 1; day <= 10; day++) {
+      world.clock.advanceDays(1);
+      world.iam.use(old); // the workload never switches
+      await world.rotate('alice');
+      await world.rotate('alice'); // a second run the same day sends no second reminder
+    }
+    expect(world.notifier.events('alice')).toEqual([
+      'key.rotated',
+      'key.deactivation-postponed', // day 7 (key 87 days old)
+      'key.deactivation-postponed',
+      'key.deactivation-postponed',
+      'key.enforced', // day 10 (key 90 days old)
+    ]);
+    expect(world.iam.findKey(old.accessKeyId)?.status).toBe('Inactive');
+    expect(world.notifier.published[1]?.details).toMatchObject({ enforceOn: '2026-01-11' });
+  });
+
+  test('a key reactivated by hand gets one more grace period, then follows the rules again', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    const old = world.iam.addKey('alice', { ageDays: 80 });
+    await world.rotate('alice');
+    world.clock.advanceDays(7);
+    await world.rotate('alice');
+    expect(world.iam.findKey(old.accessKeyId)?.status).toBe('Inactive');
+
+    world.clock.advanceDays(1);
+    world.iam.findKey(old.accessKeyId)!.status = 'Active'; // somebody needed it back
+    world.iam.use(old);
+    await world.rotate('alice');
+    expect(world.iam.findKey(old.accessKeyId)?.status).toBe('Active');
+    expect(world.notifier.events('alice').at(-1)).toBe('key.reactivated');
+
+    world.clock.advanceDays(6);
+    world.iam.use(old);
+    await world.rotate('alice');
+    expect(world.iam.findKey(old.accessKeyId)?.status).toBe('Active');
+    world.clock.advanceDays(1);
+    world.iam.use(old);
+    await world.rotate('alice');
+    // Grace over again, key 96 days old and in use: enforced.
+    expect(world.iam.findKey(old.accessKeyId)?.status).toBe('Inactive');
+    expect(world.notifier.events('alice').at(-1)).toBe('key.enforced');
+  });
+
+  test('two active keys not created by the service: one notice, nothing changed, however often it runs', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    world.iam.addKey('alice', { ageDays: 120 });
+    world.iam.addKey('alice', { ageDays: 100 });
+    const before = world.iam.snapshot();
+
+    for (let day = 0; day < 3; day++) {
+      await world.rotate('alice');
+      world.clock.advanceDays(1);
+    }
+
+    expect(world.iam.snapshot()).toBe(before);
+    expect(world.notifier.events('alice')).toEqual(['keys.conflict']);
+    expect(world.logger.audits('keys.conflict')).toHaveLength(3);
+  });
+
+  test('reaping unused keys is opt-in and deactivates, never deletes at once', async () => {
+    const off = new World();
+    off.iam.addUser('idle');
+    off.iam.addKey('idle', { ageDays: 50 });
+    await off.rotate('idle');
+    expect(keysOf(off, 'idle')[0]?.status).toBe('Active');
+
+    const on = new World({ settings: { reapUnusedDays: 45 } });
+    on.iam.addUser('idle');
+    on.iam.addKey('idle', { ageDays: 50 });
+    on.iam.addUser('busy');
+    on.iam.addKey('busy', { ageDays: 50, lastUsedDaysAgo: 2 });
+    await on.rotate('idle');
+    await on.rotate('busy');
+    expect(keysOf(on, 'idle')[0]?.status).toBe('Inactive');
+    expect(keysOf(on, 'busy')[0]?.status).toBe('Active');
+    expect(on.notifier.events('idle')).toEqual(['key.reaped']);
+  });
+
+  test('a user with no active key is never given one', async () => {
+    const world = new World();
+    world.iam.addUser('disabled');
+    const key = world.iam.addKey('disabled', { ageDays: 300, status: 'Inactive' });
+
+    await world.rotate('disabled');
+    world.clock.advanceDays(14);
+    await world.rotate('disabled');
+
+    expect(world.iam.users.get('disabled')!.keys).toEqual([]);
+    expect(world.iam.apiCreatedKeys()).toEqual([]);
+    expect(world.logger.audits('key.deleted')[0]).toMatchObject({ keyId: key.accessKeyId });
+  });
+});
