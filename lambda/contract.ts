@@ -1,6 +1,6 @@
 /**
- * The one contract between the CDK construct (lib/) and the Lambda code (lambda/):
- * environment variable names and the shape of queue messages. Imports nothing on purpose.
+ * The one contract between the CDK construct (lib/) and the Lambda code (lambda/): environment
+ * variable names, metric names and the shape of queue messages. Imports nothing on purpose.
  */
 
 /** Environment variables the construct sets and the handlers read (once, at cold start). */
@@ -9,10 +9,33 @@ export const ENV = {
   topicArn: 'NOTIFY_TOPIC_ARN',
   queueUrl: 'WORK_QUEUE_URL',
   secretPrefix: 'SECRET_PREFIX',
+  /** ARN of the customer-managed KMS key that encrypts the secrets. */
   kmsKeyArn: 'SECRETS_KMS_KEY_ARN',
   /** JSON of the rotation settings (see lambda/domain/settings.ts); validated at cold start. */
   rotationSettings: 'ROTATION_SETTINGS',
-  defaultRecipients: 'DEFAULT_RECIPIENTS',
+  /** `true` or `false`: subscribe owners to the topic when they are first notified. */
+  subscribeOwners: 'SUBSCRIBE_OWNERS',
+  /** Optional ARN of an admin role that may also read every secret. */
+  adminRoleArn: 'SECRET_ADMIN_ROLE_ARN',
+} as const;
+
+/** CloudWatch namespace of the service's EMF metrics. */
+export const METRICS_NAMESPACE = 'IamKeyRotation';
+
+/** Metric names, emitted by the handlers and alarmed on by the construct. */
+export const METRIC = {
+  usersScanned: 'UsersScanned',
+  keysScanned: 'KeysScanned',
+  overdueKeys: 'OverdueKeys',
+  workMessages: 'WorkMessages',
+  keysRotated: 'KeysRotated',
+  keysDeactivated: 'KeysDeactivated',
+  keysPostponed: 'KeysPostponed',
+  keysEnforced: 'KeysEnforced',
+  keysDeleted: 'KeysDeleted',
+  keysReaped: 'KeysReaped',
+  rotationFailures: 'RotationFailures',
+  invalidMessages: 'InvalidMessages',
 } as const;
 
 /** Version of {@link WorkMessage}; a consumer refuses versions it does not know. */
@@ -32,4 +55,10 @@ export interface WorkMessage {
   readonly plannedActions: readonly string[];
   /** ISO time of the planning run that produced this message. */
   readonly plannedAt: string;
+}
+
+/** What the schedule (or an operator, by hand) sends the planner. */
+export interface PlannerInput {
+  /** Plan and report only; nothing is changed and no work is queued for changes. @default false */
+  readonly dryRun?: boolean;
 }

@@ -3,6 +3,7 @@
  * tests implement them in memory (test/fakes). Implementations map failures to the named errors
  * of domain/errors.ts.
  */
+import type { WorkMessage } from './contract';
 import type {
   AccessKey,
   KeyCredentials,
@@ -60,7 +61,9 @@ export interface SecretRef {
 export interface SecretDescription {
   /** True if the secret carries this service's ownership tags for this account and user. */
   readonly managedByUs: boolean;
-  /** Access key ids stored in the secret (one per version), with their staging labels. */
+  /** True if the secret is scheduled for deletion: it cannot take a new version until restored. */
+  readonly pendingDeletion?: boolean;
+  /** Access key ids stored in the secret (one per labelled version), with their staging labels. */
   readonly versions: readonly { readonly accessKeyId: string; readonly stages: readonly string[] }[];
 }
 
@@ -104,6 +107,11 @@ export interface RotationLedger {
   save(record: UserLedger): Promise<UserLedger>;
   /** Releases the lock if `holder` still holds it. */
   releaseLock(accountId: string, userName: string, holder: string): Promise<void>;
+}
+
+/** SQS FIFO: the planner's work messages for the rotator. */
+export interface WorkQueue {
+  send(messages: readonly WorkMessage[]): Promise<void>;
 }
 
 export interface Clock {

@@ -43,3 +43,10 @@ export function accessKeyIdFromToken(token: string): string | undefined {
 }
 
 const TOKEN_PREFIX = 'iam-key-rotation-';
+
+/** Tags that mark a secret as created by this service for one user; without them it is never overwritten. */
+export const SECRET_TAGS = {
+  managed: 'iam-key-rotation:managed',
+  /** Value `<accountId>/<userName>`. */
+  user: 'iam-key-rotation:user',
+} as const;

@@ -545,8 +545,13 @@ class UserRotation {
   ) {
     const ref = this.secretRef(user);
     const existing = await this.deps.vault.describe(ref);
-    if (existing && !existing.managedByUs) {
-      await this.refuseForeignSecret(ref, user, plan);
+    if (existing && (!existing.managedByUs || existing.pendingDeletion)) {
+      await this.refuseSecret(
+        ref,
+        user,
+        plan,
+        existing.managedByUs ? 'is scheduled for deletion; restore it first' : undefined,
+      );
       return;
     }
     const deletedNow = new Set(
@@ -611,8 +616,15 @@ class UserRotation {
     }
   }
 
-  private async refuseForeignSecret(ref: SecretRef, user: UserSnapshot, plan: UserPlan): Promise<void> {
-    const reason = `a secret named ${ref.name} exists that this service did not create; it will not be overwritten`;
+  private async refuseSecret(
+    ref: SecretRef,
+    user: UserSnapshot,
+    plan: UserPlan,
+    problem?: string,
+  ): Promise<void> {
+    const reason = problem
+      ? `the secret ${ref.name} ${problem}`
+      : `a secret named ${ref.name} exists that this service did not create; it will not be overwritten`;
     this.log('rotation.skipped', 'skipped', { reason });
     this.performed.push({ kind: 'refused', detail: reason });
     const mark = `secret:${ref.name}`;

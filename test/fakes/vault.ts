@@ -4,13 +4,13 @@
  */
 import { ForeignSecretError, SecretNotFoundError } from '../../lambda/domain/errors';
 import type { KeyCredentials, NewAccessKey } from '../../lambda/domain/model';
-import { accessKeyIdFromToken, secretVersionToken } from '../../lambda/domain/naming';
+import { accessKeyIdFromToken, SECRET_TAGS, secretVersionToken } from '../../lambda/domain/naming';
 import type { AccessKeyVault, SecretDescription, SecretRef } from '../../lambda/ports';
 import type { FakeClock } from './clock';
 import { Faults } from './faults';
 
-export const MANAGED_TAG = 'iam-key-rotation:managed';
-export const USER_TAG = 'iam-key-rotation:user';
+export const MANAGED_TAG = SECRET_TAGS.managed;
+export const USER_TAG = SECRET_TAGS.user;
 
 interface Version {
   readonly value: string;

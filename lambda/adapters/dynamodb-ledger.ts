@@ -1,0 +1,167 @@
+/**
+ * The ledger in DynamoDB: one item per (account, user), partition key `pk` = account id, sort key
+ * `sk` = user name. Every write is conditional: on the version for saves, on the lock's holder or
+ * lease for the lock.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  paginateQuery,
+  PutCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { ConcurrentUpdateError, LockHeldError } from '../domain/errors';
+import { emptyLedger, UserLedger } from '../domain/model';
+import type { RotationLedger } from '../ports';
+import { awsErrorName, call, mapAwsError } from './aws-errors';
+import { SDK_CLIENT_CONFIG } from './sdk-config';
+
+type Item = Record<string, unknown>;
+
+/** A stored item as a complete record: fields added in later versions get their empty value. */
+export function recordFromItem(item: Item): UserLedger {
+  const { pk, sk, ...rest } = item as Item & { pk: string; sk: string };
+  const empty = emptyLedger(pk, sk);
+  return { ...empty, ...(rest as Partial<UserLedger>), accountId: pk, userName: sk };
+}
+
+export class DynamoLedger implements RotationLedger {
+  private readonly documents: DynamoDBDocumentClient;
+
+  constructor(
+    private readonly tableName: string,
+    client: DynamoDBClient = new DynamoDBClient(SDK_CLIENT_CONFIG),
+  ) {
+    this.documents = DynamoDBDocumentClient.from(client, {
+      marshallOptions: { removeUndefinedValues: true, convertEmptyValues: false },
+    });
+  }
+
+  async load(accountId: string, userName: string): Promise<UserLedger | undefined> {
+    const response = await call('dynamodb:GetItem', () =>
+      this.documents.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk: accountId, sk: userName },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return response.Item ? recordFromItem(response.Item) : undefined;
+  }
+
+  async loadAccount(accountId: string): Promise<UserLedger[]> {
+    const records: UserLedger[] = [];
+    await call('dynamodb:Query', async () => {
+      const pages = paginateQuery(
+        { client: this.documents },
+        {
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': accountId },
+          ConsistentRead: true,
+        },
+      );
+      for await (const page of pages) records.push(...(page.Items ?? []).map(recordFromItem));
+    });
+    return records;
+  }
+
+  async acquireLock(
+    accountId: string,
+    userName: string,
+    holder: string,
+    now: Date,
+    until: Date,
+  ): Promise<UserLedger> {
+    try {
+      const response = await this.documents.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: accountId, sk: userName },
+          UpdateExpression: 'SET #lock = :lock, #version = if_not_exists(#version, :zero) + :one',
+          ConditionExpression:
+            'attribute_not_exists(#lock) OR #lock.#holder = :holder OR #lock.#until < :now',
+          ExpressionAttributeNames: {
+            '#lock': 'lock',
+            '#version': 'version',
+            '#holder': 'holder',
+            '#until': 'until',
+          },
+          ExpressionAttributeValues: {
+            ':lock': { holder, until: until.toISOString() },
+            ':holder': holder,
+            ':now': now.toISOString(),
+            ':zero': 0,
+            ':one': 1,
+          },
+          ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
+      return recordFromItem(response.Attributes ?? { pk: accountId, sk: userName });
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') {
+        const current = (
+          error as { Item?: { lock?: { M?: { holder?: { S?: string }; until?: { S?: string } } } } }
+        ).Item?.lock?.M;
+        throw new LockHeldError(
+          `user ${userName} is being worked on by ${current?.holder?.S ?? 'another run'} until ${current?.until?.S ?? 'its lease ends'}`,
+          { cause: error },
+        );
+      }
+      throw mapAwsError(error, 'dynamodb:UpdateItem');
+    }
+  }
+
+  async save(record: UserLedger): Promise<UserLedger> {
+    const next: UserLedger = { ...record, version: record.version + 1 };
+    const { accountId, userName, ...attributes } = next;
+    try {
+      await this.documents.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: accountId, sk: userName, ...attributes },
+          ConditionExpression: record.version === 0 ? 'attribute_not_exists(pk)' : '#version = :expected',
+          ...(record.version === 0
+            ? {}
+            : {
+                ExpressionAttributeNames: { '#version': 'version' },
+                ExpressionAttributeValues: { ':expected': record.version },
+              }),
+        }),
+      );
+    } catch (error) {
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') {
+        throw new ConcurrentUpdateError(
+          `ledger record of ${userName} changed since version ${record.version}`,
+          {
+            cause: error,
+          },
+        );
+      }
+      throw mapAwsError(error, 'dynamodb:PutItem');
+    }
+    return next;
+  }
+
+  async releaseLock(accountId: string, userName: string, holder: string): Promise<void> {
+    try {
+      await this.documents.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: accountId, sk: userName },
+          UpdateExpression: 'REMOVE #lock SET #version = #version + :one',
+          ConditionExpression: '#lock.#holder = :holder',
+          ExpressionAttributeNames: { '#lock': 'lock', '#version': 'version', '#holder': 'holder' },
+          ExpressionAttributeValues: { ':holder': holder, ':one': 1 },
+        }),
+      );
+    } catch (error) {
+      // Not ours any more (lease expired and taken over): nothing to release.
+      if (awsErrorName(error) === 'ConditionalCheckFailedException') return;
+      throw mapAwsError(error, 'dynamodb:UpdateItem');
+    }
+  }
+}

@@ -1,0 +1,158 @@
+/** Secrets Manager over the AWS SDK v3: the AccessKeyVault port, one secret per IAM user. */
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutResourcePolicyCommand,
+  PutSecretValueCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { ForeignSecretError, KeyRotationError, SecretNotFoundError } from '../domain/errors';
+import type { KeyCredentials, NewAccessKey } from '../domain/model';
+import { accessKeyIdFromToken, SECRET_TAGS, secretVersionToken } from '../domain/naming';
+import type { AccessKeyVault, SecretDescription, SecretRef } from '../ports';
+import { call } from './aws-errors';
+import { SDK_CLIENT_CONFIG } from './sdk-config';
+
+export interface SecretsManagerVaultOptions {
+  /** The customer-managed KMS key that encrypts every secret. */
+  readonly kmsKeyArn: string;
+  /** An admin role that may also read every secret. */
+  readonly adminRoleArn?: string;
+}
+
+/** The stored form: the CreateAccessKey fields, as AWS names them. */
+interface StoredKey {
+  readonly AccessKeyId: string;
+  readonly SecretAccessKey: string;
+  readonly UserName: string;
+  readonly CreateDate: string;
+}
+
+export class SecretsManagerVault implements AccessKeyVault {
+  constructor(
+    private readonly options: SecretsManagerVaultOptions,
+    private readonly client: SecretsManagerClient = new SecretsManagerClient(SDK_CLIENT_CONFIG),
+  ) {}
+
+  async describe(ref: SecretRef): Promise<SecretDescription | undefined> {
+    let response;
+    try {
+      response = await call(
+        'secretsmanager:DescribeSecret',
+        () => this.client.send(new DescribeSecretCommand({ SecretId: ref.name })),
+        { ResourceNotFoundException: (message) => new SecretNotFoundError(message) },
+      );
+    } catch (error) {
+      if (error instanceof SecretNotFoundError) return undefined;
+      throw error;
+    }
+    const tags = Object.fromEntries((response.Tags ?? []).map((tag) => [tag.Key ?? '', tag.Value ?? '']));
+    return {
+      managedByUs:
+        tags[SECRET_TAGS.managed] === 'true' && tags[SECRET_TAGS.user] === `${ref.accountId}/${ref.userName}`,
+      pendingDeletion: response.DeletedDate !== undefined,
+      versions: Object.entries(response.VersionIdsToStages ?? {}).flatMap(([versionId, stages]) => {
+        const accessKeyId = accessKeyIdFromToken(versionId);
+        return accessKeyId ? [{ accessKeyId, stages }] : [];
+      }),
+    };
+  }
+
+  async store(ref: SecretRef, key: NewAccessKey): Promise<void> {
+    const token = secretVersionToken(key.accessKeyId);
+    const stored: StoredKey = {
+      AccessKeyId: key.accessKeyId,
+      SecretAccessKey: key.secretAccessKey,
+      UserName: key.userName,
+      CreateDate: key.createDate.toISOString(),
+    };
+    const secretString = JSON.stringify(stored);
+    const existing = await this.describe(ref);
+    if (existing && !existing.managedByUs) {
+      throw new ForeignSecretError(`secret ${ref.name} exists and was not created by iam-key-rotation`);
+    }
+    if (!existing) {
+      await call('secretsmanager:CreateSecret', () =>
+        this.client.send(
+          new CreateSecretCommand({
+            Name: ref.name,
+            Description: `IAM access key of ${ref.userName} in ${ref.accountId}, rotated by iam-key-rotation`,
+            KmsKeyId: this.options.kmsKeyArn,
+            ClientRequestToken: token,
+            SecretString: secretString,
+            Tags: [
+              { Key: SECRET_TAGS.managed, Value: 'true' },
+              { Key: SECRET_TAGS.user, Value: `${ref.accountId}/${ref.userName}` },
+            ],
+          }),
+        ),
+      );
+    } else {
+      // Same token and value as an earlier attempt: Secrets Manager ignores the repeat.
+      await call('secretsmanager:PutSecretValue', () =>
+        this.client.send(
+          new PutSecretValueCommand({
+            SecretId: ref.name,
+            ClientRequestToken: token,
+            SecretString: secretString,
+            VersionStages: ['AWSCURRENT'],
+          }),
+        ),
+      );
+    }
+    await call('secretsmanager:PutResourcePolicy', () =>
+      this.client.send(
+        new PutResourcePolicyCommand({
+          SecretId: ref.name,
+          ResourcePolicy: JSON.stringify(this.resourcePolicy(ref)),
+          BlockPublicPolicy: true,
+        }),
+      ),
+    );
+  }
+
+  /** The user (and the admin role) may read this one secret; the KMS key policy defers to this. */
+  resourcePolicy(ref: SecretRef): object {
+    const readers = [ref.userArn, ...(this.options.adminRoleArn ? [this.options.adminRoleArn] : [])];
+    return {
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'KeyOwnerReadsOwnKey',
+          Effect: 'Allow',
+          Principal: { AWS: readers },
+          Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+          Resource: '*',
+        },
+      ],
+    };
+  }
+
+  async read(ref: SecretRef, accessKeyId: string): Promise<KeyCredentials> {
+    const response = await call(
+      'secretsmanager:GetSecretValue',
+      () =>
+        this.client.send(
+          new GetSecretValueCommand({ SecretId: ref.name, VersionId: secretVersionToken(accessKeyId) }),
+        ),
+      {
+        ResourceNotFoundException: () =>
+          new SecretNotFoundError(`no version for key ${accessKeyId} in ${ref.name}`),
+      },
+    );
+    let parsed: Partial<StoredKey>;
+    try {
+      parsed = JSON.parse(response.SecretString ?? '') as Partial<StoredKey>;
+    } catch {
+      // Say where, never what: the value may hold a secret.
+      throw new KeyRotationError(
+        `secret ${ref.name} version for ${accessKeyId} is not the JSON this service writes`,
+      );
+    }
+    if (parsed.AccessKeyId !== accessKeyId || typeof parsed.SecretAccessKey !== 'string') {
+      throw new KeyRotationError(`secret ${ref.name} version for ${accessKeyId} does not hold that key`);
+    }
+    return { accessKeyId: parsed.AccessKeyId, secretAccessKey: parsed.SecretAccessKey };
+  }
+}

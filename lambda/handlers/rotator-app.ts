@@ -1,0 +1,125 @@
+/**
+ * Rotator (testable core; the entry point is rotator.ts): consumes the FIFO work queue in batches,
+ * one user per message, and reports partial batch failures so that one failing user never retries
+ * the others. A malformed message is logged with why and failed; after its retries it lands in the DLQ.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import { METRIC } from '../contract';
+import { InvalidMessageError } from '../domain/errors';
+import { parseWorkMessage } from '../domain/messages';
+import type {
+  AccessKeyVault,
+  Clock,
+  IamDirectory,
+  KeyVerifier,
+  OwnerNotifier,
+  RotationLedger,
+} from '../ports';
+import { describeError } from '../services/audit';
+import { PerformedAction, rotateUser } from '../services/rotate-user';
+import { accountOfFunction, auditLogger, RotatorConfig } from './runtime';
+
+export interface RotatorDeps {
+  readonly config: RotatorConfig;
+  readonly iam: IamDirectory;
+  readonly verifier: KeyVerifier;
+  readonly vault: AccessKeyVault;
+  readonly notifier: OwnerNotifier;
+  readonly ledger: RotationLedger;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+const METRIC_OF_ACTION: Partial<Record<PerformedAction['kind'], string>> = {
+  rotate: METRIC.keysRotated,
+  deactivate: METRIC.keysDeactivated,
+  enforce: METRIC.keysEnforced,
+  delete: METRIC.keysDeleted,
+  reap: METRIC.keysReaped,
+};
+
+export function createRotatorHandler(deps: RotatorDeps) {
+  const { logger, metrics, config } = deps;
+  const log = auditLogger(logger);
+
+  async function handleRecord(record: SQSRecord, context: Context): Promise<void> {
+    const message = parseWorkMessage(record.body);
+    const ownAccount = accountOfFunction(context.invokedFunctionArn);
+    if (message.accountId !== ownAccount) {
+      throw new InvalidMessageError(
+        `message is for account ${message.accountId} but this rotator works in ${ownAccount}`,
+      );
+    }
+    logger.appendKeys({ accountId: message.accountId, userName: message.userName });
+    const outcome = await rotateUser(
+      { accountId: message.accountId, userName: message.userName, dryRun: message.dryRun },
+      {
+        iam: deps.iam,
+        verifier: deps.verifier,
+        vault: deps.vault,
+        notifier: deps.notifier,
+        ledger: deps.ledger,
+        clock: deps.clock,
+        logger: log,
+        settings: config.settings,
+        secretPrefix: config.secretPrefix,
+        holderId: `${context.awsRequestId}/${record.messageId}`,
+        options: { subscribeOwners: config.subscribeOwners },
+      },
+    );
+    for (const action of outcome.performed) {
+      const name = METRIC_OF_ACTION[action.kind];
+      if (name) metrics.addMetric(name, MetricUnit.Count, 1);
+    }
+    const postponed = outcome.plan?.actions.filter((action) => action.kind === 'postpone').length ?? 0;
+    if (postponed > 0) metrics.addMetric(METRIC.keysPostponed, MetricUnit.Count, postponed);
+    logger.info('user processed', {
+      status: outcome.status,
+      dryRun: outcome.dryRun,
+      performed: outcome.performed.map((action) => action.kind),
+    });
+  }
+
+  return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {
+    logger.addContext(context);
+    const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
+    // FIFO: once a message of a group fails, later ones of the same group must wait for it.
+    const failedGroups = new Set<string>();
+    try {
+      for (const record of event.Records) {
+        const group = record.attributes.MessageGroupId ?? record.messageId;
+        if (failedGroups.has(group)) {
+          batchItemFailures.push({ itemIdentifier: record.messageId });
+          continue;
+        }
+        try {
+          await handleRecord(record, context);
+        } catch (error) {
+          failedGroups.add(group);
+          batchItemFailures.push({ itemIdentifier: record.messageId });
+          const invalid = error instanceof InvalidMessageError;
+          metrics.addMetric(invalid ? METRIC.invalidMessages : METRIC.rotationFailures, MetricUnit.Count, 1);
+          logger.error(
+            invalid
+              ? 'invalid work message: failed, it goes to the dead-letter queue after its retries'
+              : 'user failed: the message is retried, then goes to the dead-letter queue',
+            {
+              messageId: record.messageId,
+              receiveCount: record.attributes.ApproximateReceiveCount,
+              reason: describeError(error).message,
+              error: describeError(error),
+            },
+          );
+        } finally {
+          logger.removeKeys(['accountId', 'userName']);
+        }
+      }
+    } finally {
+      metrics.publishStoredMetrics();
+    }
+    return { batchItemFailures };
+  };
+}

@@ -1,0 +1,24 @@
+/** Rotator Lambda entry point: configuration and clients are built once, at cold start. */
+import { DynamoLedger } from '../adapters/dynamodb-ledger';
+import { IamAdapter } from '../adapters/iam';
+import { SecretsManagerVault } from '../adapters/secrets-manager';
+import { SnsNotifier } from '../adapters/sns';
+import { StsVerifier } from '../adapters/sts';
+import { systemClock } from '../ports';
+import { createRotatorHandler } from './rotator-app';
+import { createObservability, loadRotatorConfig } from './runtime';
+
+const config = loadRotatorConfig(process.env);
+const { logger, metrics } = createObservability();
+
+export const handler = createRotatorHandler({
+  config,
+  iam: new IamAdapter(),
+  verifier: new StsVerifier(),
+  vault: new SecretsManagerVault({ kmsKeyArn: config.kmsKeyArn, adminRoleArn: config.adminRoleArn }),
+  notifier: new SnsNotifier(config.topicArn),
+  ledger: new DynamoLedger(config.tableName),
+  clock: systemClock,
+  logger,
+  metrics,
+});

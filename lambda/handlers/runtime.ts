@@ -1,0 +1,105 @@
+/**
+ * What every handler shares: configuration read and validated once at cold start (fail fast with
+ * the variable's name), and the Powertools logger and metrics.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { ENV, METRICS_NAMESPACE } from '../contract';
+import { ConfigError } from '../domain/errors';
+import { secretPrefixProblem } from '../domain/naming';
+import { resolveSettings, RotationSettings } from '../domain/settings';
+import type { Logger as PortLogger } from '../ports';
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+export const SERVICE_NAME = 'iam-key-rotation';
+
+function requireEnv(env: Env, name: string): string {
+  const value = env[name];
+  if (value === undefined || value.trim() === '') {
+    throw new ConfigError([`environment variable ${name} is not set; the KeyRotation construct sets it`]);
+  }
+  return value;
+}
+
+function readSettings(env: Env): RotationSettings {
+  const raw = requireEnv(env, ENV.rotationSettings);
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError([`environment variable ${ENV.rotationSettings} is not JSON`]);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError([`environment variable ${ENV.rotationSettings} must be a JSON object of settings`]);
+  }
+  return resolveSettings(parsed);
+}
+
+export interface PlannerConfig {
+  readonly tableName: string;
+  readonly queueUrl: string;
+  readonly settings: RotationSettings;
+}
+
+export interface RotatorConfig {
+  readonly tableName: string;
+  readonly topicArn: string;
+  readonly secretPrefix: string;
+  readonly kmsKeyArn: string;
+  readonly settings: RotationSettings;
+  readonly subscribeOwners: boolean;
+  readonly adminRoleArn?: string;
+}
+
+export function loadPlannerConfig(env: Env): PlannerConfig {
+  return {
+    tableName: requireEnv(env, ENV.ledgerTableName),
+    queueUrl: requireEnv(env, ENV.queueUrl),
+    settings: readSettings(env),
+  };
+}
+
+export function loadRotatorConfig(env: Env): RotatorConfig {
+  const secretPrefix = requireEnv(env, ENV.secretPrefix);
+  const prefixProblem = secretPrefixProblem(secretPrefix);
+  if (prefixProblem) throw new ConfigError([`environment variable ${ENV.secretPrefix}: ${prefixProblem}`]);
+  const subscribe = env[ENV.subscribeOwners] ?? 'true';
+  if (subscribe !== 'true' && subscribe !== 'false') {
+    throw new ConfigError([
+      `environment variable ${ENV.subscribeOwners} must be "true" or "false" (got "${subscribe}")`,
+    ]);
+  }
+  const adminRoleArn = env[ENV.adminRoleArn];
+  return {
+    tableName: requireEnv(env, ENV.ledgerTableName),
+    topicArn: requireEnv(env, ENV.topicArn),
+    secretPrefix,
+    kmsKeyArn: requireEnv(env, ENV.kmsKeyArn),
+    settings: readSettings(env),
+    subscribeOwners: subscribe === 'true',
+    adminRoleArn: adminRoleArn && adminRoleArn.trim() !== '' ? adminRoleArn : undefined,
+  };
+}
+
+/** The services' Logger port over a Powertools logger. */
+export function auditLogger(logger: Logger): PortLogger {
+  return {
+    debug: (message, attributes) => logger.debug(message, attributes ?? {}),
+    info: (message, attributes) => logger.info(message, attributes ?? {}),
+    warn: (message, attributes) => logger.warn(message, attributes ?? {}),
+    error: (message, attributes) => logger.error(message, attributes ?? {}),
+  };
+}
+
+export function createObservability(): { logger: Logger; metrics: Metrics } {
+  return {
+    logger: new Logger({ serviceName: SERVICE_NAME }),
+    metrics: new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME }),
+  };
+}
+
+/** The account a function runs in, from its ARN (`arn:aws:lambda:region:123456789012:function:name`). */
+export function accountOfFunction(invokedFunctionArn: string): string {
+  return invokedFunctionArn.split(':')[4] ?? '';
+}
