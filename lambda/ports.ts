@@ -71,11 +71,18 @@ export interface SecretDescription {
 export interface AccessKeyVault {
   describe(ref: SecretRef): Promise<SecretDescription | undefined>;
   /**
-   * Stores the key as the AWSCURRENT version (the previous current becomes AWSPREVIOUS), creating the
-   * secret with our tags and a resource policy for the user if needed. Idempotent per access key id.
-   * Throws ForeignSecretError if a secret of that name exists that we did not create.
+   * Stores the key as a new version labelled AWSPENDING, creating the secret (tags, resource policy
+   * for the user) if needed; the first version of a new secret is AWSCURRENT, as Secrets Manager
+   * makes it. Idempotent per access key id. Throws ForeignSecretError if a secret of that name exists
+   * that we did not create.
    */
   store(ref: SecretRef, key: NewAccessKey): Promise<void>;
+  /**
+   * Makes the key's version AWSCURRENT (the version that was current becomes AWSPREVIOUS). Called
+   * only once the key is verified, so that what owners read is always a key proven to work.
+   * Idempotent.
+   */
+  promote(ref: SecretRef, accessKeyId: string): Promise<void>;
   /** Reads the stored credentials of one key. Throws SecretNotFoundError. */
   read(ref: SecretRef, accessKeyId: string): Promise<KeyCredentials>;
 }

@@ -6,6 +6,7 @@ import {
   PutResourcePolicyCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
+  UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { ForeignSecretError, KeyRotationError, SecretNotFoundError } from '../domain/errors';
 import type { KeyCredentials, NewAccessKey } from '../domain/model';
@@ -89,14 +90,14 @@ export class SecretsManagerVault implements AccessKeyVault {
         ),
       );
     } else {
-      // Same token and value as an earlier attempt: Secrets Manager ignores the repeat.
+      // AWSPENDING until verified (promote). Same token and value as an earlier attempt: ignored.
       await call('secretsmanager:PutSecretValue', () =>
         this.client.send(
           new PutSecretValueCommand({
             SecretId: ref.name,
             ClientRequestToken: token,
             SecretString: secretString,
-            VersionStages: ['AWSCURRENT'],
+            VersionStages: ['AWSPENDING'],
           }),
         ),
       );
@@ -110,6 +111,36 @@ export class SecretsManagerVault implements AccessKeyVault {
         }),
       ),
     );
+  }
+
+  async promote(ref: SecretRef, accessKeyId: string): Promise<void> {
+    const token = secretVersionToken(accessKeyId);
+    const response = await call('secretsmanager:DescribeSecret', () =>
+      this.client.send(new DescribeSecretCommand({ SecretId: ref.name })),
+    );
+    const stages = response.VersionIdsToStages ?? {};
+    if (!stages[token]) throw new SecretNotFoundError(`no version for key ${accessKeyId} in ${ref.name}`);
+    const current = Object.keys(stages).find((versionId) => stages[versionId]?.includes('AWSCURRENT'));
+    if (current !== token) {
+      // Secrets Manager moves AWSPREVIOUS to the version AWSCURRENT leaves.
+      await call('secretsmanager:UpdateSecretVersionStage', () =>
+        this.client.send(
+          new UpdateSecretVersionStageCommand({
+            SecretId: ref.name,
+            VersionStage: 'AWSCURRENT',
+            MoveToVersionId: token,
+            ...(current ? { RemoveFromVersionId: current } : {}),
+          }),
+        ),
+      );
+    }
+    if (stages[token]?.includes('AWSPENDING')) {
+      await call('secretsmanager:UpdateSecretVersionStage', () =>
+        this.client.send(
+          new UpdateSecretVersionStageCommand({ SecretId: ref.name, VersionStage: 'AWSPENDING', RemoveFromVersionId: token }),
+        ),
+      );
+    }
   }
 
   /** The user (and the admin role) may read this one secret; the KMS key policy defers to this. */

@@ -233,7 +233,12 @@ export function planUser({ user, ledger, now, settings }: PolicyInput): UserPlan
     dueDeletions: Map<string, PlannedAction>,
   ) {
     const age = daysBetween(key.createDate, now);
-    if (settings.reapUnusedDays !== undefined) {
+    const reactivated = reactivatedAt(key.accessKeyId);
+    // A key switched back on by hand gets one more grace period before it is deactivated again.
+    const inReactivationGrace =
+      reactivated !== undefined &&
+      now.getTime() < dayStartAfter(new Date(reactivated), settings.graceDays).getTime();
+    if (settings.reapUnusedDays !== undefined && !inReactivationGrace) {
       const idleDays = daysBetween(key.lastUsedDate ?? key.createDate, now);
       if (idleDays >= settings.reapUnusedDays) {
         stages.set(key.accessKeyId, 'unused');
@@ -282,6 +287,12 @@ export function planUser({ user, ledger, now, settings }: PolicyInput): UserPlan
     }
   }
 
+  /** When an active key was last switched back on by hand, if it was. */
+  function reactivatedAt(keyId: string): string | undefined {
+    // A key noted as reactivated in this very plan was seen active again now, later than any older mark.
+    return ledger?.inactiveSince[keyId] !== undefined ? now.toISOString() : ledger?.reactivatedSeen[keyId];
+  }
+
   function planTwoActiveKeys(older: AccessKey, newer: AccessKey) {
     const rotation = ledger?.rotations.find(
       (entry) => entry.oldKeyId === older.accessKeyId && entry.newKeyId === newer.accessKeyId,
@@ -300,10 +311,7 @@ export function planUser({ user, ledger, now, settings }: PolicyInput): UserPlan
     }
     stages.set(newer.accessKeyId, 'replacement');
     let graceEnd = dayStartAfter(newer.createDate, settings.graceDays);
-    // A key noted as reactivated in this very plan counts as seen active again now.
-    const reactivated =
-      ledger?.reactivatedSeen[older.accessKeyId] ??
-      (ledger?.inactiveSince[older.accessKeyId] !== undefined ? now.toISOString() : undefined);
+    const reactivated = reactivatedAt(older.accessKeyId);
     if (reactivated !== undefined) {
       // Someone switched the old key back on; give them one more grace period before acting again.
       graceEnd = maxDate(graceEnd, dayStartAfter(new Date(reactivated), settings.graceDays));

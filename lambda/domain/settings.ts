@@ -45,7 +45,7 @@ export const DEFAULT_REAP_UNUSED_DAYS = 45;
 
 const MAX_DAYS = 3650;
 const TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
-const IAM_PATH = /^\/([\x21-\x7e]*\/)?$/;
+const IAM_PATH = /^\/([\x21-\x7e]+\/)?$/;
 
 function checkDays(name: string, value: unknown, problems: string[]): void {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_DAYS) {

@@ -45,7 +45,7 @@ export function createRotatorHandler(deps: RotatorDeps) {
   const { logger, metrics, config } = deps;
   const log = auditLogger(logger);
 
-  async function handleRecord(record: SQSRecord, context: Context): Promise<void> {
+  async function handleRecord(record: SQSRecord, context: Context, count: (metric: string) => void): Promise<void> {
     const message = parseWorkMessage(record.body);
     const ownAccount = accountOfFunction(context.invokedFunctionArn);
     if (message.accountId !== ownAccount) {
@@ -72,10 +72,11 @@ export function createRotatorHandler(deps: RotatorDeps) {
     );
     for (const action of outcome.performed) {
       const name = METRIC_OF_ACTION[action.kind];
-      if (name) metrics.addMetric(name, MetricUnit.Count, 1);
+      if (name) count(name);
     }
-    const postponed = outcome.plan?.actions.filter((action) => action.kind === 'postpone').length ?? 0;
-    if (postponed > 0) metrics.addMetric(METRIC.keysPostponed, MetricUnit.Count, postponed);
+    for (const action of outcome.plan?.actions ?? []) {
+      if (action.kind === 'postpone') count(METRIC.keysPostponed);
+    }
     logger.info('user processed', {
       status: outcome.status,
       dryRun: outcome.dryRun,
@@ -88,6 +89,9 @@ export function createRotatorHandler(deps: RotatorDeps) {
     const batchItemFailures: SQSBatchResponse['batchItemFailures'] = [];
     // FIFO: once a message of a group fails, later ones of the same group must wait for it.
     const failedGroups = new Set<string>();
+    // One figure per metric per invocation.
+    const counts = new Map<string, number>();
+    const count = (metric: string) => counts.set(metric, (counts.get(metric) ?? 0) + 1);
     try {
       for (const record of event.Records) {
         const group = record.attributes.MessageGroupId ?? record.messageId;
@@ -96,12 +100,12 @@ export function createRotatorHandler(deps: RotatorDeps) {
           continue;
         }
         try {
-          await handleRecord(record, context);
+          await handleRecord(record, context, count);
         } catch (error) {
           failedGroups.add(group);
           batchItemFailures.push({ itemIdentifier: record.messageId });
           const invalid = error instanceof InvalidMessageError;
-          metrics.addMetric(invalid ? METRIC.invalidMessages : METRIC.rotationFailures, MetricUnit.Count, 1);
+          count(invalid ? METRIC.invalidMessages : METRIC.rotationFailures);
           logger.error(
             invalid
               ? 'invalid work message: failed, it goes to the dead-letter queue after its retries'
@@ -118,6 +122,7 @@ export function createRotatorHandler(deps: RotatorDeps) {
         }
       }
     } finally {
+      for (const [metric, value] of counts) metrics.addMetric(metric, MetricUnit.Count, value);
       metrics.publishStoredMetrics();
     }
     return { batchItemFailures };

@@ -111,20 +111,29 @@ export async function planAccount(
     } catch (error) {
       if (!(error instanceof NoSuchUserError)) throw error;
       skipped.push({ userName: row.userName, reason: 'user no longer exists' });
+      const record = ledgers.get(row.userName);
+      // Our own unfinished business (a rotation in flight, undelivered notices) is still closed out.
+      if (record?.inFlight || (record?.outbox.length ?? 0) > 0) queue(row.userName, ['resume']);
       continue;
     }
     users.push(plan);
     logDecision(logger, accountId, dryRun, plan);
-    if (plan.actions.length > 0) {
-      messages.push({
-        version: WORK_MESSAGE_VERSION,
-        accountId,
-        userName: plan.userName,
-        dryRun,
-        plannedActions: plan.actions.map((action) => action.kind),
-        plannedAt: now.toISOString(),
-      });
+    const record = ledgers.get(plan.userName);
+    const unreported = plan.findings.length > 0 && record?.notices[`tags:${plan.findings.join('|')}`] === undefined;
+    if (plan.actions.length > 0 || unreported) {
+      queue(plan.userName, plan.actions.length > 0 ? plan.actions.map((action) => action.kind) : ['report-findings']);
     }
+  }
+
+  function queue(userName: string, plannedActions: string[]): void {
+    messages.push({
+      version: WORK_MESSAGE_VERSION,
+      accountId,
+      userName,
+      dryRun,
+      plannedActions,
+      plannedAt: now.toISOString(),
+    });
   }
 
   return {

@@ -204,8 +204,15 @@ class UserRotation {
       plan = this.plan(user);
     }
     if (plan.findings.length > 0) await this.reportFindings(plan, user);
-    for (const action of plan.actions) {
-      await this.carryOut(action, user, plan);
+    try {
+      for (const action of plan.actions) {
+        await this.carryOut(action, user, plan);
+      }
+    } catch (error) {
+      // Deleted while we worked on it: its keys went with it; nothing to retry.
+      if (!(error instanceof NoSuchUserError)) throw error;
+      await this.userGone();
+      return this.outcome('user-gone', plan);
     }
     return this.outcome(this.performed.length > 0 || plan.actions.length > 0 ? 'done' : 'nothing-due', plan);
   }
@@ -231,15 +238,21 @@ class UserRotation {
       return await readUser(this.deps.iam, this.userName);
     } catch (error) {
       if (!(error instanceof NoSuchUserError)) throw error;
-      this.log('rotation.skipped', 'skipped', { reason: 'the IAM user no longer exists' });
-      if (this.record.inFlight) {
-        await this.update((record) => ({ ...record, inFlight: undefined }), {
-          action: 'rotation.abandoned',
-          detail: 'user deleted during the rotation; its keys went with it',
-        });
-      }
+      await this.userGone();
       return undefined;
     }
+  }
+
+  /** The user no longer exists: drop any rotation in flight (its keys went with it), deliver notices. */
+  private async userGone(): Promise<void> {
+    this.log('rotation.skipped', 'skipped', { reason: 'the IAM user no longer exists' });
+    if (this.record.inFlight) {
+      await this.update((record) => ({ ...record, inFlight: undefined }), {
+        action: 'rotation.abandoned',
+        detail: 'user deleted during the rotation; its keys went with it',
+      });
+    }
+    await this.deliverNotices();
   }
 
   private secretRef(user: UserSnapshot): SecretRef {
@@ -651,6 +664,9 @@ class UserRotation {
     const inFlight = this.record.inFlight!;
     const ref = this.secretRef(user);
     const attempts = await this.verify(ref, user, newKey.accessKeyId);
+    // Only a verified key becomes what owners read. A run that lost its lock meanwhile fails at the
+    // ledger write below, but its promote is harmless: it is the same key the new lock holder adopts.
+    await this.deps.vault.promote(ref, newKey.accessKeyId);
     const settings = this.deps.settings;
     const deactivateFrom = dayStartAfter(newKey.createDate, settings.graceDays);
     const enforceOn = oldKey

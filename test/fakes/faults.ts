@@ -21,6 +21,7 @@ export const WRITE_OPS = new Set([
   'iam:DeleteAccessKey',
   'iam:GenerateCredentialReport',
   'secretsmanager:Store',
+  'secretsmanager:Promote',
   'sns:Publish',
   'sns:Subscribe',
   'dynamodb:Save',

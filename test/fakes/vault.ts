@@ -118,11 +118,31 @@ export class FakeVault implements AccessKeyVault {
           throw new Error(`ResourceExistsException: version ${token} exists with other content`);
         return; // same token, same value: Secrets Manager treats it as a retry
       }
-      for (const version of secret.versions.values()) {
-        version.stages.delete('AWSPREVIOUS');
-        if (version.stages.delete('AWSCURRENT')) version.stages.add('AWSPREVIOUS');
+      // The first version of a secret is AWSCURRENT; later ones wait as AWSPENDING until promoted.
+      const first = secret.versions.size === 0;
+      if (!first) for (const version of secret.versions.values()) version.stages.delete('AWSPENDING');
+      secret.versions.set(token, {
+        value,
+        stages: new Set([first ? 'AWSCURRENT' : 'AWSPENDING']),
+        createdAt: this.clock.now(),
+      });
+    });
+  }
+
+  promote(ref: SecretRef, accessKeyId: string): Promise<void> {
+    return this.faults.around('secretsmanager:Promote', () => {
+      const secret = this.secrets.get(ref.name);
+      const target = secret?.versions.get(secretVersionToken(accessKeyId));
+      if (!secret || !target) throw new SecretNotFoundError(`no version for key ${accessKeyId} in ${ref.name}`);
+      if (!target.stages.has('AWSCURRENT')) {
+        // As UpdateSecretVersionStage does: AWSPREVIOUS follows the version AWSCURRENT leaves.
+        for (const version of secret.versions.values()) {
+          version.stages.delete('AWSPREVIOUS');
+          if (version.stages.delete('AWSCURRENT')) version.stages.add('AWSPREVIOUS');
+        }
+        target.stages.add('AWSCURRENT');
       }
-      secret.versions.set(token, { value, stages: new Set(['AWSCURRENT']), createdAt: this.clock.now() });
+      target.stages.delete('AWSPENDING');
     });
   }
 

@@ -62,6 +62,7 @@ const CLEAN_RUN_CALLS: readonly string[] = [
   'sts:GetCallerIdentity',
   'sts:GetCallerIdentity',
   'sts:GetCallerIdentity', // ...accepted
+  'secretsmanager:Promote', // the verified key becomes AWSCURRENT
   'dynamodb:Save', // rotated, notice in the outbox
   'sns:Publish',
   'dynamodb:Save', // outbox emptied
@@ -395,16 +396,12 @@ describe('serialised (I5)', () => {
 });
 
 /*
- * BUG (lambda/services/rotate-user.ts, UserRotation.createAndStore / rotate): nothing fences a run
- * whose lease has expired. Run 1 stalls between CreateAccessKey and Store for longer than the lease;
- * run 2 takes the lock, deletes run 1's still-unstored key as an orphan, and completes a rotation with
- * a third key. When run 1 wakes up, vault.store() makes its deleted key AWSCURRENT (the key run 2
- * announced drops to AWSPREVIOUS); only the ledger write after it fails (ConcurrentUpdateError), and
- * nothing undoes the store. Every later run sees nothing due, so the secret owners were told to read
- * points at a deleted key until the next rotation (I1/I2). Possible under the CLI (a suspended
- * process); the Lambda timeout (<= 15 min) normally ends a run before its lease does.
+ * A run that outlives its lease (a suspended CLI process, say) must not undo the new lock holder's
+ * work: run 1 stalls between CreateAccessKey and Store; run 2 takes the lock, deletes run 1's unstored
+ * key and completes a rotation with another key. Run 1 then stores its (deleted) key, but only as
+ * AWSPENDING: AWSCURRENT moves only after verification, and run 1's ledger write fails first.
  */
-test.failing('a run that outlives its lease must not leave a deleted key as AWSCURRENT', async () => {
+test('a run that outlives its lease must not leave a deleted key as AWSCURRENT', async () => {
   const acc = account();
   const { world } = acc;
   let takeover: Promise<unknown> = Promise.resolve();

@@ -107,9 +107,10 @@ describe('a malformed exemption expiry', () => {
     expect(warnings.map((line) => line.attributes.finding)).toEqual([
       expect.stringContaining('unreadable expiry'),
     ]);
-    expect(day.plan.messages).toEqual([]);
-
-    // ...and, when somebody runs the rotation for the user, to the default recipients, once.
+    // ...and, through the scheduled run, to the default recipients, once.
+    expect(day.plan.messages.map((message) => [message.userName, message.plannedActions])).toEqual([
+      ['bob', ['report-findings']],
+    ]);
     const errors = await runDaysWithCli(world, 'bob', 30);
 
     expect(errors).toEqual([]);

@@ -1,0 +1,133 @@
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { WORK_MESSAGE_VERSION, WorkMessage } from '../../../lambda/contract';
+import { createRotatorHandler } from '../../../lambda/handlers/rotator-app';
+import { World } from '../../fakes/world';
+import { ACCOUNT, captureOutput, fifoRecord, lambdaContext } from './lambda-context';
+
+function message(userName: string, overrides: Partial<WorkMessage> = {}): string {
+  return JSON.stringify({
+    version: WORK_MESSAGE_VERSION,
+    accountId: ACCOUNT,
+    userName,
+    dryRun: false,
+    plannedActions: ['rotate'],
+    plannedAt: '2026-01-01T02:00:00.000Z',
+    ...overrides,
+  });
+}
+
+function rotatorFor(world: World) {
+  return createRotatorHandler({
+    config: {
+      tableName: 'ledger',
+      topicArn: `arn:aws:sns:eu-west-1:${ACCOUNT}:notices`,
+      secretPrefix: 'iam-key-rotation',
+      kmsKeyArn: `arn:aws:kms:eu-west-1:${ACCOUNT}:key/1234`,
+      settings: world.settings,
+      subscribeOwners: true,
+    },
+    iam: world.iam,
+    verifier: world.verifier,
+    vault: world.vault,
+    notifier: world.notifier,
+    ledger: world.ledger,
+    clock: world.clock,
+    logger: new Logger({ serviceName: 'iam-key-rotation' }),
+    metrics: new Metrics({ namespace: 'IamKeyRotation', serviceName: 'iam-key-rotation' }),
+  });
+}
+
+function dueUser(world: World, name: string) {
+  world.iam.addUser(name, { tags: { 'key-rotation:owner': `${name}@example.com` } });
+  return world.iam.addKey(name, { ageDays: 85 });
+}
+
+describe('rotator handler', () => {
+  let output: ReturnType<typeof captureOutput>;
+  beforeEach(() => {
+    output = captureOutput();
+  });
+  afterEach(() => output.restore());
+
+  test('a batch with a malformed record and a failing user fails only those, in FIFO order', async () => {
+    // Arrange
+    const world = new World();
+    dueUser(world, 'alice');
+    const bobKey = dueUser(world, 'bob');
+    dueUser(world, 'carol');
+    // Another run is working on bob: his message must fail and be retried later.
+    await world.ledger.acquireLock(ACCOUNT, 'bob', 'other-run', world.clock.now(), new Date('2026-01-01T03:00:00Z'));
+    const event = {
+      Records: [
+        fifoRecord('m1', message('alice'), `${ACCOUNT}/alice`),
+        fifoRecord('m2', '{"version": 1, "userName": ', `${ACCOUNT}/broken`, 2),
+        fifoRecord('m3', message('bob'), `${ACCOUNT}/bob`),
+        fifoRecord('m4', message('bob', { plannedAt: '2026-01-01T02:05:00.000Z' }), `${ACCOUNT}/bob`),
+        fifoRecord('m5', message('carol'), `${ACCOUNT}/carol`),
+      ],
+    };
+
+    // Act
+    const response = await rotatorFor(world)(event, lambdaContext('rotator'));
+
+    // Assert: outcomes per user
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'm2' }, { itemIdentifier: 'm3' }, { itemIdentifier: 'm4' }]);
+    for (const user of ['alice', 'carol']) {
+      const keys = world.iam.users.get(user)!.keys;
+      expect(keys).toHaveLength(2);
+      expect(world.vault.readStage(world.secretName(user))?.accessKeyId).toBe(keys[1]!.accessKeyId);
+    }
+    expect(world.iam.users.get('bob')!.keys.map((key) => key.accessKeyId)).toEqual([bobKey.accessKeyId]);
+
+    // Assert: the log says why each failed
+    const lines = output.lines();
+    const malformed = lines.find((line) => line.messageId === 'm2');
+    expect(malformed).toMatchObject({
+      level: 'ERROR',
+      message: 'invalid work message: failed, it goes to the dead-letter queue after its retries',
+      receiveCount: '2',
+    });
+    expect(String(malformed?.reason)).toMatch(/body is not JSON/);
+    const locked = lines.find((line) => line.messageId === 'm3');
+    expect(String(locked?.reason)).toMatch(/user bob is locked by other-run/);
+    expect(locked?.userName).toBe('bob'); // the failure line says whose message failed...
+    expect(malformed?.userName).toBeUndefined(); // ...and alice's keys were removed after her record
+    const rotated = lines.filter((line) => (line.audit as { action?: string } | undefined)?.action === 'key.rotated');
+    expect(rotated.map((line) => (line.audit as { userName: string }).userName)).toEqual(['alice', 'carol']);
+    expect(rotated[0]).toMatchObject({ userName: 'alice', accountId: ACCOUNT });
+
+    // Assert: EMF metrics
+    const emf = lines.find((line) => line._aws !== undefined);
+    expect(emf).toMatchObject({ KeysRotated: 2, InvalidMessages: 1, RotationFailures: 1 });
+  });
+
+  test('a message for another account is refused as invalid and changes nothing', async () => {
+    const world = new World();
+    dueUser(world, 'alice');
+
+    const response = await rotatorFor(world)(
+      { Records: [fifoRecord('m1', message('alice', { accountId: '999988887777' }), '999988887777/alice')] },
+      lambdaContext('rotator'),
+    );
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]);
+    expect(world.iam.users.get('alice')!.keys).toHaveLength(1);
+    expect(output.text()).toContain('message is for account 999988887777 but this rotator works in 111122223333');
+  });
+
+  test('a dry-run message only reads', async () => {
+    const world = new World();
+    dueUser(world, 'alice');
+
+    const response = await rotatorFor(world)(
+      { Records: [fifoRecord('m1', message('alice', { dryRun: true }), `${ACCOUNT}/alice`)] },
+      lambdaContext('rotator'),
+    );
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(world.faults.writes()).toEqual([]);
+    const planned = output.lines().find((line) => (line.audit as { action?: string } | undefined)?.action === 'user.planned');
+    expect(planned?.audit).toMatchObject({ planned: 'rotate', dryRun: true, outcome: 'planned' });
+  });
+});
