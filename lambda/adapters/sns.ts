@@ -47,7 +47,8 @@ export class SnsNotifier implements OwnerNotifier {
             event: attribute(notification.event),
             accountId: attribute(notification.accountId),
             userName: attribute(notification.userName),
-            owner: attribute(notification.owner),
+            // An array, so that a filter policy {"owner": [address]} matches any of the owners.
+            owner: { DataType: 'String.Array', StringValue: JSON.stringify(notification.recipients) },
           },
         }),
       ),

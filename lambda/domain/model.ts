@@ -122,6 +122,8 @@ export interface OwnerNotification {
   readonly userName: string;
   /** Owner's address, or `default` when the user has no valid owner tag (goes to default recipients). */
   readonly owner: string;
+  /** Every address the notice is for: the owner tag may name several. [`default`] without an owner. */
+  readonly recipients: readonly string[];
   readonly subject: string;
   readonly text: string;
   /** The machine-readable form. */

@@ -8,6 +8,8 @@ export interface NoticeContext {
   readonly accountId: string;
   readonly userName: string;
   readonly owner: string;
+  /** Every address the notice is for (the owner tag may name several), or [`default`]. */
+  readonly recipients: readonly string[];
   readonly secretName: string;
   /** Why the default recipients get this instead of an owner, if they do. */
   readonly ownerProblem?: string;
@@ -91,8 +93,8 @@ export function renderNotice(
       subject = `New access key for ${userName} is in ${secretName}`;
       body = lines(
         `A new access key ${facts.newKeyId} was created for ${who} and verified with AWS STS.`,
-        `It is stored in the secret ${secretName} (label AWSCURRENT); the old key ${facts.oldKeyId} is labelled AWSPREVIOUS.`,
-        `The old key will be deactivated from ${facts.deactivateFrom} once it is no longer used, and on ${facts.enforceOn} at the latest.`,
+        `It is stored in the secret ${secretName} under the label AWSCURRENT.`,
+        `The old key ${facts.oldKeyId} keeps working for now. It will be deactivated from ${facts.deactivateFrom} if it has not been used since the new key was created, and on ${facts.enforceOn} at the latest.`,
       );
       Object.assign(details, {
         oldKeyId: facts.oldKeyId,
@@ -181,6 +183,7 @@ export function renderNotice(
     accountId,
     userName,
     owner: context.owner,
+    recipients: context.recipients,
     subject: subject.slice(0, 99),
     text: lines(body, footer),
     details: { event: facts.event, accountId, userName, ...details },

@@ -17,7 +17,7 @@ import { secretNameFor } from '../domain/naming';
 import { NoticeContext, NoticeFacts, renderNotice } from '../domain/notices';
 import { PlannedAction, planUser, UserPlan } from '../domain/policy';
 import type { RotationSettings } from '../domain/settings';
-import { DEFAULT_OWNER, resolveOwner } from '../domain/tags';
+import { DEFAULT_OWNER, OwnerResolution, resolveOwner } from '../domain/tags';
 import { dayStartAfter, isoDay, maxDate } from '../domain/time';
 import type {
   AccessKeyVault,
@@ -284,6 +284,7 @@ class UserRotation {
       accountId: this.accountId,
       userName: this.userName,
       owner: plan.owner.owner,
+      recipients: plan.owner.recipients,
       secretName: this.secretRef(user).name,
       ownerProblem: plan.owner.problem,
     };
@@ -316,9 +317,11 @@ class UserRotation {
     }
   }
 
-  private async subscribeOwner(owner: string): Promise<void> {
-    if (this.options.subscribeOwners && owner !== DEFAULT_OWNER)
-      await this.deps.notifier.ensureSubscribed(owner);
+  private async subscribeOwners(owner: OwnerResolution): Promise<void> {
+    if (!this.options.subscribeOwners) return;
+    for (const address of owner.recipients) {
+      if (address !== DEFAULT_OWNER) await this.deps.notifier.ensureSubscribed(address);
+    }
   }
 
   private log(
@@ -344,7 +347,7 @@ class UserRotation {
     await this.update((record) =>
       this.queueNotice(
         { ...record, notices: { ...record.notices, [mark]: this.deps.clock.now().toISOString() } },
-        { ...context, owner: DEFAULT_OWNER },
+        { ...context, owner: DEFAULT_OWNER, recipients: [DEFAULT_OWNER] },
         { event: 'tags.invalid', findings: plan.findings },
         `${this.accountId}/${this.userName}/tags/${isoDay(this.deps.clock.now())}`,
       ),
@@ -445,7 +448,7 @@ class UserRotation {
         return;
       }
       case 'warn':
-        await this.subscribeOwner(plan.owner.owner);
+        await this.subscribeOwners(plan.owner);
         await this.update(
           (record) =>
             this.queueNotice(
@@ -571,7 +574,7 @@ class UserRotation {
       this.performed.filter((done) => done.kind === 'delete').map((done) => done.keyId),
     );
     const keysBefore = user.keys.map((key) => key.accessKeyId).filter((keyId) => !deletedNow.has(keyId));
-    await this.subscribeOwner(plan.owner.owner);
+    await this.subscribeOwners(plan.owner);
     const startedAt = this.deps.clock.now().toISOString();
     // I1: the intent is durable before the only copy of a secret comes into existence.
     await this.update(
@@ -646,7 +649,7 @@ class UserRotation {
     await this.update((record) =>
       this.queueNotice(
         { ...record, notices: { ...record.notices, [mark]: now.toISOString() } },
-        { ...this.noticeContext(plan, user), owner: DEFAULT_OWNER },
+        { ...this.noticeContext(plan, user), owner: DEFAULT_OWNER, recipients: [DEFAULT_OWNER] },
         { event: 'secret.conflict', reason },
         `${this.accountId}/${this.userName}/secret-conflict`,
       ),

@@ -765,18 +765,16 @@ describe('a 120-day timeline of daily runs', () => {
     expect(subscribed).not.toContain('ivan@example.com'); // a conflict changes nothing, subscribes no one
   });
 
-  // BUG (lambda/services/rotate-user.ts, subscribeOwner/noticeContext): the owner tag may list several
-  // addresses (settings: "owner's e-mail address(es), comma separated"; resolveOwner returns them all as
-  // `recipients`), but only the first is ever subscribed or named in the SNS `owner` attribute, so the
-  // second owner of svc-age-60 ('carol@example.com, ops@example.com') never hears of its rotations.
-  test.failing('every address in a multi-address owner tag is subscribed', () => {
+  // The owner tag may list several addresses; every one is subscribed (and named in the SNS `owner`
+  // attribute), so the second owner of svc-age-60 ('carol@example.com, ops@example.com') hears too.
+  test('every address in a multi-address owner tag is subscribed', () => {
     expect([...recording.world.notifier.subscribed]).toContain('ops@example.com');
   });
 
-  // BUG (lambda/domain/notices.ts, renderNotice 'key.rotated'): the notice says the old key "is labelled
-  // AWSPREVIOUS", but on a user's first rotation the old key was never stored (the service never had its
-  // secret), so the secret has no AWSPREVIOUS version at all. 12 of the 21 rotations here are first ones.
-  test.failing('a key.rotated notice names AWSPREVIOUS only when the old key is in the secret', () => {
+  // On a user's first rotation the old key was never stored (the service never had its secret), so a
+  // key.rotated notice must not claim the old key is labelled AWSPREVIOUS. 12 of the 21 rotations here
+  // are first ones.
+  test('a key.rotated notice names AWSPREVIOUS only when the old key is in the secret', () => {
     const untrue = recording.notices
       .filter(({ notification }) => notification.event === 'key.rotated')
       .filter(({ notification }) => {
