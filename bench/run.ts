@@ -4,6 +4,7 @@
  * Prints figures; asserts nothing (targets are in the README and issue notes).
  */
 import { World } from '../test/fakes/world';
+import { measureBundles } from './bundles';
 
 interface Population {
   readonly users: number;
@@ -113,6 +114,21 @@ async function main() {
     '\nTargets: detection <= 5 IAM calls whatever the number of users; total calls grow only with the',
   );
   console.log('users that need action; planning 5,000 users under 1,000 ms of CPU.');
+
+  console.log(
+    '\nLambda bundles (esbuild, minified, @aws-sdk/* from the runtime; init = median of 7 fresh processes)\n',
+  );
+  console.log(['function'.padEnd(9), 'bundle KB'.padStart(10), 'init ms'.padStart(8)].join(' '));
+  for (const bundle of measureBundles()) {
+    console.log(
+      [
+        bundle.name.padEnd(9),
+        (bundle.bytes / 1024).toFixed(1).padStart(10),
+        bundle.initMs.toFixed(1).padStart(8),
+      ].join(' '),
+    );
+  }
+  console.log('\nTargets: each bundle under 1 MB; initialisation under 300 ms.');
 }
 
 main().catch((error: unknown) => {
