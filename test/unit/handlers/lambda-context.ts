@@ -43,7 +43,11 @@ export function fifoRecord(messageId: string, body: string, groupId: string, rec
 }
 
 /** Everything the function prints: Powertools logs (stdout, errors on stderr) and EMF metrics, as JSON lines. */
-export function captureOutput(): { lines: () => Record<string, unknown>[]; text: () => string; restore: () => void } {
+export function captureOutput(): {
+  lines: () => Record<string, unknown>[];
+  text: () => string;
+  restore: () => void;
+} {
   const chunks: string[] = [];
   const record = (chunk: string | Uint8Array) => {
     chunks.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk).toString('utf8'));

@@ -57,7 +57,13 @@ describe('rotator handler', () => {
     const bobKey = dueUser(world, 'bob');
     dueUser(world, 'carol');
     // Another run is working on bob: his message must fail and be retried later.
-    await world.ledger.acquireLock(ACCOUNT, 'bob', 'other-run', world.clock.now(), new Date('2026-01-01T03:00:00Z'));
+    await world.ledger.acquireLock(
+      ACCOUNT,
+      'bob',
+      'other-run',
+      world.clock.now(),
+      new Date('2026-01-01T03:00:00Z'),
+    );
     const event = {
       Records: [
         fifoRecord('m1', message('alice'), `${ACCOUNT}/alice`),
@@ -72,7 +78,11 @@ describe('rotator handler', () => {
     const response = await rotatorFor(world)(event, lambdaContext('rotator'));
 
     // Assert: outcomes per user
-    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'm2' }, { itemIdentifier: 'm3' }, { itemIdentifier: 'm4' }]);
+    expect(response.batchItemFailures).toEqual([
+      { itemIdentifier: 'm2' },
+      { itemIdentifier: 'm3' },
+      { itemIdentifier: 'm4' },
+    ]);
     for (const user of ['alice', 'carol']) {
       const keys = world.iam.users.get(user)!.keys;
       expect(keys).toHaveLength(2);
@@ -93,7 +103,9 @@ describe('rotator handler', () => {
     expect(String(locked?.reason)).toMatch(/user bob is locked by other-run/);
     expect(locked?.userName).toBe('bob'); // the failure line says whose message failed...
     expect(malformed?.userName).toBeUndefined(); // ...and alice's keys were removed after her record
-    const rotated = lines.filter((line) => (line.audit as { action?: string } | undefined)?.action === 'key.rotated');
+    const rotated = lines.filter(
+      (line) => (line.audit as { action?: string } | undefined)?.action === 'key.rotated',
+    );
     expect(rotated.map((line) => (line.audit as { userName: string }).userName)).toEqual(['alice', 'carol']);
     expect(rotated[0]).toMatchObject({ userName: 'alice', accountId: ACCOUNT });
 
@@ -113,7 +125,9 @@ describe('rotator handler', () => {
 
     expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]);
     expect(world.iam.users.get('alice')!.keys).toHaveLength(1);
-    expect(output.text()).toContain('message is for account 999988887777 but this rotator works in 111122223333');
+    expect(output.text()).toContain(
+      'message is for account 999988887777 but this rotator works in 111122223333',
+    );
   });
 
   test('a dry-run message only reads', async () => {
@@ -127,7 +141,9 @@ describe('rotator handler', () => {
 
     expect(response.batchItemFailures).toEqual([]);
     expect(world.faults.writes()).toEqual([]);
-    const planned = output.lines().find((line) => (line.audit as { action?: string } | undefined)?.action === 'user.planned');
+    const planned = output
+      .lines()
+      .find((line) => (line.audit as { action?: string } | undefined)?.action === 'user.planned');
     expect(planned?.audit).toMatchObject({ planned: 'rotate', dryRun: true, outcome: 'planned' });
   });
 });

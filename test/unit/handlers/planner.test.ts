@@ -1,0 +1,227 @@
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  GenerateCredentialReportCommand,
+  GetAccessKeyLastUsedCommand,
+  GetCredentialReportCommand,
+  GetUserCommand,
+  IAMClient,
+  ListAccessKeysCommand,
+} from '@aws-sdk/client-iam';
+import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import { mockClient } from 'aws-sdk-client-mock';
+import { ENV } from '../../../lambda/contract';
+import { DynamoLedger } from '../../../lambda/adapters/dynamodb-ledger';
+import { IamAdapter } from '../../../lambda/adapters/iam';
+import { SqsWorkQueue } from '../../../lambda/adapters/sqs-queue';
+import { resolveSettings } from '../../../lambda/domain/settings';
+import { createPlannerHandler } from '../../../lambda/handlers/planner-app';
+import { FakeClock } from '../../fakes/clock';
+import { ACCOUNT, captureOutput, lambdaContext } from './lambda-context';
+
+const HEADER =
+  'user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,access_key_1_active,access_key_1_last_rotated,access_key_1_last_used_date,access_key_1_last_used_region,access_key_1_last_used_service,access_key_2_active,access_key_2_last_rotated,access_key_2_last_used_date,access_key_2_last_used_region,access_key_2_last_used_service,cert_1_active,cert_1_last_rotated,cert_2_active,cert_2_last_rotated';
+const REPORT = [
+  HEADER,
+  `<root_account>,arn:aws:iam::${ACCOUNT}:root,2020-01-01T00:00:00+00:00,not_supported,2026-01-01T00:00:00+00:00,not_supported,not_supported,true,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A`,
+  `fresh,arn:aws:iam::${ACCOUNT}:user/fresh,2025-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2025-12-20T10:00:00+00:00,2025-12-31T10:00:00+00:00,us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A`,
+  `deploy-bot,arn:aws:iam::${ACCOUNT}:user/ci/deploy-bot,2025-01-01T00:00:00+00:00,false,N/A,N/A,N/A,false,true,2025-09-01T10:00:00+00:00,2025-12-31T10:00:00+00:00,us-east-1,s3,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A`,
+].join('\n');
+
+const iam = mockClient(IAMClient);
+const dynamo = mockClient(DynamoDBDocumentClient);
+const sqs = mockClient(SQSClient);
+
+function planner() {
+  const client = {
+    region: 'eu-west-1',
+    maxAttempts: 1,
+    credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
+  };
+  return createPlannerHandler({
+    config: {
+      tableName: 'ledger',
+      queueUrl: 'https://sqs.eu-west-1.amazonaws.com/111122223333/work.fifo',
+      settings: resolveSettings({}),
+    },
+    iam: new IamAdapter(new IAMClient(client)),
+    ledger: new DynamoLedger('ledger', new DynamoDBClient(client)),
+    queue: new SqsWorkQueue(
+      'https://sqs.eu-west-1.amazonaws.com/111122223333/work.fifo',
+      new SQSClient(client),
+    ),
+    clock: new FakeClock('2026-01-01T02:00:00Z'),
+    logger: new Logger({ serviceName: 'iam-key-rotation' }),
+    metrics: new Metrics({ namespace: 'IamKeyRotation', serviceName: 'iam-key-rotation' }),
+  });
+}
+
+describe('planner handler', () => {
+  let output: ReturnType<typeof captureOutput>;
+  beforeEach(() => {
+    iam.reset();
+    dynamo.reset();
+    sqs.reset();
+    output = captureOutput();
+    iam.on(GenerateCredentialReportCommand).resolves({ State: 'COMPLETE' });
+    iam
+      .on(GetCredentialReportCommand)
+      .resolves({ Content: new TextEncoder().encode(REPORT), ReportFormat: 'text/csv' });
+    iam.on(GetUserCommand, { UserName: 'deploy-bot' }).resolves({
+      User: {
+        UserName: 'deploy-bot',
+        UserId: 'AIDAEXAMPLE',
+        Path: '/ci/',
+        Arn: `arn:aws:iam::${ACCOUNT}:user/ci/deploy-bot`,
+        CreateDate: new Date('2025-01-01T00:00:00Z'),
+        Tags: [{ Key: 'key-rotation:owner', Value: 'ci-team@example.com' }],
+      },
+    });
+    iam.on(ListAccessKeysCommand, { UserName: 'deploy-bot' }).resolves({
+      AccessKeyMetadata: [
+        {
+          UserName: 'deploy-bot',
+          AccessKeyId: 'AKIAOLDKEY0000000001',
+          Status: 'Active',
+          CreateDate: new Date('2025-09-01T10:00:00Z'),
+        },
+      ],
+    });
+    iam.on(GetAccessKeyLastUsedCommand).resolves({
+      AccessKeyLastUsed: {
+        LastUsedDate: new Date('2025-12-31T10:00:00Z'),
+        Region: 'us-east-1',
+        ServiceName: 's3',
+      },
+    });
+    dynamo.on(QueryCommand).resolves({ Items: [] });
+    sqs
+      .on(SendMessageBatchCommand)
+      .resolves({ Successful: [{ Id: '0', MessageId: 'm-1', MD5OfMessageBody: 'x' }], Failed: [] });
+  });
+  afterEach(() => output.restore());
+
+  test('a scheduled run queues one FIFO message per user with work and reports its figures', async () => {
+    // The schedule's input, as EventBridge Scheduler delivers it.
+    const result = await planner()({ dryRun: false }, lambdaContext('planner'));
+
+    expect(result).toMatchObject({
+      accountId: ACCOUNT,
+      dryRun: false,
+      source: 'credential-report',
+      usersScanned: 2,
+      keysScanned: 2,
+      overdueKeys: 1,
+      queued: 1,
+      actions: { rotate: 1 },
+    });
+    const sent = sqs.commandCalls(SendMessageBatchCommand);
+    expect(sent).toHaveLength(1);
+    const entries = sent[0]!.args[0].input.Entries!;
+    expect(entries).toHaveLength(1);
+    expect(entries[0]!.MessageGroupId).toBe(`${ACCOUNT}/deploy-bot`);
+    expect(JSON.parse(entries[0]!.MessageBody!)).toEqual({
+      version: 1,
+      accountId: ACCOUNT,
+      userName: 'deploy-bot',
+      dryRun: false,
+      plannedActions: ['rotate'],
+      plannedAt: '2026-01-01T02:00:00.000Z',
+    });
+    // Only the due user was read one by one.
+    expect(iam.commandCalls(GetUserCommand).map((call) => call.args[0].input.UserName)).toEqual([
+      'deploy-bot',
+    ]);
+    const emf = output.lines().find((line) => line._aws !== undefined);
+    expect(emf).toMatchObject({ UsersScanned: 2, KeysScanned: 2, OverdueKeys: 1, WorkMessages: 1 });
+    const decision = output
+      .lines()
+      .find((line) => (line.audit as { action?: string } | undefined)?.action === 'user.planned');
+    expect(decision?.audit).toMatchObject({ userName: 'deploy-bot', planned: 'rotate', dryRun: false });
+  });
+
+  test('an invocation by hand with {"dryRun": true} queues dry-run messages only', async () => {
+    const result = await planner()({ dryRun: true }, lambdaContext('planner'));
+
+    expect(result.dryRun).toBe(true);
+    const body = JSON.parse(
+      sqs.commandCalls(SendMessageBatchCommand)[0]!.args[0].input.Entries![0]!.MessageBody!,
+    ) as {
+      dryRun: boolean;
+    };
+    expect(body.dryRun).toBe(true);
+  });
+
+  test('bad input is refused with what to change, and logged', async () => {
+    await expect(planner()({ dryRun: 'yes' }, lambdaContext('planner'))).rejects.toThrow(
+      'planner input "dryRun" must be true or false (got "yes")',
+    );
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+    expect(output.lines().find((line) => line.message === 'planning failed')).toMatchObject({
+      level: 'ERROR',
+    });
+  });
+
+  test('throttling of the credential report fails the run rather than reporting no keys', async () => {
+    iam
+      .on(GetCredentialReportCommand)
+      .rejects(Object.assign(new Error('Rate exceeded'), { name: 'Throttling' }));
+
+    await expect(planner()({ dryRun: false }, lambdaContext('planner'))).rejects.toThrow('Throttling');
+    expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+  });
+});
+
+/** Loads an entry module as Lambda would at cold start (a fresh module registry). */
+function coldStart(path: string): { handler: unknown } {
+  let loaded: { handler: unknown } | undefined;
+  jest.isolateModules(() => {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    loaded = require(path) as { handler: unknown };
+  });
+  return loaded!;
+}
+
+describe('handler entry points', () => {
+  const saved = { ...process.env };
+  afterEach(() => {
+    process.env = { ...saved };
+  });
+
+  test('fail at cold start, naming the missing variable', () => {
+    delete process.env[ENV.ledgerTableName];
+    expect(() => coldStart('../../../lambda/handlers/planner')).toThrow(
+      'environment variable LEDGER_TABLE_NAME is not set; the KeyRotation construct sets it',
+    );
+  });
+
+  test('fail at cold start on invalid settings, naming the setting', () => {
+    Object.assign(process.env, {
+      [ENV.ledgerTableName]: 'ledger',
+      [ENV.topicArn]: `arn:aws:sns:eu-west-1:${ACCOUNT}:notices`,
+      [ENV.secretPrefix]: 'iam-key-rotation',
+      [ENV.kmsKeyArn]: `arn:aws:kms:eu-west-1:${ACCOUNT}:key/1`,
+      [ENV.rotationSettings]: '{"rotateAfterDays": 85, "graceDays": 10}',
+    });
+    expect(() => coldStart('../../../lambda/handlers/rotator')).toThrow(
+      'rotateAfterDays + graceDays (95) exceeds maxKeyAgeDays (90)',
+    );
+  });
+
+  test('load with the environment the construct sets', () => {
+    Object.assign(process.env, {
+      [ENV.ledgerTableName]: 'ledger',
+      [ENV.queueUrl]: 'https://sqs.eu-west-1.amazonaws.com/111122223333/work.fifo',
+      [ENV.topicArn]: `arn:aws:sns:eu-west-1:${ACCOUNT}:notices`,
+      [ENV.secretPrefix]: 'iam-key-rotation',
+      [ENV.kmsKeyArn]: `arn:aws:kms:eu-west-1:${ACCOUNT}:key/1`,
+      [ENV.rotationSettings]: '{"rotateAfterDays": 60, "maxKeyAgeDays": 75}',
+      [ENV.subscribeOwners]: 'false',
+      AWS_REGION: 'eu-west-1',
+    });
+    expect(typeof coldStart('../../../lambda/handlers/planner').handler).toBe('function');
+    expect(typeof coldStart('../../../lambda/handlers/rotator').handler).toBe('function');
+  });
+});
