@@ -116,8 +116,8 @@ export function mayNeedAction(
   settings: RotationSettings,
   now: Date,
 ): boolean {
+  if (ledger?.inFlight || (ledger?.outbox.length ?? 0) > 0) return true; // our unfinished work, in scope or not
   if (!inScope(row.path, settings.includePaths, settings.excludePaths)) return false;
-  if (ledger?.inFlight || (ledger?.outbox.length ?? 0) > 0) return true;
   const present = row.keys.filter((slot) => slot.createDate !== undefined);
   const active = present.filter((slot) => slot.active);
   const inactive = present.filter((slot) => !slot.active);

@@ -151,9 +151,8 @@ export function planUser({ user, ledger, now, settings }: PolicyInput): UserPlan
     findings,
   });
 
-  if (!scoped) return result();
-
-  // Our own half-done work comes first: nothing else is decided until it is finished (I1, I2).
+  // Our own half-done work comes first, even for a user that has since left the scope or been
+  // exempted: a key we created must end stored or deleted (I1). Nothing else is decided until then.
   if (ledger?.inFlight || (ledger?.outbox.length ?? 0) > 0) {
     const what = ledger?.inFlight
       ? `rotation of ${ledger.inFlight.oldKeyId} is in phase ${ledger.inFlight.phase}`
@@ -161,6 +160,8 @@ export function planUser({ user, ledger, now, settings }: PolicyInput): UserPlan
     actions.push({ kind: 'resume', reason: `${what}; finishing it before anything else` });
     return result();
   }
+
+  if (!scoped) return result();
 
   if (exemption?.applies) {
     // I7: an exempt user is never modified, not even its inactive keys.

@@ -17,9 +17,9 @@ export interface RotationSettings {
   readonly deleteAfterDays: number;
   /** Deactivate active keys unused for this many days (CIS 2.11). `undefined` = off. */
   readonly reapUnusedDays?: number;
-  /** User tag that exempts the user; value `reason text; until=YYYY-MM-DD` (both optional). */
+  /** User tag that exempts the user; value `reason words until=YYYY-MM-DD` (both optional). */
   readonly exemptionTag: string;
-  /** User tag holding the owner's e-mail address(es), comma separated. */
+  /** User tag holding the owner's e-mail address(es), separated by spaces (IAM tag values allow no commas). */
   readonly ownerTag: string;
   /** Only users whose IAM path starts with one of these are in scope. */
   readonly includePaths: readonly string[];

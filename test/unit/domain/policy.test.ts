@@ -579,7 +579,7 @@ describe('planUser: IAM path scope', () => {
     },
   );
 
-  test('a user out of scope is not resumed either', () => {
+  test('a user that left the scope mid-rotation is still resumed: our created key must end stored or deleted (I1)', () => {
     const memory = ledger({
       inFlight: {
         oldKeyId: OLD,
@@ -592,7 +592,8 @@ describe('planUser: IAM path scope', () => {
 
     const result = plan([key(OLD, 85)], { ledger: memory, settings: { includePaths: ['/service/'] } });
 
-    expect(result.actions).toEqual([]);
+    expect(result.inScope).toBe(false);
+    expect(result.actions.map((action) => action.kind)).toEqual(['resume']);
   });
 });
 
