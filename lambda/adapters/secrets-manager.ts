@@ -137,7 +137,11 @@ export class SecretsManagerVault implements AccessKeyVault {
     if (stages[token]?.includes('AWSPENDING')) {
       await call('secretsmanager:UpdateSecretVersionStage', () =>
         this.client.send(
-          new UpdateSecretVersionStageCommand({ SecretId: ref.name, VersionStage: 'AWSPENDING', RemoveFromVersionId: token }),
+          new UpdateSecretVersionStageCommand({
+            SecretId: ref.name,
+            VersionStage: 'AWSPENDING',
+            RemoveFromVersionId: token,
+          }),
         ),
       );
     }

@@ -98,6 +98,11 @@ export interface PolicyInput {
   readonly ledger?: UserLedger;
   readonly now: Date;
   readonly settings: RotationSettings;
+  /**
+   * Rotate the single active key now whatever its age (an operator's request, e.g. a leaked key), with
+   * this reason. Every other rule still applies: grace, exemption, scope, two-key limits.
+   */
+  readonly forceRotation?: string;
 }
 
 function byAge(a: AccessKey, b: AccessKey): number {
@@ -113,7 +118,7 @@ function describeUse(key: AccessKey): string {
 }
 
 /** Decides what is due for one user. */
-export function planUser({ user, ledger, now, settings }: PolicyInput): UserPlan {
+export function planUser({ user, ledger, now, settings, forceRotation }: PolicyInput): UserPlan {
   const keys = [...user.keys].sort(byAge);
   const ours = new Set(ledger?.rotations.map((rotation) => rotation.newKeyId) ?? []);
   const owner = resolveOwner(user.tags, settings.ownerTag);
@@ -239,7 +244,7 @@ export function planUser({ user, ledger, now, settings }: PolicyInput): UserPlan
     const inReactivationGrace =
       reactivated !== undefined &&
       now.getTime() < dayStartAfter(new Date(reactivated), settings.graceDays).getTime();
-    if (settings.reapUnusedDays !== undefined && !inReactivationGrace) {
+    if (settings.reapUnusedDays !== undefined && !inReactivationGrace && forceRotation === undefined) {
       const idleDays = daysBetween(key.lastUsedDate ?? key.createDate, now);
       if (idleDays >= settings.reapUnusedDays) {
         stages.set(key.accessKeyId, 'unused');
@@ -251,7 +256,7 @@ export function planUser({ user, ledger, now, settings }: PolicyInput): UserPlan
         return;
       }
     }
-    if (age >= settings.rotateAfterDays) {
+    if (age >= settings.rotateAfterDays || forceRotation !== undefined) {
       stages.set(key.accessKeyId, age >= settings.maxKeyAgeDays ? 'overdue' : 'due');
       // Only two keys fit; an inactive key may be deleted to make room (I3).
       for (const other of inactiveKeys) {
@@ -269,7 +274,10 @@ export function planUser({ user, ledger, now, settings }: PolicyInput): UserPlan
       actions.push({
         kind: 'rotate',
         keyId: key.accessKeyId,
-        reason: `key is ${age} days old; rotateAfterDays is ${settings.rotateAfterDays}`,
+        reason:
+          forceRotation !== undefined
+            ? `${forceRotation} (key is ${age} days old)`
+            : `key is ${age} days old; rotateAfterDays is ${settings.rotateAfterDays}`,
       });
       return;
     }

@@ -45,7 +45,11 @@ export function createRotatorHandler(deps: RotatorDeps) {
   const { logger, metrics, config } = deps;
   const log = auditLogger(logger);
 
-  async function handleRecord(record: SQSRecord, context: Context, count: (metric: string) => void): Promise<void> {
+  async function handleRecord(
+    record: SQSRecord,
+    context: Context,
+    count: (metric: string) => void,
+  ): Promise<void> {
     const message = parseWorkMessage(record.body);
     const ownAccount = accountOfFunction(context.invokedFunctionArn);
     if (message.accountId !== ownAccount) {

@@ -119,9 +119,13 @@ export async function planAccount(
     users.push(plan);
     logDecision(logger, accountId, dryRun, plan);
     const record = ledgers.get(plan.userName);
-    const unreported = plan.findings.length > 0 && record?.notices[`tags:${plan.findings.join('|')}`] === undefined;
+    const unreported =
+      plan.findings.length > 0 && record?.notices[`tags:${plan.findings.join('|')}`] === undefined;
     if (plan.actions.length > 0 || unreported) {
-      queue(plan.userName, plan.actions.length > 0 ? plan.actions.map((action) => action.kind) : ['report-findings']);
+      queue(
+        plan.userName,
+        plan.actions.length > 0 ? plan.actions.map((action) => action.kind) : ['report-findings'],
+      );
     }
   }
 

@@ -69,6 +69,8 @@ export interface RotateUserRequest {
   readonly accountId: string;
   readonly userName: string;
   readonly dryRun: boolean;
+  /** Rotate the active key now whatever its age, with this reason (an operator's request). */
+  readonly forceRotation?: string;
 }
 
 export interface PerformedAction {
@@ -144,7 +146,13 @@ async function planOnly(request: RotateUserRequest, deps: RotationDeps): Promise
       return { accountId, userName, dryRun: true, status: 'user-gone', performed: [] };
     throw error;
   }
-  const plan = planUser({ user, ledger: record, now: deps.clock.now(), settings: deps.settings });
+  const plan = planUser({
+    user,
+    ledger: record,
+    now: deps.clock.now(),
+    settings: deps.settings,
+    forceRotation: request.forceRotation,
+  });
   for (const action of plan.actions) {
     audit(deps.logger, {
       action: 'user.planned',
@@ -181,6 +189,7 @@ function actionKeys(action: PlannedAction): { keyId?: string; newKeyId?: string 
 class UserRotation {
   private readonly accountId: string;
   private readonly userName: string;
+  private readonly forceRotation?: string;
   private readonly performed: PerformedAction[] = [];
 
   constructor(
@@ -191,6 +200,7 @@ class UserRotation {
   ) {
     this.accountId = request.accountId;
     this.userName = request.userName;
+    this.forceRotation = request.forceRotation;
   }
 
   async execute(): Promise<UserOutcome> {
@@ -229,7 +239,13 @@ class UserRotation {
   }
 
   private plan(user: UserSnapshot): UserPlan {
-    return planUser({ user, ledger: this.record, now: this.deps.clock.now(), settings: this.deps.settings });
+    return planUser({
+      user,
+      ledger: this.record,
+      now: this.deps.clock.now(),
+      settings: this.deps.settings,
+      forceRotation: this.forceRotation,
+    });
   }
 
   /** Live state, or undefined if the user no longer exists (then any rotation in flight is moot). */

@@ -1,4 +1,5 @@
 import { MS_PER_DAY } from '../../../lambda/domain/time';
+import { rotateUser } from '../../../lambda/services/rotate-user';
 import { World } from '../../fakes/world';
 
 const OWNER = { 'key-rotation:owner': 'alice@example.com' };
@@ -200,5 +201,33 @@ describe('rotateUser', () => {
     expect(world.iam.users.get('disabled')!.keys).toEqual([]);
     expect(world.iam.apiCreatedKeys()).toEqual([]);
     expect(world.logger.audits('key.deleted')[0]).toMatchObject({ keyId: key.accessKeyId });
+  });
+
+  test('an operator can rotate a young key now (a leaked key); grace and exemptions still apply', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    const leaked = world.iam.addKey('alice', { ageDays: 3 });
+    world.iam.addUser('vendor', { tags: { 'key-rotation:exempt': 'appliance' } });
+    const vendorKey = world.iam.addKey('vendor', { ageDays: 3 });
+    const request = {
+      accountId: world.accountId,
+      dryRun: false,
+      forceRotation: 'leaked key reported by operator',
+    };
+
+    const outcome = await rotateUser({ ...request, userName: 'alice' }, world.rotationDeps());
+    await rotateUser({ ...request, userName: 'vendor' }, world.rotationDeps());
+
+    expect(outcome.performed.map((action) => [action.kind, action.keyId])).toEqual([
+      ['rotate', leaked.accessKeyId],
+    ]);
+    expect(outcome.performed[0]?.detail).toBe('leaked key reported by operator (key is 3 days old)');
+    expect(world.iam.findKey(leaked.accessKeyId)?.status).toBe('Active'); // the grace applies
+    expect(world.iam.users.get('vendor')!.keys.map((key) => key.accessKeyId)).toEqual([
+      vendorKey.accessKeyId,
+    ]);
+    // A plain run the same day does not rotate again.
+    await world.rotate('alice');
+    expect(world.iam.users.get('alice')!.keys).toHaveLength(2);
   });
 });
