@@ -28,5 +28,7 @@ try {
   );
   process.exit(1);
 }
-Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+// Acknowledged findings are also written into the templates (resource metadata `cdk_nag`), with their
+// reasons, for auditors reading the deployed stack.
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { writeSuppressionsToCloudFormation: true }));
 app.synth();

@@ -1,5 +1,6 @@
 import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
+import { STACK_OUTPUT } from '../lambda/contract';
 import { KeyRotation, KeyRotationProps } from './constructs/key-rotation';
 
 export interface KeyRotationStackProps extends StackProps {
@@ -7,14 +8,51 @@ export interface KeyRotationStackProps extends StackProps {
   readonly rotation?: KeyRotationProps;
 }
 
-/** Composes the service's constructs; no logic of its own. */
+/**
+ * Composes the service's constructs; no logic of its own. The operator CLI finds the stores by the
+ * output keys of STACK_OUTPUT (lambda/contract.ts); the other outputs are for people.
+ */
 export class KeyRotationStack extends Stack {
   readonly rotation: KeyRotation;
 
   constructor(scope: Construct, id: string, props: KeyRotationStackProps = {}) {
     super(scope, id, props);
     this.rotation = new KeyRotation(this, 'KeyRotation', props.rotation);
-    new CfnOutput(this, 'LedgerTableName', { value: this.rotation.ledgerTable.tableName });
-    new CfnOutput(this, 'SecretPrefix', { value: this.rotation.secretPrefix });
+    const { rotation } = this;
+    const outputs: Record<string, { value: string; description: string }> = {
+      [STACK_OUTPUT.ledgerTableName]: {
+        value: rotation.ledgerTable.tableName,
+        description: 'DynamoDB ledger',
+      },
+      [STACK_OUTPUT.topicArn]: {
+        value: rotation.notificationTopic.topicArn,
+        description: 'SNS topic of notices',
+      },
+      [STACK_OUTPUT.queueUrl]: { value: rotation.workQueue.queueUrl, description: 'SQS FIFO work queue' },
+      [STACK_OUTPUT.secretPrefix]: {
+        value: rotation.secretPrefix,
+        description: 'secrets are <prefix>/<accountId>/<userName>',
+      },
+      [STACK_OUTPUT.kmsKeyArn]: {
+        value: rotation.encryptionKey.keyArn,
+        description: 'customer-managed KMS key',
+      },
+      [STACK_OUTPUT.settings]: {
+        value: JSON.stringify(rotation.settings),
+        description: 'the resolved rotation settings (JSON)',
+      },
+      OpsTopicArn: { value: rotation.opsTopic.topicArn, description: 'SNS topic of alarms' },
+      DeadLetterQueueUrl: {
+        value: rotation.deadLetterQueue.queueUrl,
+        description: 'SQS FIFO dead-letter queue',
+      },
+      PlannerFunctionName: {
+        value: rotation.planner.functionName,
+        description: 'invoke with {"dryRun": true} for a dry run',
+      },
+      RotatorFunctionName: { value: rotation.rotator.functionName, description: 'rotator Lambda function' },
+      DashboardName: { value: rotation.dashboard.dashboardName, description: 'CloudWatch dashboard' },
+    };
+    for (const [outputId, output] of Object.entries(outputs)) new CfnOutput(this, outputId, output);
   }
 }

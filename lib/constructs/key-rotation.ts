@@ -1,41 +1,128 @@
-import { RemovalPolicy } from 'aws-cdk-lib';
+import * as path from 'node:path';
+import { Aws, CfnElement, Duration, RemovalPolicy, Stack, TimeZone, Validations } from 'aws-cdk-lib';
+import {
+  Alarm,
+  AlarmWidget,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  IMetric,
+  LogQueryWidget,
+  MathExpression,
+  Metric,
+  TextWidget,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import {
+  AnyPrincipal,
+  Effect,
+  PolicyDocument,
+  PolicyStatement,
+  Role,
+  ServicePrincipal,
+} from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import { Construct } from 'constructs';
-import { secretPrefixProblem } from '../../lambda/domain/naming';
-import { resolveSettings, RotationSettings } from '../../lambda/domain/settings';
+import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
+import { LogLevel, NodejsFunction, NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogGroup, QueryDefinition, QueryString } from 'aws-cdk-lib/aws-logs';
+import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
+import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
+import { SubscriptionFilter, Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { DeadLetterQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
+import { Construct, IConstruct } from 'constructs';
+import { ENV, METRIC, METRICS_NAMESPACE, PlannerInput } from '../../lambda/contract';
+import type { RotationSettings } from '../../lambda/domain/settings';
+import { KeyRotationProps, ResolvedKeyRotationConfig, resolveKeyRotationProps } from './key-rotation-props';
 
-export interface KeyRotationProps extends Partial<RotationSettings> {
-  /**
-   * Secrets are named `<secretPrefix>/<accountId>/<userName>`.
-   * @default 'iam-key-rotation'
-   */
-  readonly secretPrefix?: string;
-}
+export type { KeyRotationProps } from './key-rotation-props';
+
+/** `service` dimension of every EMF metric (Powertools adds it from POWERTOOLS_SERVICE_NAME). */
+export const SERVICE_NAME = 'iam-key-rotation';
+
+/** Messages the rotator takes per invocation. */
+export const ROTATOR_BATCH_SIZE = 5;
+/**
+ * Worst case per user: up to 120 s proving the new key with STS while IAM propagates, plus the IAM,
+ * Secrets Manager, DynamoDB and SNS calls. A full batch must fit in one invocation.
+ */
+export const ROTATOR_TIMEOUT = Duration.minutes(15);
+/** One account per run: credential report (generate, poll, read), then a few calls per user with work. */
+export const PLANNER_TIMEOUT = Duration.minutes(10);
+/** AWS guidance for SQS event sources: at least six times the function timeout. */
+export const WORK_QUEUE_VISIBILITY_TIMEOUT = Duration.seconds(ROTATOR_TIMEOUT.toSeconds() * 6);
+/** A message that fails this many times goes to the dead-letter queue (and raises an alarm). */
+export const MAX_RECEIVE_COUNT = 3;
+
+const HANDLERS_DIR = path.join(__dirname, '..', '..', 'lambda', 'handlers');
+const PROJECT_ROOT = path.join(__dirname, '..', '..');
+
+/** The IAM actions both functions need to read users and keys. */
+const IAM_READ_ACTIONS = ['iam:GetUser', 'iam:ListAccessKeys', 'iam:GetAccessKeyLastUsed'];
+/** The only IAM writes of the service. */
+const IAM_KEY_WRITE_ACTIONS = ['iam:CreateAccessKey', 'iam:UpdateAccessKey', 'iam:DeleteAccessKey'];
+/** IAM actions that do not support resource-level permissions (Resource must be `*`). */
+const IAM_ACCOUNT_ACTIONS = ['iam:GenerateCredentialReport', 'iam:GetCredentialReport', 'iam:ListUsers'];
 
 /**
- * IAM access key rotation. This first version creates the encryption key and the ledger; the
- * scheduled planner and rotator follow (issue 3). Props are validated at synth time.
+ * IAM access key rotation as a service: a daily EventBridge schedule runs the planner, which queues one
+ * FIFO message per user with work; the rotator rotates, stores the new key in Secrets Manager, records
+ * in the DynamoDB ledger and notifies over SNS. One customer-managed KMS key encrypts every store.
+ * CloudWatch alarms, a dashboard and saved Logs Insights queries cover operations and audit.
+ *
+ * Props are validated at synth time (see {@link KeyRotationProps}); the construct holds no business
+ * logic: the handlers read the resolved settings from their environment.
  */
 export class KeyRotation extends Construct {
+  /** Every prop with its default applied. */
+  readonly config: ResolvedKeyRotationConfig;
   readonly settings: RotationSettings;
   readonly secretPrefix: string;
+
+  /** The one customer-managed key: secrets, ledger, topics and queues. */
   readonly encryptionKey: Key;
   readonly ledgerTable: Table;
+  /** Notices to owners, default recipients and operators (message attribute `owner` for filters). */
+  readonly notificationTopic: Topic;
+  /** Alarms, for the operators. */
+  readonly opsTopic: Topic;
+  /** FIFO, one message group per `<accountId>/<userName>`. */
+  readonly workQueue: Queue;
+  readonly deadLetterQueue: Queue;
+
+  readonly plannerLogGroup: LogGroup;
+  readonly rotatorLogGroup: LogGroup;
+  readonly plannerRole: Role;
+  readonly rotatorRole: Role;
+  readonly planner: NodejsFunction;
+  readonly rotator: NodejsFunction;
+  readonly schedulerRole: Role;
+  readonly schedule: Schedule;
+
+  readonly plannerErrorsAlarm: Alarm;
+  readonly rotatorErrorsAlarm: Alarm;
+  readonly deadLetterQueueAlarm: Alarm;
+  readonly plannerNotRunningAlarm: Alarm;
+  readonly overdueKeysAlarm: Alarm;
+  readonly dashboard: Dashboard;
+  /** Saved CloudWatch Logs Insights queries over both log groups. */
+  readonly auditQueries: {
+    readonly rotations: QueryDefinition;
+    readonly failures: QueryDefinition;
+    readonly postponed: QueryDefinition;
+    readonly userActions: QueryDefinition;
+  };
 
   constructor(scope: Construct, id: string, props: KeyRotationProps = {}) {
     super(scope, id);
-    const { secretPrefix = 'iam-key-rotation', ...settings } = props;
-    const prefixProblem = secretPrefixProblem(secretPrefix);
-    if (prefixProblem) throw new Error(`KeyRotation: ${prefixProblem}`);
-    this.settings = resolveSettings(settings);
-    this.secretPrefix = secretPrefix;
+    this.config = resolveKeyRotationProps(props);
+    this.settings = this.config.settings;
+    this.secretPrefix = this.config.secretPrefix;
 
-    this.encryptionKey = new Key(this, 'EncryptionKey', {
-      description: 'iam-key-rotation: secrets, ledger, topic and queues',
-      enableKeyRotation: true,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
+    this.encryptionKey = this.createEncryptionKey();
     this.ledgerTable = new Table(this, 'Ledger', {
       partitionKey: { name: 'pk', type: AttributeType.STRING },
       sortKey: { name: 'sk', type: AttributeType.STRING },
@@ -45,5 +132,627 @@ export class KeyRotation extends Construct {
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.RETAIN,
     });
+
+    this.notificationTopic = new Topic(this, 'NotificationTopic', {
+      displayName: 'IAM access key rotation',
+      masterKey: this.encryptionKey,
+      enforceSSL: true,
+    });
+    this.opsTopic = new Topic(this, 'OpsTopic', {
+      displayName: 'IAM access key rotation alarms',
+      masterKey: this.encryptionKey,
+      enforceSSL: true,
+    });
+    this.subscribeRecipients();
+    this.allowAlarmsToPublish();
+
+    this.deadLetterQueue = new Queue(this, 'DeadLetterQueue', {
+      fifo: true,
+      encryption: QueueEncryption.KMS,
+      encryptionMasterKey: this.encryptionKey,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    const deadLetterQueue: DeadLetterQueue = {
+      queue: this.deadLetterQueue,
+      maxReceiveCount: MAX_RECEIVE_COUNT,
+    };
+    this.workQueue = new Queue(this, 'WorkQueue', {
+      fifo: true,
+      // The planner sets a deduplication id per user and run: a retried send is dropped, the next
+      // day's message for the same user is not.
+      contentBasedDeduplication: false,
+      encryption: QueueEncryption.KMS,
+      encryptionMasterKey: this.encryptionKey,
+      enforceSSL: true,
+      visibilityTimeout: WORK_QUEUE_VISIBILITY_TIMEOUT,
+      retentionPeriod: Duration.days(4),
+      deadLetterQueue,
+    });
+
+    this.plannerLogGroup = this.createLogGroup('PlannerLogs');
+    this.rotatorLogGroup = this.createLogGroup('RotatorLogs');
+    this.plannerRole = new Role(this, 'PlannerRole', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: 'iam-key-rotation planner: reads IAM users and keys, queues work',
+      inlinePolicies: this.plannerPolicies(),
+    });
+    this.rotatorRole = new Role(this, 'RotatorRole', {
+      assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+      description: 'iam-key-rotation rotator: rotates access keys, stores them in Secrets Manager',
+      inlinePolicies: this.rotatorPolicies(),
+    });
+    this.plannerLogGroup.grantWrite(this.plannerRole);
+    this.rotatorLogGroup.grantWrite(this.rotatorRole);
+
+    const environment = this.environment();
+    this.planner = new NodejsFunction(this, 'Planner', {
+      ...this.functionDefaults(),
+      entry: path.join(HANDLERS_DIR, 'planner.ts'),
+      description: 'iam-key-rotation: finds users with work and queues one message per user',
+      role: this.plannerRole,
+      logGroup: this.plannerLogGroup,
+      timeout: PLANNER_TIMEOUT,
+      // The credential report of up to 5,000 users is parsed in memory; memory also buys CPU.
+      memorySize: 512,
+      // One planning run at a time: a manual run next to the scheduled one is throttled, not doubled.
+      reservedConcurrentExecutions: 1,
+      // Asynchronous invocations (the schedule): planning is idempotent, so retry, but not for long.
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(2),
+      environment,
+    });
+    this.rotator = new NodejsFunction(this, 'Rotator', {
+      ...this.functionDefaults(),
+      entry: path.join(HANDLERS_DIR, 'rotator.ts'),
+      description: 'iam-key-rotation: rotates, deactivates and deletes the access keys of one user',
+      role: this.rotatorRole,
+      logGroup: this.rotatorLogGroup,
+      timeout: ROTATOR_TIMEOUT,
+      // One user at a time, mostly waiting on AWS APIs.
+      memorySize: 256,
+      // Bounds the IAM write rate; one user is never handled twice at once (FIFO group + ledger lock).
+      reservedConcurrentExecutions: this.config.rotatorConcurrency,
+      environment,
+    });
+    this.rotator.addEventSource(
+      new SqsEventSource(this.workQueue, {
+        batchSize: ROTATOR_BATCH_SIZE,
+        reportBatchItemFailures: true,
+        // Equal to the reserved concurrency: a throttled batch would go back to the queue and count
+        // towards maxReceiveCount.
+        maxConcurrency: this.config.rotatorConcurrency,
+      }),
+    );
+
+    this.schedulerRole = new Role(this, 'SchedulerRole', {
+      description: 'iam-key-rotation: lets EventBridge Scheduler invoke the planner',
+      assumedBy: new ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: {
+          StringEquals: {
+            'aws:SourceAccount': Aws.ACCOUNT_ID,
+            'aws:SourceArn': `arn:${Aws.PARTITION}:scheduler:${Aws.REGION}:${Aws.ACCOUNT_ID}:schedule-group/default`,
+          },
+        },
+      }),
+    });
+    const input: PlannerInput = { dryRun: this.config.dryRun };
+    this.schedule = new Schedule(this, 'DailySchedule', {
+      description: 'iam-key-rotation: daily planning run',
+      schedule: ScheduleExpression.expression(
+        this.config.scheduleExpression,
+        TimeZone.of(this.config.scheduleTimeZone),
+      ),
+      target: new LambdaInvoke(this.planner, {
+        role: this.schedulerRole,
+        input: ScheduleTargetInput.fromObject(input),
+        // A late run is fine; one more than two hours late is dropped: the next day's run catches up
+        // and the not-running alarm tells the operators.
+        retryAttempts: 10,
+        maxEventAge: Duration.hours(2),
+      }),
+    });
+    // The invoke permission must exist before the first run.
+    this.schedule.node.addDependency(this.schedulerRole);
+
+    this.plannerErrorsAlarm = this.errorsAlarm('PlannerErrorsAlarm', this.planner, 'planner');
+    this.rotatorErrorsAlarm = this.errorsAlarm('RotatorErrorsAlarm', this.rotator, 'rotator');
+    this.deadLetterQueueAlarm = this.alarm('DeadLetterQueueAlarm', {
+      metric: this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      description:
+        'Work messages failed 3 times and are in the dead-letter queue: read the rotator logs, fix, then redrive.',
+    });
+    this.plannerNotRunningAlarm = this.alarm('PlannerNotRunningAlarm', {
+      metric: this.planner.metricInvocations({ period: Duration.hours(1), statistic: 'Sum' }),
+      comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+      threshold: 1,
+      evaluationPeriods: this.config.notRunningAlarmHours,
+      treatMissingData: TreatMissingData.BREACHING,
+      description: `The planner has not run for ${this.config.notRunningAlarmHours} hours: check the schedule (EventBridge Scheduler) and the planner's logs.`,
+    });
+    this.overdueKeysAlarm = this.alarm('OverdueKeysAlarm', {
+      metric: this.serviceMetric(METRIC.overdueKeys, 'Maximum', Duration.hours(1)),
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      threshold: 0,
+      description: `Active access keys older than maxKeyAgeDays (${this.settings.maxKeyAgeDays}) were found: see the planner's audit log.`,
+    });
+
+    this.auditQueries = this.createAuditQueries();
+    this.dashboard = this.createDashboard();
+    this.acknowledgeFindings();
   }
+
+  private createEncryptionKey(): Key {
+    const key = new Key(this, 'EncryptionKey', {
+      description: 'iam-key-rotation: secrets, ledger, topics and queues',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // The pattern of the AWS-managed aws/secretsmanager key, narrowed to decrypting our secrets: any
+    // principal of the account may decrypt through Secrets Manager, so that who reads which secret is
+    // decided by the secret's resource policy alone (an IAM user can read its own secret).
+    key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'DecryptSecretsUnderPrefixThroughSecretsManager',
+        principals: [new AnyPrincipal()],
+        actions: ['kms:Decrypt'],
+        resources: ['*'],
+        conditions: {
+          StringEquals: {
+            'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com`,
+            'kms:CallerAccount': Aws.ACCOUNT_ID,
+          },
+          StringLike: { 'kms:EncryptionContext:SecretARN': this.secretArnPattern() },
+        },
+      }),
+    );
+    // CloudWatch alarms publish to the encrypted ops topic.
+    key.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchAlarmsPublishToEncryptedTopic',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: ['*'],
+      }),
+    );
+    return key;
+  }
+
+  private createLogGroup(id: string): LogGroup {
+    // Retained on stack deletion: the logs are the audit trail.
+    return new LogGroup(this, id, {
+      retention: this.config.logRetention,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+  }
+
+  private subscribeRecipients(): void {
+    for (const address of this.config.defaultRecipients) {
+      this.notificationTopic.addSubscription(
+        new EmailSubscription(address, {
+          filterPolicy: { owner: SubscriptionFilter.stringFilter({ allowlist: ['default'] }) },
+        }),
+      );
+    }
+    for (const address of this.config.opsRecipients) {
+      this.notificationTopic.addSubscription(new EmailSubscription(address));
+      this.opsTopic.addSubscription(new EmailSubscription(address));
+    }
+  }
+
+  private allowAlarmsToPublish(): void {
+    this.opsTopic.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['sns:Publish'],
+        resources: [this.opsTopic.topicArn],
+        conditions: {
+          ArnLike: {
+            'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*`,
+          },
+          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+        },
+      }),
+    );
+  }
+
+  /** `arn:<partition>:iam::<account>:user<path>*` for each path. */
+  private userArns(paths: readonly string[]): string[] {
+    return paths.map((userPath) => `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:user${userPath}*`);
+  }
+
+  private secretArnPattern(): string {
+    return `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${this.secretPrefix}/*`;
+  }
+
+  /** KMS use through the services that hold our data; the functions never call KMS directly. */
+  private kmsStatement(actions: string[], services: string[]): PolicyStatement {
+    return new PolicyStatement({
+      actions,
+      resources: [this.encryptionKey.keyArn],
+      conditions: {
+        StringEquals: {
+          'kms:ViaService': services.map((service) => `${service}.${Aws.REGION}.amazonaws.com`),
+        },
+      },
+    });
+  }
+
+  private iamReadStatements(): PolicyStatement[] {
+    return [
+      new PolicyStatement({ actions: IAM_ACCOUNT_ACTIONS, resources: ['*'] }),
+      new PolicyStatement({
+        actions: IAM_READ_ACTIONS,
+        resources: this.userArns(this.settings.includePaths),
+      }),
+    ];
+  }
+
+  private plannerPolicies(): Record<string, PolicyDocument> {
+    return {
+      ReadIamUsers: new PolicyDocument({ statements: this.iamReadStatements() }),
+      ReadLedger: new PolicyDocument({
+        statements: [
+          new PolicyStatement({
+            actions: ['dynamodb:GetItem', 'dynamodb:Query'],
+            resources: [this.ledgerTable.tableArn],
+          }),
+        ],
+      }),
+      QueueWork: new PolicyDocument({
+        statements: [
+          new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.workQueue.queueArn] }),
+          this.kmsStatement(['kms:Decrypt', 'kms:GenerateDataKey'], ['sqs', 'dynamodb']),
+        ],
+      }),
+    };
+  }
+
+  private rotatorPolicies(): Record<string, PolicyDocument> {
+    const statements = [
+      ...this.iamReadStatements(),
+      new PolicyStatement({
+        actions: IAM_KEY_WRITE_ACTIONS,
+        resources: this.userArns(this.settings.includePaths),
+      }),
+    ];
+    if (this.settings.excludePaths.length > 0) {
+      // Invariant I7: exempt paths are never modified, whatever the code does.
+      statements.push(
+        new PolicyStatement({
+          effect: Effect.DENY,
+          actions: IAM_KEY_WRITE_ACTIONS,
+          resources: this.userArns(this.settings.excludePaths),
+        }),
+      );
+    }
+    return {
+      RotateAccessKeys: new PolicyDocument({ statements }),
+      StoreSecrets: new PolicyDocument({
+        statements: [
+          new PolicyStatement({
+            actions: [
+              'secretsmanager:CreateSecret',
+              'secretsmanager:PutSecretValue',
+              'secretsmanager:DescribeSecret',
+              'secretsmanager:GetSecretValue',
+              'secretsmanager:PutResourcePolicy',
+              'secretsmanager:TagResource',
+              // The vault stores a key as AWSPENDING, then promotes it to AWSCURRENT.
+              'secretsmanager:UpdateSecretVersionStage',
+            ],
+            resources: [this.secretArnPattern()],
+          }),
+          this.kmsStatement(
+            ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
+            ['secretsmanager', 'sqs', 'sns', 'dynamodb'],
+          ),
+        ],
+      }),
+      Notify: new PolicyDocument({
+        statements: [
+          new PolicyStatement({
+            actions: ['sns:Publish', 'sns:Subscribe', 'sns:ListSubscriptionsByTopic'],
+            resources: [this.notificationTopic.topicArn],
+          }),
+        ],
+      }),
+      WriteLedger: new PolicyDocument({
+        statements: [
+          new PolicyStatement({
+            actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+            resources: [this.ledgerTable.tableArn],
+          }),
+        ],
+      }),
+    };
+  }
+
+  private environment(): Record<string, string> {
+    const { settings, config } = this;
+    return {
+      [ENV.ledgerTableName]: this.ledgerTable.tableName,
+      [ENV.topicArn]: this.notificationTopic.topicArn,
+      [ENV.queueUrl]: this.workQueue.queueUrl,
+      [ENV.secretPrefix]: this.secretPrefix,
+      [ENV.kmsKeyArn]: this.encryptionKey.keyArn,
+      [ENV.rotationSettings]: JSON.stringify(settings),
+      [ENV.subscribeOwners]: String(config.subscribeOwners),
+      ...(config.secretAdminRoleArn ? { [ENV.adminRoleArn]: config.secretAdminRoleArn } : {}),
+      POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+      POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+      // Stack traces point into the TypeScript sources (the bundle ships its source map).
+      NODE_OPTIONS: '--enable-source-maps',
+    };
+  }
+
+  /** Secure defaults shared by both functions. */
+  private functionDefaults(): NodejsFunctionProps {
+    return {
+      handler: 'handler',
+      // Pinned (not NODEJS_LATEST) so that a runtime change is a reviewed change; cdk-nag L1 flags it when
+      // a newer Node.js runtime exists.
+      runtime: Runtime.NODEJS_24_X,
+      architecture: Architecture.ARM_64,
+      tracing: Tracing.ACTIVE,
+      loggingFormat: LoggingFormat.JSON,
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
+      bundling: {
+        minify: true,
+        sourceMap: true,
+        // The Node.js runtime provides the AWS SDK v3.
+        externalModules: ['@aws-sdk/*'],
+        logLevel: LogLevel.WARNING,
+      },
+    };
+  }
+
+  private alarm(
+    id: string,
+    props: {
+      metric: IMetric;
+      threshold: number;
+      description: string;
+      comparisonOperator?: ComparisonOperator;
+      evaluationPeriods?: number;
+      treatMissingData?: TreatMissingData;
+    },
+  ): Alarm {
+    const evaluationPeriods = props.evaluationPeriods ?? 1;
+    const alarm = new Alarm(this, id, {
+      metric: props.metric,
+      threshold: props.threshold,
+      comparisonOperator: props.comparisonOperator ?? ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      evaluationPeriods,
+      datapointsToAlarm: evaluationPeriods,
+      treatMissingData: props.treatMissingData ?? TreatMissingData.NOT_BREACHING,
+      alarmDescription: props.description,
+    });
+    alarm.addAlarmAction(new SnsAction(this.opsTopic));
+    alarm.addOkAction(new SnsAction(this.opsTopic));
+    return alarm;
+  }
+
+  private errorsAlarm(id: string, fn: NodejsFunction, name: string): Alarm {
+    return this.alarm(id, {
+      metric: fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
+      threshold: 1,
+      description: `The ${name} failed: read its log group (Logs Insights query "failures").`,
+    });
+  }
+
+  private serviceMetric(metricName: string, statistic: string, period: Duration): Metric {
+    return new Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName,
+      dimensionsMap: { service: SERVICE_NAME },
+      statistic,
+      period,
+    });
+  }
+
+  private createAuditQueries(): KeyRotation['auditQueries'] {
+    const logGroups = [this.plannerLogGroup, this.rotatorLogGroup];
+    const fields = [
+      '@timestamp',
+      'audit.action',
+      'audit.accountId',
+      'audit.userName',
+      'audit.keyId',
+      'audit.newKeyId',
+      'audit.reason',
+      'audit.dryRun',
+      'audit.outcome',
+    ];
+    const prefix = `${Stack.of(this).stackName}/`;
+    const query = (id: string, name: string, filter: string): QueryDefinition =>
+      new QueryDefinition(this, id, {
+        queryDefinitionName: `${prefix}${name}`,
+        logGroups,
+        queryString: new QueryString({
+          fields,
+          filterStatements: [filter],
+          sort: '@timestamp desc',
+          limit: 10000,
+        }),
+      });
+    return {
+      // Pick the period in the console's time range.
+      rotations: query('RotationsQuery', 'rotations', "audit.action = 'key.rotated'"),
+      failures: query('FailuresQuery', 'failures', "audit.outcome = 'failure'"),
+      postponed: query('PostponedQuery', 'keys-still-in-use', "audit.action = 'key.postponed'"),
+      // Replace USER with the IAM user name before running.
+      userActions: query('UserActionsQuery', 'actions-for-user', "audit.userName = 'USER'"),
+    };
+  }
+
+  private createDashboard(): Dashboard {
+    const hour = Duration.hours(1);
+    const sum = (name: string, label: string): IMetric =>
+      this.serviceMetric(name, 'Sum', Duration.days(1)).with({ label });
+    const dashboard = new Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.days(14),
+    });
+    dashboard.addWidgets(
+      new TextWidget({
+        markdown:
+          '# IAM access key rotation\nDaily planning run, key lifecycle and failures. Audit trail: the saved Logs Insights queries under the stack name.',
+        width: 24,
+        height: 2,
+      }),
+    );
+    dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Keys and users scanned per day',
+        left: [sum(METRIC.usersScanned, 'users'), sum(METRIC.keysScanned, 'keys')],
+        right: [this.serviceMetric(METRIC.overdueKeys, 'Maximum', hour).with({ label: 'overdue keys' })],
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Key lifecycle per day',
+        left: [
+          sum(METRIC.keysRotated, 'rotated'),
+          sum(METRIC.keysDeactivated, 'deactivated'),
+          sum(METRIC.keysPostponed, 'postponed (still in use)'),
+          sum(METRIC.keysEnforced, 'enforced'),
+          sum(METRIC.keysDeleted, 'deleted'),
+          sum(METRIC.keysReaped, 'reaped'),
+        ],
+        stacked: true,
+        width: 12,
+      }),
+    );
+    dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Failures',
+        left: [
+          this.planner.metricErrors({ period: hour, label: 'planner errors' }),
+          this.rotator.metricErrors({ period: hour, label: 'rotator errors' }),
+          this.serviceMetric(METRIC.rotationFailures, 'Sum', hour).with({ label: 'rotation failures' }),
+          this.serviceMetric(METRIC.invalidMessages, 'Sum', hour).with({ label: 'invalid messages' }),
+        ],
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Work queue',
+        left: [
+          this.workQueue.metricApproximateNumberOfMessagesVisible({ period: hour, label: 'queued' }),
+          this.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            period: hour,
+            statistic: 'Maximum',
+            label: 'dead-letter queue',
+          }),
+          this.serviceMetric(METRIC.workMessages, 'Sum', hour).with({ label: 'messages planned' }),
+        ],
+        right: [this.workQueue.metricApproximateAgeOfOldestMessage({ period: hour, label: 'oldest (s)' })],
+        width: 12,
+      }),
+    );
+    dashboard.addWidgets(
+      new GraphWidget({
+        title: 'Invocations and duration',
+        left: [
+          this.planner.metricInvocations({ period: hour, label: 'planner runs' }),
+          this.rotator.metricInvocations({ period: hour, label: 'rotator runs' }),
+        ],
+        right: [
+          this.planner.metricDuration({ period: hour, statistic: 'Maximum', label: 'planner max (ms)' }),
+          this.rotator.metricDuration({ period: hour, statistic: 'Maximum', label: 'rotator max (ms)' }),
+        ],
+        width: 12,
+      }),
+      new GraphWidget({
+        title: 'Throttles',
+        left: [
+          new MathExpression({
+            expression: 'planner + rotator',
+            usingMetrics: {
+              planner: this.planner.metricThrottles({ period: hour }),
+              rotator: this.rotator.metricThrottles({ period: hour }),
+            },
+            label: 'throttled invocations',
+            period: hour,
+          }),
+        ],
+        width: 12,
+      }),
+    );
+    dashboard.addWidgets(
+      ...[
+        this.plannerErrorsAlarm,
+        this.rotatorErrorsAlarm,
+        this.deadLetterQueueAlarm,
+        this.plannerNotRunningAlarm,
+        this.overdueKeysAlarm,
+      ].map((alarm) => new AlarmWidget({ alarm, title: alarm.node.id.replace(/Alarm$/, ''), width: 8 })),
+    );
+    dashboard.addWidgets(
+      new LogQueryWidget({
+        title: 'Latest failures',
+        logGroupNames: [this.plannerLogGroup.logGroupName, this.rotatorLogGroup.logGroupName],
+        queryLines: [
+          'fields @timestamp, audit.action, audit.accountId, audit.userName, audit.keyId, audit.reason',
+          "filter audit.outcome = 'failure'",
+          'sort @timestamp desc',
+          'limit 50',
+        ],
+        width: 24,
+      }),
+    );
+    return dashboard;
+  }
+
+  /**
+   * cdk-nag findings that are intended, each acknowledged at the narrowest construct with its reason.
+   * The IDs are exact (`Rule[finding]`), so a new wildcard is reported, not silently accepted.
+   */
+  private acknowledgeFindings(): void {
+    const iam5 = (finding: string): string => `AwsSolutions-IAM5[${finding}]`;
+    const accountActions =
+      'iam:GenerateCredentialReport, iam:GetCredentialReport and iam:ListUsers do not support resource-level permissions: the credential report and the user list cover the whole account.';
+    const userPaths = (paths: readonly string[]): string =>
+      `The service reads (planner, rotator) and rotates (rotator) the keys of every IAM user under includePaths (${paths.join(', ')}); users are not known at deploy time, so the user ARN ends in a wildcard after the path.`;
+    const xray =
+      'X-Ray PutTraceSegments and PutTelemetryRecords do not support resource-level permissions (added by CDK for active tracing).';
+
+    for (const role of [this.plannerRole, this.rotatorRole]) {
+      acknowledge(role.node.defaultChild, iam5('Resource::*'), accountActions);
+      for (const userPath of this.settings.includePaths) {
+        acknowledge(
+          role.node.defaultChild,
+          iam5(`Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user${userPath}*`),
+          userPaths(this.settings.includePaths),
+        );
+      }
+      acknowledge(defaultPolicyOf(role), iam5('Resource::*'), xray);
+    }
+    acknowledge(
+      this.rotatorRole.node.defaultChild,
+      iam5(
+        `Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${this.secretPrefix}/*`,
+      ),
+      `One secret per user, named ${this.secretPrefix}/<accountId>/<userName>, created at run time; the rotator may touch only secrets under the prefix.`,
+    );
+    const plannerArn = Stack.of(this).getLogicalId(this.planner.node.defaultChild as CfnElement);
+    acknowledge(
+      defaultPolicyOf(this.schedulerRole),
+      iam5(`Resource::<${plannerArn}.Arn>:*`),
+      'CDK grants lambda:InvokeFunction on the planner and its versions/aliases (ARN:*); the role can invoke nothing else.',
+    );
+  }
+}
+
+function defaultPolicyOf(role: Role): IConstruct | undefined {
+  return role.node.tryFindChild('DefaultPolicy')?.node.defaultChild;
+}
+
+function acknowledge(scope: IConstruct | undefined, id: string, reason: string): void {
+  if (!scope) throw new Error(`KeyRotation: nothing to acknowledge ${id} on`);
+  Validations.of(scope).acknowledge({ id, reason });
 }
