@@ -115,8 +115,10 @@ export class SecretsManagerVault implements AccessKeyVault {
 
   async promote(ref: SecretRef, accessKeyId: string): Promise<void> {
     const token = secretVersionToken(accessKeyId);
-    const response = await call('secretsmanager:DescribeSecret', () =>
-      this.client.send(new DescribeSecretCommand({ SecretId: ref.name })),
+    const response = await call(
+      'secretsmanager:DescribeSecret',
+      () => this.client.send(new DescribeSecretCommand({ SecretId: ref.name })),
+      { ResourceNotFoundException: () => new SecretNotFoundError(`secret ${ref.name} does not exist`) },
     );
     const stages = response.VersionIdsToStages ?? {};
     if (!stages[token]) throw new SecretNotFoundError(`no version for key ${accessKeyId} in ${ref.name}`);
@@ -176,10 +178,13 @@ export class SecretsManagerVault implements AccessKeyVault {
           new SecretNotFoundError(`no version for key ${accessKeyId} in ${ref.name}`),
       },
     );
-    let parsed: Partial<StoredKey>;
+    let parsed: Partial<StoredKey> | null;
     try {
-      parsed = JSON.parse(response.SecretString ?? '') as Partial<StoredKey>;
+      parsed = JSON.parse(response.SecretString ?? '') as Partial<StoredKey> | null;
     } catch {
+      parsed = null;
+    }
+    if (typeof parsed !== 'object' || parsed === null) {
       // Say where, never what: the value may hold a secret.
       throw new KeyRotationError(
         `secret ${ref.name} version for ${accessKeyId} is not the JSON this service writes`,

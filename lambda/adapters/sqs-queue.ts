@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { WorkMessage } from '../contract';
-import { TransientServiceError } from '../domain/errors';
+import { KeyRotationError, TransientServiceError } from '../domain/errors';
 import type { WorkQueue } from '../ports';
 import { call } from './aws-errors';
 import { SDK_CLIENT_CONFIG } from './sdk-config';
@@ -46,9 +46,11 @@ export class SqsWorkQueue implements WorkQueue {
       const failed = response.Failed ?? [];
       if (failed.length > 0) {
         const users = failed.map((entry) => `${batch[Number(entry.Id)]?.userName} (${entry.Code})`);
-        throw new TransientServiceError(
-          `sqs:SendMessageBatch refused ${failed.length} message(s): ${users.join(', ')}`,
-        );
+        const message = `sqs:SendMessageBatch refused ${failed.length} message(s): ${users.join(', ')}`;
+        // SenderFault: the request itself is wrong, and sending it again will not help.
+        throw failed.some((entry) => entry.SenderFault)
+          ? new KeyRotationError(message)
+          : new TransientServiceError(message);
       }
     }
   }

@@ -412,10 +412,10 @@ describe('promote', () => {
     expect(secrets.commandCalls(UpdateSecretVersionStageCommand)).toHaveLength(0);
   });
 
-  test('a missing secret rejects (never a silent success)', async () => {
+  test('a missing secret is SecretNotFoundError (never a silent success)', async () => {
     secrets.on(DescribeSecretCommand).rejects(notFound());
 
-    await expect(vault().promote(REF, KEY.accessKeyId)).rejects.toThrow(KeyRotationError);
+    await expect(vault().promote(REF, KEY.accessKeyId)).rejects.toThrow(SecretNotFoundError);
     expect(secrets.commandCalls(UpdateSecretVersionStageCommand)).toHaveLength(0);
   });
 
@@ -473,6 +473,18 @@ describe('read', () => {
     expect((error as Error).message).not.toContain(KEY.secretAccessKey);
     expect(everythingIn(error)).not.toContain(KEY.secretAccessKey);
   });
+
+  test.each(['null', '42', '"text"'])(
+    'a value that is JSON but not an object (%s) is a KeyRotationError',
+    async (value) => {
+      secrets.on(GetSecretValueCommand).resolves({ SecretString: value });
+
+      const error = await rejectionOf(() => vault().read(REF, KEY.accessKeyId));
+
+      expect(error).toBeInstanceOf(KeyRotationError);
+      expect((error as Error).message).toContain('is not the JSON this service writes');
+    },
+  );
 
   test('a short corrupt value, which the JSON.parse error of Node 20 quotes whole, is not shown either', async () => {
     const secret = 'plainSecretValue123';

@@ -3,7 +3,12 @@ import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
 import { mockClient } from 'aws-sdk-client-mock';
 import { deduplicationId, messageGroupId, SqsWorkQueue } from '../../../lambda/adapters/sqs-queue';
 import { WORK_MESSAGE_VERSION, WorkMessage } from '../../../lambda/contract';
-import { AccessDeniedError, ThrottledError, TransientServiceError } from '../../../lambda/domain/errors';
+import {
+  AccessDeniedError,
+  ThrottledError,
+  KeyRotationError,
+  TransientServiceError,
+} from '../../../lambda/domain/errors';
 import { rejectionOf, sdkError, timeoutError } from './sdk-errors';
 
 const sqs = mockClient(SQSClient);
@@ -73,6 +78,19 @@ describe('send', () => {
     await queue().send([]);
 
     expect(sqs.commandCalls(SendMessageBatchCommand)).toHaveLength(0);
+  });
+
+  test("a failed entry that is the sender's fault is not retryable: sending it again cannot help", async () => {
+    sqs.on(SendMessageBatchCommand).resolves({
+      Successful: [],
+      Failed: [{ Id: '0', Code: 'InvalidParameterValue', SenderFault: true }],
+    });
+
+    const error = await rejectionOf(() => queue().send([work('user-0')]));
+
+    expect(error).toBeInstanceOf(KeyRotationError);
+    expect(error).not.toBeInstanceOf(TransientServiceError);
+    expect((error as KeyRotationError).retryable).toBe(false);
   });
 
   test('a failed entry is an error naming the user it was for, in whichever batch', async () => {
