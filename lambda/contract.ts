@@ -19,6 +19,17 @@ export const ENV = {
   adminRoleArn: 'SECRET_ADMIN_ROLE_ARN',
 } as const;
 
+/** CloudFormation outputs of the deployed stack; the operator CLI finds its resources by these keys. */
+export const STACK_OUTPUT = {
+  ledgerTableName: 'LedgerTableName',
+  topicArn: 'NotificationTopicArn',
+  queueUrl: 'WorkQueueUrl',
+  secretPrefix: 'SecretPrefix',
+  kmsKeyArn: 'EncryptionKeyArn',
+  /** JSON of the resolved rotation settings, so that the CLI applies the same policy. */
+  settings: 'RotationSettings',
+} as const;
+
 /** CloudWatch namespace of the service's EMF metrics. */
 export const METRICS_NAMESPACE = 'IamKeyRotation';
 

@@ -31,6 +31,8 @@ export interface PlanAccountDeps {
   readonly logger: Logger;
   readonly settings: RotationSettings;
   readonly options?: Partial<PlanAccountOptions>;
+  /** Told after each user whose live state was read (for a progress display). */
+  readonly onProgress?: (done: number, total: number) => void;
 }
 
 export interface AccountPlan {
@@ -103,7 +105,9 @@ export async function planAccount(
     }
   }
 
+  let done = 0;
   for (const row of candidates) {
+    deps.onProgress?.(done++, candidates.length);
     let plan: UserPlan;
     try {
       const user = await readUser(deps.iam, row.userName);
