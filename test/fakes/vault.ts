@@ -133,7 +133,8 @@ export class FakeVault implements AccessKeyVault {
     return this.faults.around('secretsmanager:Promote', () => {
       const secret = this.secrets.get(ref.name);
       const target = secret?.versions.get(secretVersionToken(accessKeyId));
-      if (!secret || !target) throw new SecretNotFoundError(`no version for key ${accessKeyId} in ${ref.name}`);
+      if (!secret || !target)
+        throw new SecretNotFoundError(`no version for key ${accessKeyId} in ${ref.name}`);
       if (!target.stages.has('AWSCURRENT')) {
         // As UpdateSecretVersionStage does: AWSPREVIOUS follows the version AWSCURRENT leaves.
         for (const version of secret.versions.values()) {

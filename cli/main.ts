@@ -1,0 +1,303 @@
+/**
+ * `keyrot`: the operator CLI over the same services as the Lambdas. `main` takes the argument list
+ * and where to write, and returns the exit code: 0 nothing due / all done, 2 findings or actions
+ * due, 1 failure or bad usage.
+ */
+import { hostname } from 'node:os';
+import { ConfigError } from '../lambda/domain/errors';
+import type { Logger } from '../lambda/ports';
+import { describeError } from '../lambda/services/audit';
+import { planAccount } from '../lambda/services/plan-account';
+import { rotateUser, UserOutcome } from '../lambda/services/rotate-user';
+import { CliOptions, HELP, parseCli, UsageError } from './args';
+import { connect, Connection, forWriting, readOnly, WriteConnection } from './connect';
+import {
+  csv,
+  OUTCOME_HEADERS,
+  outcomeRows,
+  PLAN_HEADERS,
+  planRows,
+  REPORT_HEADERS,
+  reportCsvRows,
+  reportRows,
+  table,
+} from './output';
+
+export interface CliIo {
+  readonly stdout: { write(text: string): unknown };
+  readonly stderr: { write(text: string): unknown };
+  /** Progress is drawn only on a terminal. */
+  readonly isTTY: boolean;
+}
+
+export const EXIT = { ok: 0, failure: 1, due: 2 } as const;
+
+/** How the CLI reaches AWS; tests swap in in-memory fakes. */
+export interface Wiring {
+  readonly connect: (options: CliOptions) => Promise<Connection>;
+  readonly forWriting: (connection: Connection, options: CliOptions, command: string) => WriteConnection;
+}
+
+export const AWS_WIRING: Wiring = { connect, forWriting };
+
+/** Audit lines go to stderr as JSON only when asked (--json keeps stdout machine-readable). */
+function quietLogger(io: CliIo, verbose: boolean): Logger {
+  const write = (level: string) => (message: string, attributes?: Record<string, unknown>) => {
+    if (verbose || level === 'warn' || level === 'error') {
+      io.stderr.write(`${JSON.stringify({ level, message, ...attributes })}\n`);
+    }
+  };
+  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+}
+
+function progress(io: CliIo, label: string) {
+  let shown = false;
+  return {
+    update(done: number, total: number) {
+      if (!io.isTTY || total === 0) return;
+      shown = true;
+      io.stderr.write(`\r${label} ${done}/${total}`);
+    },
+    end() {
+      if (shown) io.stderr.write('\r\x1b[K');
+    },
+  };
+}
+
+async function plan(options: CliOptions, io: CliIo, connection: Connection, logger: Logger): Promise<number> {
+  const bar = progress(io, 'reading users');
+  const result = await planAccount(
+    { accountId: connection.accountId, dryRun: true },
+    {
+      iam: connection.iam,
+      ledger: connection.ledger,
+      clock: connection.clock,
+      logger,
+      settings: connection.settings,
+      options: { confirmAll: true },
+      onProgress: (done, total) => bar.update(done, total),
+    },
+  );
+  bar.end();
+  const due = result.users.filter((user) => user.actions.length > 0).length;
+  if (options.json) {
+    io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+  } else {
+    io.stdout.write(table(PLAN_HEADERS, planRows(result.users)));
+    io.stdout.write(
+      `\naccount ${result.accountId}: ${result.usersScanned} users, ${result.keysScanned} keys, ` +
+        `${result.overdueKeys} over ${connection.settings.maxKeyAgeDays} days; ${due} user(s) with actions due ` +
+        `(from the ${result.source})\n`,
+    );
+    for (const skipped of result.skipped) io.stdout.write(`skipped ${skipped.userName}: ${skipped.reason}\n`);
+  }
+  return due > 0 ? EXIT.due : EXIT.ok;
+}
+
+async function report(
+  options: CliOptions,
+  io: CliIo,
+  connection: Connection,
+  logger: Logger,
+): Promise<number> {
+  const bar = progress(io, 'reading users');
+  const result = await planAccount(
+    { accountId: connection.accountId, dryRun: true },
+    {
+      iam: connection.iam,
+      ledger: connection.ledger,
+      clock: connection.clock,
+      logger,
+      settings: connection.settings,
+      options: { confirmAll: true },
+      onProgress: (done, total) => bar.update(done, total),
+    },
+  );
+  bar.end();
+  const rows = reportRows(result.users, connection.settings);
+  const counts: Record<string, number> = {
+    'over-policy-age': 0,
+    'in-grace': 0,
+    postponed: 0,
+    exempt: 0,
+    conflict: 0,
+  };
+  for (const row of rows) counts[row.category] = (counts[row.category] ?? 0) + 1;
+  if (options.format === 'json') {
+    const summary = {
+      accountId: result.accountId,
+      generatedAt: result.plannedAt,
+      maxKeyAgeDays: connection.settings.maxKeyAgeDays,
+      usersScanned: result.usersScanned,
+      keysScanned: result.keysScanned,
+      counts,
+      rows,
+    };
+    io.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
+  } else {
+    io.stdout.write(csv(REPORT_HEADERS, reportCsvRows(rows)));
+  }
+  const exemptOverAge = new Set(
+    rows.filter((row) => row.category === 'exempt').map((row) => row.accessKeyId),
+  );
+  const findings = rows.filter(
+    (row) =>
+      row.category === 'postponed' ||
+      row.category === 'conflict' ||
+      (row.category === 'over-policy-age' && !exemptOverAge.has(row.accessKeyId)),
+  );
+  return findings.length > 0 ? EXIT.due : EXIT.ok;
+}
+
+function holderId(): string {
+  return `keyrot-cli/${hostname()}/${process.pid}/${Date.now()}`;
+}
+
+function printOutcomes(
+  options: CliOptions,
+  io: CliIo,
+  outcomes: UserOutcome[],
+  failures: { userName: string; error: unknown }[],
+) {
+  if (options.json) {
+    const failed = failures.map(({ userName, error }) => ({ userName, error: describeError(error) }));
+    io.stdout.write(`${JSON.stringify({ outcomes, failures: failed }, null, 2)}\n`);
+    return;
+  }
+  io.stdout.write(table(OUTCOME_HEADERS, outcomeRows(outcomes)));
+  for (const { userName, error } of failures) {
+    const { name, message } = describeError(error);
+    io.stdout.write(`FAILED ${userName}: ${name}: ${message}\n`);
+  }
+}
+
+async function run(
+  options: CliOptions,
+  io: CliIo,
+  connection: Connection,
+  logger: Logger,
+  wiring: Wiring,
+): Promise<number> {
+  if (!options.apply) return plan(options, io, connection, logger);
+  const write = wiring.forWriting(connection, options, 'run');
+  const planned = await planAccount(
+    { accountId: write.accountId, dryRun: false },
+    { iam: write.iam, ledger: write.ledger, clock: connection.clock, logger, settings: write.settings },
+  );
+  const bar = progress(io, 'rotating users');
+  const outcomes: UserOutcome[] = [];
+  const failures: { userName: string; error: unknown }[] = [];
+  for (const [index, message] of planned.messages.entries()) {
+    bar.update(index, planned.messages.length);
+    try {
+      outcomes.push(
+        await rotateUser(
+          { accountId: write.accountId, userName: message.userName, dryRun: false },
+          deps(write, options, logger),
+        ),
+      );
+    } catch (error) {
+      failures.push({ userName: message.userName, error });
+    }
+  }
+  bar.end();
+  printOutcomes(options, io, outcomes, failures);
+  if (!options.json) io.stdout.write(`\n${outcomes.length} user(s) done, ${failures.length} failed\n`);
+  return failures.length > 0 ? EXIT.failure : EXIT.ok;
+}
+
+function deps(write: WriteConnection, options: CliOptions, logger: Logger) {
+  return {
+    iam: write.iam,
+    verifier: write.verifier,
+    vault: write.vault,
+    notifier: write.notifier,
+    ledger: write.ledger,
+    clock: write.clock,
+    logger,
+    settings: write.settings,
+    secretPrefix: write.secretPrefix,
+    holderId: holderId(),
+    options: { subscribeOwners: options.subscribeOwners },
+  };
+}
+
+async function rotate(
+  options: CliOptions,
+  io: CliIo,
+  connection: Connection,
+  logger: Logger,
+  wiring: Wiring,
+): Promise<number> {
+  const userName = options.user!;
+  const request = {
+    accountId: connection.accountId,
+    userName,
+    dryRun: !options.apply,
+    forceRotation: 'rotation requested by an operator (keyrot rotate)',
+  };
+  const outcome = options.apply
+    ? await rotateUser(request, deps(wiring.forWriting(connection, options, 'rotate'), options, logger))
+    : await rotateUser(request, deps(readOnly(connection), options, logger));
+  printOutcomes(options, io, [outcome], []);
+  const rotates = (outcome.plan?.actions ?? []).some((action) => action.kind === 'rotate');
+  if (outcome.status === 'user-gone') {
+    io.stderr.write(`keyrot: user ${userName} does not exist\n`);
+    return EXIT.failure;
+  }
+  if (!rotates && !outcome.performed.some((action) => action.kind === 'rotate')) {
+    const plan = outcome.plan;
+    const why = !plan?.inScope
+      ? 'the user is outside includePaths/excludePaths'
+      : plan.exemption?.applies
+        ? `the user is exempt (${plan.exemption.reason})`
+        : plan.keys.filter((key) => key.status === 'Active').length === 0
+          ? 'the user has no active key (a user without one is never given one)'
+          : 'the user has two active keys; the older one must be deactivated first';
+    io.stderr.write(`keyrot: ${userName} was not rotated: ${why}\n`);
+    return EXIT.failure;
+  }
+  if (!options.apply) {
+    if (!options.json) io.stdout.write('\ndry run: nothing was changed; add --apply to rotate\n');
+    return EXIT.due;
+  }
+  return EXIT.ok;
+}
+
+export async function main(argv: readonly string[], io: CliIo, wiring: Wiring = AWS_WIRING): Promise<number> {
+  let options: CliOptions;
+  try {
+    options = parseCli(argv);
+  } catch (error) {
+    io.stderr.write(`keyrot: ${(error as Error).message}\nRun "keyrot --help" for usage.\n`);
+    return EXIT.failure;
+  }
+  if (options.help || options.command === undefined) {
+    io.stdout.write(`${HELP[options.command ?? 'main']}\n`);
+    return options.help ? EXIT.ok : EXIT.failure;
+  }
+  const logger = quietLogger(io, false);
+  try {
+    const connection = await wiring.connect(options);
+    switch (options.command) {
+      case 'plan':
+        return await plan(options, io, connection, logger);
+      case 'report':
+        return await report(options, io, connection, logger);
+      case 'run':
+        return await run(options, io, connection, logger, wiring);
+      case 'rotate':
+        return await rotate(options, io, connection, logger, wiring);
+    }
+  } catch (error) {
+    if (error instanceof UsageError) {
+      io.stderr.write(`keyrot: ${error.message}\nRun "keyrot ${options.command} --help" for usage.\n`);
+    } else if (error instanceof ConfigError) {
+      io.stderr.write(`keyrot: ${error.message}\n`);
+    } else {
+      const { name, message } = describeError(error);
+      io.stderr.write(`keyrot: failed: ${name}: ${message}\n`);
+    }
+    return EXIT.failure;
+  }
+}
