@@ -30,6 +30,9 @@ export const STACK_OUTPUT = {
   settings: 'RotationSettings',
 } as const;
 
+/** Service name: Powertools' `service` key in logs and the `service` dimension of every EMF metric. */
+export const SERVICE_NAME = 'iam-key-rotation';
+
 /** CloudWatch namespace of the service's EMF metrics. */
 export const METRICS_NAMESPACE = 'IamKeyRotation';
 

@@ -4,7 +4,7 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { ENV, METRICS_NAMESPACE } from '../contract';
+import { ENV, METRICS_NAMESPACE, SERVICE_NAME } from '../contract';
 import { ConfigError } from '../domain/errors';
 import { secretPrefixProblem } from '../domain/naming';
 import { resolveSettings, RotationSettings } from '../domain/settings';
@@ -12,7 +12,7 @@ import type { Logger as PortLogger } from '../ports';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-export const SERVICE_NAME = 'iam-key-rotation';
+export { SERVICE_NAME };
 
 function requireEnv(env: Env, name: string): string {
   const value = env[name];

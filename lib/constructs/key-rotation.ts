@@ -34,14 +34,13 @@ import { SubscriptionFilter, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { DeadLetterQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
-import { ENV, METRIC, METRICS_NAMESPACE, PlannerInput } from '../../lambda/contract';
+import { ENV, METRIC, METRICS_NAMESPACE, PlannerInput, SERVICE_NAME } from '../../lambda/contract';
 import type { RotationSettings } from '../../lambda/domain/settings';
 import { KeyRotationProps, ResolvedKeyRotationConfig, resolveKeyRotationProps } from './key-rotation-props';
 
 export type { KeyRotationProps } from './key-rotation-props';
 
-/** `service` dimension of every EMF metric (Powertools adds it from POWERTOOLS_SERVICE_NAME). */
-export const SERVICE_NAME = 'iam-key-rotation';
+export { SERVICE_NAME };
 
 /** Messages the rotator takes per invocation. */
 export const ROTATOR_BATCH_SIZE = 5;
@@ -585,7 +584,7 @@ export class KeyRotation extends Construct {
     return {
       // Pick the period in the console's time range.
       rotations: query('RotationsQuery', 'rotations', "audit.action = 'key.rotated'"),
-      failures: query('FailuresQuery', 'failures', "audit.outcome = 'failure'"),
+      failures: query('FailuresQuery', 'failures', "audit.outcome = 'failure' or level = 'ERROR'"),
       postponed: query('PostponedQuery', 'keys-still-in-use', "audit.action = 'key.postponed'"),
       // Replace USER with the IAM user name before running.
       userActions: query('UserActionsQuery', 'actions-for-user', "audit.userName = 'USER'"),

@@ -620,7 +620,7 @@ describe('dashboard and saved queries', () => {
 
   test.each([
     ['rotations', "filter audit.action = 'key.rotated'"],
-    ['failures', "filter audit.outcome = 'failure'"],
+    ['failures', "filter audit.outcome = 'failure' or level = 'ERROR'"],
     ['keys-still-in-use', "filter audit.action = 'key.postponed'"],
     ['actions-for-user', "filter audit.userName = 'USER'"],
   ])('saved query %s over both log groups', (name, filter) => {
