@@ -7,7 +7,7 @@ import { hostname } from 'node:os';
 import { ConfigError } from '../lambda/domain/errors';
 import type { Logger } from '../lambda/ports';
 import { describeError } from '../lambda/services/audit';
-import { planAccount } from '../lambda/services/plan-account';
+import { AccountPlan, planAccount } from '../lambda/services/plan-account';
 import { rotateUser, UserOutcome } from '../lambda/services/rotate-user';
 import { CliOptions, HELP, parseCli, UsageError } from './args';
 import { connect, Connection, forWriting, readOnly, WriteConnection } from './connect';
@@ -64,21 +64,29 @@ function progress(io: CliIo, label: string) {
   };
 }
 
-async function plan(options: CliOptions, io: CliIo, connection: Connection, logger: Logger): Promise<number> {
+/** A dry-run plan of every user in scope (not only those the report flags), with progress. */
+async function readAccount(io: CliIo, connection: Connection, logger: Logger): Promise<AccountPlan> {
   const bar = progress(io, 'reading users');
-  const result = await planAccount(
-    { accountId: connection.accountId, dryRun: true },
-    {
-      iam: connection.iam,
-      ledger: connection.ledger,
-      clock: connection.clock,
-      logger,
-      settings: connection.settings,
-      options: { confirmAll: true },
-      onProgress: (done, total) => bar.update(done, total),
-    },
-  );
-  bar.end();
+  try {
+    return await planAccount(
+      { accountId: connection.accountId, dryRun: true },
+      {
+        iam: connection.iam,
+        ledger: connection.ledger,
+        clock: connection.clock,
+        logger,
+        settings: connection.settings,
+        options: { confirmAll: true },
+        onProgress: (done, total) => bar.update(done, total),
+      },
+    );
+  } finally {
+    bar.end();
+  }
+}
+
+async function plan(options: CliOptions, io: CliIo, connection: Connection, logger: Logger): Promise<number> {
+  const result = await readAccount(io, connection, logger);
   const due = result.users.filter((user) => user.actions.length > 0).length;
   if (options.json) {
     io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -100,20 +108,7 @@ async function report(
   connection: Connection,
   logger: Logger,
 ): Promise<number> {
-  const bar = progress(io, 'reading users');
-  const result = await planAccount(
-    { accountId: connection.accountId, dryRun: true },
-    {
-      iam: connection.iam,
-      ledger: connection.ledger,
-      clock: connection.clock,
-      logger,
-      settings: connection.settings,
-      options: { confirmAll: true },
-      onProgress: (done, total) => bar.update(done, total),
-    },
-  );
-  bar.end();
+  const result = await readAccount(io, connection, logger);
   const rows = reportRows(result.users, connection.settings);
   const counts: Record<string, number> = {
     'over-policy-age': 0,
