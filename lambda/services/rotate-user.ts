@@ -50,6 +50,9 @@ export const DEFAULT_ROTATION_OPTIONS: RotationOptions = {
   historyLimit: 100,
 };
 
+/** How long after recording an intent CreateAccessKey can still take effect (SDK retries included). */
+const ORPHAN_WINDOW_MS = 5 * 60_000;
+
 export interface RotationDeps {
   readonly iam: IamDirectory;
   readonly verifier: KeyVerifier;
@@ -333,10 +336,24 @@ class UserRotation {
     }
   }
 
+  /**
+   * Subscribes the owners. A refused address or a throttled call must not hold up a rotation (the key
+   * would age past the limit): it is logged, and the notice still goes to the topic.
+   */
   private async subscribeOwners(owner: OwnerResolution): Promise<void> {
     if (!this.options.subscribeOwners) return;
     for (const address of owner.recipients) {
-      if (address !== DEFAULT_OWNER) await this.deps.notifier.ensureSubscribed(address);
+      if (address === DEFAULT_OWNER) continue;
+      try {
+        await this.deps.notifier.ensureSubscribed(address);
+      } catch (error) {
+        this.deps.logger.error('could not subscribe the owner; notices are still published', {
+          accountId: this.accountId,
+          userName: this.userName,
+          owner: address,
+          error: describeError(error),
+        });
+      }
     }
   }
 
@@ -613,7 +630,21 @@ class UserRotation {
   }
 
   private async createAndStore(ref: SecretRef): Promise<Pick<NewAccessKey, 'accessKeyId' | 'createDate'>> {
-    const created = await this.deps.iam.createAccessKey(this.userName);
+    let created: NewAccessKey;
+    try {
+      created = await this.deps.iam.createAccessKey(this.userName);
+    } catch (error) {
+      // Refused outright (denied, limit, throttled after retries): no key exists, so the intent is
+      // closed now rather than left for a later run to interpret. A timeout may have created a key:
+      // that intent stays, and the next run looks for the key.
+      if (error instanceof KeyRotationError && !(error instanceof TransientServiceError)) {
+        await this.update((record) => ({ ...record, inFlight: undefined }), {
+          action: 'rotation.rolled-back',
+          detail: `CreateAccessKey failed (${describeError(error).name}); no key was created`,
+        });
+      }
+      throw error;
+    }
     try {
       await this.deps.vault.store(ref, created);
     } catch (error) {
@@ -779,13 +810,16 @@ class UserRotation {
     const ref = this.secretRef(user);
     if (inFlight?.phase === 'intent') {
       const started = new Date(inFlight.startedAt).getTime();
-      // Keys created while our intent was open; anything older or much later is somebody else's.
-      const window = { from: started - 60_000, to: started + this.options.lockLeaseMs };
+      // Our orphan was created within the SDK's retry budget of the intent, and was never used: its
+      // secret never left our process. A key created later, or one that has signed a request, is
+      // somebody else's and is never touched (I3).
+      const window = { from: started - 60_000, to: started + ORPHAN_WINDOW_MS };
       const candidates = user.keys.filter(
         (key) =>
           !inFlight.keysBefore.includes(key.accessKeyId) &&
           key.createDate.getTime() >= window.from &&
-          key.createDate.getTime() <= window.to,
+          key.createDate.getTime() <= window.to &&
+          key.lastUsedDate === undefined,
       );
       const described = candidates.length > 0 ? await this.deps.vault.describe(ref) : undefined;
       const stored = new Set(

@@ -230,4 +230,53 @@ describe('rotateUser', () => {
     await world.rotate('alice');
     expect(world.iam.users.get('alice')!.keys).toHaveLength(2);
   });
+
+  test('a key an operator creates by hand after a refused CreateAccessKey is never taken for our orphan', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    const old = world.iam.addKey('alice', { ageDays: 85 });
+    world.faults.inject('iam:CreateAccessKey', 'access-denied');
+
+    await expect(world.rotate('alice')).rejects.toThrow('not authorized');
+    world.clock.advance(5 * 60_000);
+    const byHand = world.iam.addKey('alice', { ageDays: 0 }); // the operator's own key
+    world.clock.advance(90 * 60_000); // the message comes back
+    await world.rotate('alice');
+
+    expect(world.iam.findKey(byHand.accessKeyId)).toBeDefined();
+    expect(world.iam.findKey(old.accessKeyId)?.status).toBe('Active');
+    // Two active keys the service did not pair: reported, nothing deleted (I3).
+    expect(world.notifier.events('alice')).toEqual(['keys.conflict']);
+  });
+
+  test('after a crash mid-CreateAccessKey, a key that has signed requests is not our orphan', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    world.iam.addKey('alice', { ageDays: 85 });
+    world.faults.inject('iam:CreateAccessKey', 'timeout-before'); // unknown outcome: the intent stays
+    await expect(world.rotate('alice')).rejects.toThrow('timed out');
+    const someoneElses = world.iam.addKey('alice', { ageDays: 0 });
+    world.iam.use(someoneElses);
+    world.clock.advance(16 * 60_000);
+
+    await world.rotate('alice');
+
+    expect(world.iam.findKey(someoneElses.accessKeyId)?.status).toBe('Active');
+    expect(world.ledger.peek(world.accountId, 'alice')?.inFlight).toBeUndefined();
+  });
+
+  test('an owner address SNS refuses does not hold up the rotation', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    world.iam.addKey('alice', { ageDays: 85 });
+    world.faults.inject('sns:Subscribe', 'access-denied');
+
+    const outcome = await world.rotate('alice');
+
+    expect(outcome.performed.map((action) => action.kind)).toEqual(['rotate']);
+    expect(world.notifier.events('alice')).toEqual(['key.rotated']);
+    expect(world.logger.lines.find((line) => line.level === 'error')?.message).toBe(
+      'could not subscribe the owner; notices are still published',
+    );
+  });
 });
