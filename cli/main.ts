@@ -40,14 +40,22 @@ export interface Wiring {
 
 export const AWS_WIRING: Wiring = { connect, forWriting };
 
-/** Audit lines go to stderr as JSON only when asked (--json keeps stdout machine-readable). */
-function quietLogger(io: CliIo, verbose: boolean): Logger {
-  const write = (level: string) => (message: string, attributes?: Record<string, unknown>) => {
-    if (verbose || level === 'warn' || level === 'error') {
-      io.stderr.write(`${JSON.stringify({ level, message, ...attributes })}\n`);
-    }
-  };
-  return { debug: write('debug'), info: write('info'), warn: write('warn'), error: write('error') };
+/**
+ * The services' log lines on stderr, so that stdout stays the result: warnings and errors as one
+ * readable line each (the audit lines, for the Lambdas' log groups, are not printed here).
+ */
+function terminalLogger(io: CliIo): Logger {
+  const write =
+    (level: string) =>
+    (message: string, attributes: Record<string, unknown> = {}) => {
+      const user = typeof attributes.userName === 'string' ? ` (user ${attributes.userName})` : '';
+      const error = attributes.error as { name?: string; message?: string } | undefined;
+      io.stderr.write(
+        `keyrot: ${level}: ${message}${user}${error ? `: ${error.name}: ${error.message}` : ''}\n`,
+      );
+    };
+  const quiet = () => undefined;
+  return { debug: quiet, info: quiet, warn: write('warning'), error: write('error') };
 }
 
 function progress(io: CliIo, label: string) {
@@ -85,11 +93,20 @@ async function readAccount(io: CliIo, connection: Connection, logger: Logger): P
   }
 }
 
+/** Users that could not be read (the logger said which, on stderr) make the result incomplete. */
+function reportUnread(result: AccountPlan): boolean {
+  return result.failures.length > 0;
+}
+
 async function plan(options: CliOptions, io: CliIo, connection: Connection, logger: Logger): Promise<number> {
   const result = await readAccount(io, connection, logger);
   const due = result.users.filter((user) => user.actions.length > 0).length;
   if (options.json) {
-    io.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    const failures = result.failures.map(({ userName, error }) => ({
+      userName,
+      error: describeError(error),
+    }));
+    io.stdout.write(`${JSON.stringify({ ...result, failures }, null, 2)}\n`);
   } else {
     io.stdout.write(table(PLAN_HEADERS, planRows(result.users)));
     io.stdout.write(
@@ -99,6 +116,7 @@ async function plan(options: CliOptions, io: CliIo, connection: Connection, logg
     );
     for (const skipped of result.skipped) io.stdout.write(`skipped ${skipped.userName}: ${skipped.reason}\n`);
   }
+  if (reportUnread(result)) return EXIT.failure;
   return due > 0 ? EXIT.due : EXIT.ok;
 }
 
@@ -141,6 +159,7 @@ async function report(
       row.category === 'conflict' ||
       (row.category === 'over-policy-age' && !exemptOverAge.has(row.accessKeyId)),
   );
+  if (reportUnread(result)) return EXIT.failure;
   return findings.length > 0 ? EXIT.due : EXIT.ok;
 }
 
@@ -181,7 +200,7 @@ async function run(
   );
   const bar = progress(io, 'rotating users');
   const outcomes: UserOutcome[] = [];
-  const failures: { userName: string; error: unknown }[] = [];
+  const failures: { userName: string; error: unknown }[] = [...planned.failures];
   for (const [index, message] of planned.messages.entries()) {
     bar.update(index, planned.messages.length);
     try {
@@ -271,7 +290,7 @@ export async function main(argv: readonly string[], io: CliIo, wiring: Wiring = 
     io.stdout.write(`${HELP[options.command ?? 'main']}\n`);
     return options.help ? EXIT.ok : EXIT.failure;
   }
-  const logger = quietLogger(io, false);
+  const logger = terminalLogger(io);
   try {
     const connection = await wiring.connect(options);
     switch (options.command) {

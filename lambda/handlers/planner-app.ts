@@ -6,6 +6,7 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { METRIC } from '../contract';
+import { KeyRotationError } from '../domain/errors';
 import { parsePlannerInput } from '../domain/messages';
 import type { Clock, IamDirectory, RotationLedger, WorkQueue } from '../ports';
 import { planAccount } from '../services/plan-account';
@@ -32,6 +33,10 @@ export interface PlannerResult {
   readonly queued: number;
   readonly actions: Readonly<Record<string, number>>;
   readonly skipped: readonly { readonly userName: string; readonly reason: string }[];
+  readonly failed: readonly {
+    readonly userName: string;
+    readonly error: { name: string; message: string };
+  }[];
 }
 
 export function createPlannerHandler(deps: PlannerDeps) {
@@ -70,8 +75,19 @@ export function createPlannerHandler(deps: PlannerDeps) {
         queued: plan.messages.length,
         actions,
         skipped: plan.skipped,
+        failed: plan.failures.map((failure) => ({
+          userName: failure.userName,
+          error: describeError(failure.error),
+        })),
       };
       logger.info('account planned', { plan: result });
+      if (plan.failures.length > 0) {
+        // The others are queued; fail the invocation so that the errors alarm and the retry engage.
+        const names = plan.failures.map((failure) => failure.userName).join(', ');
+        throw new KeyRotationError(`${plan.failures.length} user(s) could not be planned: ${names}`, {
+          cause: plan.failures[0]?.error,
+        });
+      }
       return result;
     } catch (error) {
       logger.error('planning failed', { error: describeError(error) });

@@ -49,6 +49,8 @@ export interface AccountPlan {
   readonly users: readonly UserPlan[];
   /** Users that could not be planned (deleted mid-run), with why. */
   readonly skipped: readonly { readonly userName: string; readonly reason: string }[];
+  /** Users whose live state could not be read (other than deleted ones); the others were planned. */
+  readonly failures: readonly { readonly userName: string; readonly error: unknown }[];
   /** One per user with work, for the rotator. */
   readonly messages: readonly WorkMessage[];
 }
@@ -91,6 +93,7 @@ export async function planAccount(
 
   const users: UserPlan[] = [];
   const skipped: { userName: string; reason: string }[] = [];
+  const failures: { userName: string; error: unknown }[] = [];
   const messages: WorkMessage[] = [];
   const candidates = options.confirmAll
     ? [...scoped]
@@ -113,7 +116,16 @@ export async function planAccount(
       const user = await readUser(deps.iam, row.userName);
       plan = planUser({ user, ledger: ledgers.get(row.userName), now, settings });
     } catch (error) {
-      if (!(error instanceof NoSuchUserError)) throw error;
+      if (!(error instanceof NoSuchUserError)) {
+        // One unreadable user (denied, throttled) must not stop the others: plan on, report it.
+        failures.push({ userName: row.userName, error });
+        logger.error('user could not be planned', {
+          accountId,
+          userName: row.userName,
+          error: describeError(error),
+        });
+        continue;
+      }
       skipped.push({ userName: row.userName, reason: 'user no longer exists' });
       const record = ledgers.get(row.userName);
       // Our own unfinished business (a rotation in flight, undelivered notices) is still closed out.
@@ -154,6 +166,7 @@ export async function planAccount(
     overdueKeys,
     users,
     skipped,
+    failures,
     messages,
   };
 }

@@ -200,6 +200,21 @@ describe('keyrot report', () => {
   });
 });
 
+describe('a user that cannot be read', () => {
+  test('is named on stderr and makes the result incomplete (exit 1); the others are still listed', async () => {
+    const world = account();
+    world.faults.inject('iam:GetUser', 'throttle');
+
+    const run = await keyrot('plan', worldWiring(world));
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      'keyrot: error: user could not be planned (user alice): ThrottledError: iam:GetUser: Rate exceeded\n',
+    );
+    expect(run.stdout).toMatch(/^bob\s/m);
+  });
+});
+
 describe('keyrot run', () => {
   test('without --apply it is a dry run: nothing changes', async () => {
     const world = account();

@@ -164,6 +164,21 @@ describe('planner handler', () => {
     });
   });
 
+  test('a user that cannot be read: the others are queued, then the invocation fails (alarm, retry)', async () => {
+    iam
+      .on(GetUserCommand, { UserName: 'deploy-bot' })
+      .rejects(
+        Object.assign(new Error('User is not authorized to perform iam:GetUser'), { name: 'AccessDenied' }),
+      );
+
+    await expect(planner()({ dryRun: false }, lambdaContext('planner'))).rejects.toThrow(
+      '1 user(s) could not be planned: deploy-bot',
+    );
+    // Nothing else was due here, so nothing was queued; the failure is in the log for the operator.
+    const failed = output.lines().find((line) => line.message === 'user could not be planned');
+    expect(failed).toMatchObject({ level: 'ERROR', userName: 'deploy-bot' });
+  });
+
   test('throttling of the credential report fails the run rather than reporting no keys', async () => {
     iam
       .on(GetCredentialReportCommand)

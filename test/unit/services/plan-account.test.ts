@@ -191,4 +191,25 @@ describe('planAccount', () => {
     expect(world.faults.writes().filter((op) => op !== 'iam:GenerateCredentialReport')).toEqual([]);
     expect(world.ledger.items.size).toBe(0);
   });
+
+  test('one user that cannot be read does not stop the others; it is reported as a failure', async () => {
+    const world = new World();
+    world.iam.addUser('first');
+    world.iam.addKey('first', { ageDays: 85 });
+    world.iam.addUser('second');
+    world.iam.addKey('second', { ageDays: 85 });
+    world.faults.inject('iam:GetUser', 'access-denied'); // the first user read fails
+
+    const plan = await world.plan(false);
+
+    expect(plan.failures.map((failure) => failure.userName)).toEqual(['first']);
+    expect(plan.messages.map((message) => message.userName)).toEqual(['second']);
+    expect(world.logger.lines.find((line) => line.level === 'error')).toMatchObject({
+      message: 'user could not be planned',
+      attributes: {
+        userName: 'first',
+        error: { name: 'AccessDeniedError', message: 'iam:GetUser: not authorized' },
+      },
+    });
+  });
 });
