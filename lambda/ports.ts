@@ -71,10 +71,9 @@ export interface SecretDescription {
 export interface AccessKeyVault {
   describe(ref: SecretRef): Promise<SecretDescription | undefined>;
   /**
-   * Stores the key as a new version labelled AWSPENDING, creating the secret (tags, resource policy
-   * for the user) if needed; the first version of a new secret is AWSCURRENT, as Secrets Manager
-   * makes it. Idempotent per access key id. Throws ForeignSecretError if a secret of that name exists
-   * that we did not create.
+   * Stores the key as a new version labelled AWSPENDING, creating the (empty) secret with our tags
+   * and a resource policy for the user first if needed. Idempotent per access key id. Throws
+   * ForeignSecretError if a secret of that name exists that we did not create.
    */
   store(ref: SecretRef, key: NewAccessKey): Promise<void>;
   /**

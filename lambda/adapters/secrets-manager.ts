@@ -74,14 +74,14 @@ export class SecretsManagerVault implements AccessKeyVault {
       throw new ForeignSecretError(`secret ${ref.name} exists and was not created by iam-key-rotation`);
     }
     if (!existing) {
+      // An empty secret first: the key's version is added below as AWSPENDING like any other, so an
+      // unverified key never becomes AWSCURRENT, not even in a new secret.
       await call('secretsmanager:CreateSecret', () =>
         this.client.send(
           new CreateSecretCommand({
             Name: ref.name,
             Description: `IAM access key of ${ref.userName} in ${ref.accountId}, rotated by iam-key-rotation`,
             KmsKeyId: this.options.kmsKeyArn,
-            ClientRequestToken: token,
-            SecretString: secretString,
             Tags: [
               { Key: SECRET_TAGS.managed, Value: 'true' },
               { Key: SECRET_TAGS.user, Value: `${ref.accountId}/${ref.userName}` },
@@ -89,25 +89,25 @@ export class SecretsManagerVault implements AccessKeyVault {
           }),
         ),
       );
-    } else {
-      // AWSPENDING until verified (promote). Same token and value as an earlier attempt: ignored.
-      await call('secretsmanager:PutSecretValue', () =>
-        this.client.send(
-          new PutSecretValueCommand({
-            SecretId: ref.name,
-            ClientRequestToken: token,
-            SecretString: secretString,
-            VersionStages: ['AWSPENDING'],
-          }),
-        ),
-      );
     }
+    // Who may read is settled before there is anything to read.
     await call('secretsmanager:PutResourcePolicy', () =>
       this.client.send(
         new PutResourcePolicyCommand({
           SecretId: ref.name,
           ResourcePolicy: JSON.stringify(this.resourcePolicy(ref)),
           BlockPublicPolicy: true,
+        }),
+      ),
+    );
+    // AWSPENDING until verified (promote). Same token and value as an earlier attempt: ignored.
+    await call('secretsmanager:PutSecretValue', () =>
+      this.client.send(
+        new PutSecretValueCommand({
+          SecretId: ref.name,
+          ClientRequestToken: token,
+          SecretString: secretString,
+          VersionStages: ['AWSPENDING'],
         }),
       ),
     );

@@ -118,14 +118,9 @@ export class FakeVault implements AccessKeyVault {
           throw new Error(`ResourceExistsException: version ${token} exists with other content`);
         return; // same token, same value: Secrets Manager treats it as a retry
       }
-      // The first version of a secret is AWSCURRENT; later ones wait as AWSPENDING until promoted.
-      const first = secret.versions.size === 0;
-      if (!first) for (const version of secret.versions.values()) version.stages.delete('AWSPENDING');
-      secret.versions.set(token, {
-        value,
-        stages: new Set([first ? 'AWSCURRENT' : 'AWSPENDING']),
-        createdAt: this.clock.now(),
-      });
+      // Every new version waits as AWSPENDING until promoted (the label moves off any other version).
+      for (const version of secret.versions.values()) version.stages.delete('AWSPENDING');
+      secret.versions.set(token, { value, stages: new Set(['AWSPENDING']), createdAt: this.clock.now() });
     });
   }
 

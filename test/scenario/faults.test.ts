@@ -279,7 +279,10 @@ describe('interrupted rotations are repaired by the next run', () => {
 
     await expect(world.rotate('alice')).rejects.toThrow('simulated crash after secretsmanager:Store');
     const [stored] = world.iam.apiCreatedKeys().map(({ key }) => key);
-    expect(world.vault.readStage(world.secretName('alice'))?.accessKeyId).toBe(stored!.accessKeyId);
+    expect(world.vault.readStage(world.secretName('alice'), 'AWSPENDING')?.accessKeyId).toBe(
+      stored!.accessKeyId,
+    );
+    expect(world.vault.readStage(world.secretName('alice'))).toBeUndefined(); // not current before verification
     expect(world.ledger.peek(world.accountId, 'alice')?.inFlight?.phase).toBe('intent');
 
     world.faults.restart();
@@ -308,7 +311,10 @@ describe('interrupted rotations are repaired by the next run', () => {
     expect(world.iam.findKey(acc.old.accessKeyId)).toMatchObject({ status: 'Active' });
     expect(world.iam.use(acc.old)).toBe(true);
     const [pending] = world.iam.apiCreatedKeys().map(({ key }) => key);
-    expect(world.vault.readStage(world.secretName('alice'))?.accessKeyId).toBe(pending!.accessKeyId);
+    expect(world.vault.readStage(world.secretName('alice'), 'AWSPENDING')?.accessKeyId).toBe(
+      pending!.accessKeyId,
+    );
+    expect(world.vault.readStage(world.secretName('alice'))).toBeUndefined(); // unverified: never current
     expect(world.ledger.peek(world.accountId, 'alice')).toMatchObject({
       inFlight: { phase: 'stored', newKeyId: pending!.accessKeyId },
       rotations: [],

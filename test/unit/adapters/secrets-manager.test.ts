@@ -160,37 +160,48 @@ describe('describe', () => {
 });
 
 describe('store', () => {
-  test('no secret yet: CreateSecret with our name, CMK, token, value and tags, then the resource policy', async () => {
+  test('no secret yet: an empty CreateSecret (name, CMK, tags), the resource policy, then the key as AWSPENDING', async () => {
     secrets.on(DescribeSecretCommand).rejects(notFound());
-    secrets.on(CreateSecretCommand).resolves({ Name: REF.name, VersionId: TOKEN });
+    secrets.on(CreateSecretCommand).resolves({ Name: REF.name });
     secrets.on(PutResourcePolicyCommand).resolves({ Name: REF.name });
+    secrets.on(PutSecretValueCommand).resolves({ Name: REF.name, VersionId: TOKEN });
 
     await vault().store(REF, KEY);
 
     const [create, ...moreCreates] = inputsOf(secrets.commandCalls(CreateSecretCommand));
     expect(moreCreates).toEqual([]);
+    // No value and no version: an unverified key must never become AWSCURRENT, even in a new secret.
     expect(create).toEqual({
       Name: REF.name,
       Description: expect.any(String) as string,
       KmsKeyId: KMS_KEY,
-      ClientRequestToken: TOKEN,
-      SecretString: expect.any(String) as string,
       Tags: [
         { Key: 'iam-key-rotation:managed', Value: 'true' },
         { Key: 'iam-key-rotation:user', Value: `${ACCOUNT}/alice` },
       ],
     });
-    expect(JSON.parse(create!.SecretString!)).toEqual({
+    expect(create!.Description).not.toContain(KEY.secretAccessKey);
+    expect(inputsOf(secrets.commandCalls(PutResourcePolicyCommand))).toEqual([
+      { SecretId: REF.name, ResourcePolicy: expect.any(String) as string, BlockPublicPolicy: true },
+    ]);
+    const [put] = inputsOf(secrets.commandCalls(PutSecretValueCommand));
+    expect(put).toEqual({
+      SecretId: REF.name,
+      ClientRequestToken: TOKEN,
+      SecretString: expect.any(String) as string,
+      VersionStages: ['AWSPENDING'],
+    });
+    expect(JSON.parse(put!.SecretString!)).toEqual({
       AccessKeyId: KEY.accessKeyId,
       SecretAccessKey: KEY.secretAccessKey,
       UserName: 'alice',
       CreateDate: '2026-01-01T02:00:00.000Z',
     });
-    expect(create!.Description).not.toContain(KEY.secretAccessKey);
-    expect(secrets.commandCalls(PutSecretValueCommand)).toHaveLength(0);
-    expect(inputsOf(secrets.commandCalls(PutResourcePolicyCommand))).toEqual([
-      { SecretId: REF.name, ResourcePolicy: expect.any(String) as string, BlockPublicPolicy: true },
-    ]);
+    // The policy is in place before the value exists.
+    const order = secrets
+      .calls()
+      .map((call) => (call.args[0] as { constructor: { name: string } }).constructor.name);
+    expect(order.indexOf('PutResourcePolicyCommand')).toBeLessThan(order.indexOf('PutSecretValueCommand'));
   });
 
   test('our secret exists: PutSecretValue labelled AWSPENDING (not yet verified) with the key token, no CreateSecret', async () => {
