@@ -38,6 +38,8 @@ export interface Resources {
   readonly kmsKeyArn?: string;
   /** The deployed stack's settings (JSON), when read from its outputs. */
   readonly settingsJson?: string;
+  /** The admin role the stack writes into each secret's policy. */
+  readonly adminRoleArn?: string;
 }
 
 export interface Connection {
@@ -104,6 +106,7 @@ async function stackResources(options: CliOptions): Promise<Resources> {
     secretPrefix: outputs.get(STACK_OUTPUT.secretPrefix),
     kmsKeyArn: outputs.get(STACK_OUTPUT.kmsKeyArn),
     settingsJson: outputs.get(STACK_OUTPUT.settings),
+    adminRoleArn: [outputs.get(STACK_OUTPUT.secretAdminRoleArn)].find((arn) => arn && arn !== 'none'),
   };
 }
 
@@ -148,6 +151,7 @@ export async function connect(options: CliOptions): Promise<Connection> {
     ...(options.topicArn ? { topicArn: options.topicArn } : {}),
     ...(options.secretPrefix ? { secretPrefix: options.secretPrefix } : {}),
     ...(options.kmsKeyArn ? { kmsKeyArn: options.kmsKeyArn } : {}),
+    ...(options.adminRoleArn ? { adminRoleArn: options.adminRoleArn } : {}),
   };
   const settings = settingsFor(options, resources);
   const config = clientConfig(options);
@@ -185,6 +189,18 @@ export function forWriting(connection: Connection, options: CliOptions, command:
   }
   const problem = secretPrefixProblem(secretPrefix);
   if (problem) throw new UsageError(problem);
+  // Writes follow the deployed policy, never a what-if: an override of the exemption tag or the
+  // paths could rotate a user the stack leaves alone (I7).
+  if (Object.keys(options.settings).length > 0) {
+    throw new UsageError(
+      `keyrot ${command} --apply follows the deployed policy; setting flags are for plan and report (what-if). Change the stack's settings, or pass --config FILE`,
+    );
+  }
+  if (!connection.resources.settingsJson && !options.configFile) {
+    throw new UsageError(
+      `keyrot ${command} --apply needs the policy the stack uses: pass --stack NAME, or --config FILE with the same settings`,
+    );
+  }
   const config = clientConfig(options);
   return {
     ...connection,
@@ -193,7 +209,8 @@ export function forWriting(connection: Connection, options: CliOptions, command:
       ...(options.region ? { region: options.region } : {}),
     }),
     vault: new SecretsManagerVault(
-      { kmsKeyArn: kmsKeyArn!, adminRoleArn: options.adminRoleArn },
+      // The stack's admin role stays in each secret's policy (the policy is replaced whole).
+      { kmsKeyArn: kmsKeyArn!, adminRoleArn: connection.resources.adminRoleArn },
       new SecretsManagerClient(config),
     ),
     notifier: new SnsNotifier(topicArn!, new SNSClient(config)),

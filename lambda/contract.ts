@@ -28,6 +28,8 @@ export const STACK_OUTPUT = {
   kmsKeyArn: 'EncryptionKeyArn',
   /** JSON of the resolved rotation settings, so that the CLI applies the same policy. */
   settings: 'RotationSettings',
+  /** The admin role written into each secret's policy (`none` when not set). */
+  secretAdminRoleArn: 'SecretAdminRoleArn',
 } as const;
 
 /** Service name: Powertools' `service` key in logs and the `service` dimension of every EMF metric. */

@@ -41,6 +41,10 @@ export class KeyRotationStack extends Stack {
         value: JSON.stringify(rotation.settings),
         description: 'the resolved rotation settings (JSON)',
       },
+      [STACK_OUTPUT.secretAdminRoleArn]: {
+        value: rotation.config.secretAdminRoleArn ?? 'none',
+        description: 'admin role that may read every secret (none if not set)',
+      },
       OpsTopicArn: { value: rotation.opsTopic.topicArn, description: 'SNS topic of alarms' },
       DeadLetterQueueUrl: {
         value: rotation.deadLetterQueue.queueUrl,

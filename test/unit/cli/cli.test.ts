@@ -6,6 +6,9 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { CreateAccessKeyCommand, IAMClient } from '@aws-sdk/client-iam';
 import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
+import { parseCli } from '../../../cli/args';
+import { Connection, forWriting, Resources } from '../../../cli/connect';
+import { SecretsManagerVault } from '../../../lambda/adapters/secrets-manager';
 import { World } from '../../fakes/world';
 import { keyrot, mockIamFrom, worldWiring } from './harness';
 
@@ -117,6 +120,7 @@ describe('keyrot plan (real adapters, mocked SDK clients)', () => {
               OutputKey: 'RotationSettings',
               OutputValue: '{"rotateAfterDays":30,"graceDays":5,"maxKeyAgeDays":40}',
             },
+            { OutputKey: 'SecretAdminRoleArn', OutputValue: 'none' },
           ],
         },
       ],
@@ -274,6 +278,57 @@ describe('keyrot run', () => {
     expect(run.stderr).toContain(
       "keyrot run --apply needs the stack's resources: pass --stack NAME (the deployed stack), or --table, --topic-arn, --secret-prefix, --kms-key-arn",
     );
+  });
+});
+
+describe('--apply follows the deployed policy', () => {
+  const resources = {
+    table: 'ledger',
+    topicArn: 'arn:aws:sns:eu-west-1:111122223333:t',
+    secretPrefix: 'iam-key-rotation',
+    kmsKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/1',
+  };
+  const connection = (extra: Partial<Resources> = {}): Connection => {
+    const world = account();
+    return {
+      accountId: world.accountId,
+      clock: world.clock,
+      settings: world.settings,
+      resources: { ...resources, ...extra },
+      iam: world.iam,
+      ledger: world.ledger,
+    };
+  };
+
+  test('setting flags are refused with --apply (an override could rotate an exempt user)', () => {
+    expect(() =>
+      forWriting(
+        connection({ settingsJson: '{}' }),
+        parseCli(['run', '--apply', '--exemption-tag', 'other']),
+        'run',
+      ),
+    ).toThrow('run --apply follows the deployed policy; setting flags are for plan and report (what-if)');
+  });
+
+  test('without the stack settings or a --config file, --apply is refused', () => {
+    expect(() => forWriting(connection(), parseCli(['run', '--apply']), 'run')).toThrow(
+      'run --apply needs the policy the stack uses: pass --stack NAME, or --config FILE with the same settings',
+    );
+  });
+
+  test('the admin role of the stack is kept in every secret policy the CLI writes', () => {
+    const write = forWriting(
+      connection({ settingsJson: '{}', adminRoleArn: 'arn:aws:iam::111122223333:role/secrets-admin' }),
+      parseCli(['rotate', '--user', 'alice', '--apply']),
+      'rotate',
+    );
+    const policy = (write.vault as SecretsManagerVault).resourcePolicy({
+      accountId: '111122223333',
+      userName: 'alice',
+      name: 'iam-key-rotation/111122223333/alice',
+      userArn: 'arn:aws:iam::111122223333:user/alice',
+    });
+    expect(JSON.stringify(policy)).toContain('arn:aws:iam::111122223333:role/secrets-admin');
   });
 });
 
