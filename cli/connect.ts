@@ -80,9 +80,12 @@ export class EmptyLedger implements RotationLedger {
   }
 }
 
+/** Like the Lambdas', but a person is waiting: fewer, shorter attempts against a silent endpoint. */
 function clientConfig(options: CliOptions) {
   return {
     ...SDK_CLIENT_CONFIG,
+    maxAttempts: 4,
+    requestHandler: { ...SDK_CLIENT_CONFIG.requestHandler, requestTimeout: 10_000 },
     ...(options.region ? { region: options.region } : {}),
     ...(options.profile ? { profile: options.profile } : {}),
   };

@@ -4,6 +4,7 @@ import { CredentialsNotYetValidError } from '../domain/errors';
 import type { KeyCredentials } from '../domain/model';
 import type { KeyVerifier } from '../ports';
 import { call } from './aws-errors';
+import { SDK_CLIENT_CONFIG } from './sdk-config';
 
 const notYetValid = (message: string) => new CredentialsNotYetValidError(message);
 
@@ -17,6 +18,7 @@ export class StsVerifier implements KeyVerifier {
   async callerIdentity(credentials: KeyCredentials): Promise<{ arn: string; account: string }> {
     // One attempt per call: the service retries with its own backoff while IAM propagates the key.
     const client = this.makeClient({
+      requestHandler: SDK_CLIENT_CONFIG.requestHandler,
       ...this.config,
       maxAttempts: 1,
       credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },

@@ -114,6 +114,10 @@ describe('call', () => {
   });
 });
 
-test('default clients retry adaptively (client-side rate limiting) up to 8 attempts', () => {
-  expect(SDK_CLIENT_CONFIG).toEqual({ retryMode: 'adaptive', maxAttempts: 8 });
+test('default clients retry adaptively (client-side rate limiting) up to 8 attempts, each time-limited', () => {
+  expect(SDK_CLIENT_CONFIG).toEqual({
+    retryMode: 'adaptive',
+    maxAttempts: 8,
+    requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000, throwOnRequestTimeout: true },
+  });
 });

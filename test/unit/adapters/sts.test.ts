@@ -65,6 +65,7 @@ describe('StsVerifier.callerIdentity', () => {
         region: 'eu-west-1',
         maxAttempts: 1,
         credentials: { accessKeyId: NEW_KEY.accessKeyId, secretAccessKey: NEW_KEY.secretAccessKey },
+        requestHandler: { connectionTimeout: 5_000, requestTimeout: 30_000, throwOnRequestTimeout: true },
       },
     ]);
     expect(sts.commandCalls(GetCallerIdentityCommand).map((c) => c.args[0].input)).toEqual([{}]);
