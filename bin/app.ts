@@ -5,28 +5,63 @@ import { AwsSolutionsChecks } from 'cdk-nag';
 import { KeyRotationStack } from '../lib/key-rotation-stack';
 import type { KeyRotationProps } from '../lib/constructs/key-rotation';
 
+const CONFIG_KEY = 'keyRotation';
+const STACK_NAME_KEY = 'stackName';
+const STACK_NAME = /^[A-Za-z][A-Za-z0-9-]{0,127}$/;
+
 const app = new App();
+
+/** A bad configuration is the user's to fix: say what, without a stack trace, and stop. */
+function fail(message: string): never {
+  console.error(message);
+  process.exit(1);
+}
 
 /** `keyRotation` comes from cdk.json as an object, or from `-c keyRotation='{...}'` as JSON text. */
 function readConfig(raw: unknown): KeyRotationProps {
-  const value: unknown = typeof raw === 'string' ? JSON.parse(raw) : (raw ?? {});
+  let value: unknown = raw ?? {};
+  if (typeof raw === 'string') {
+    try {
+      value = JSON.parse(raw);
+    } catch (error) {
+      fail(
+        `context "${CONFIG_KEY}" (cdk.json or -c) is not valid JSON: ${error instanceof Error ? error.message : String(error)}; write it as -c ${CONFIG_KEY}='{"rotateAfterDays": 80}'`,
+      );
+    }
+  }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new Error('it must be an object of construct props, such as {"rotateAfterDays": 80}');
+    fail(
+      `context "${CONFIG_KEY}" (cdk.json or -c) must be an object of construct props, such as {"rotateAfterDays": 80}`,
+    );
   }
   return value;
 }
-const stackName = (app.node.tryGetContext('stackName') as string | undefined) ?? 'IamKeyRotation';
+
+// A misspelt context key would otherwise be ignored and the defaults deployed without a word.
+const contextKeys = Object.keys({ ...(app.node.getAllContext() as Record<string, unknown>) });
+for (const key of contextKeys) {
+  for (const expected of [CONFIG_KEY, STACK_NAME_KEY]) {
+    if (key !== expected && key.toLowerCase() === expected.toLowerCase()) {
+      fail(`context "${key}" is not read: did you mean "${expected}"?`);
+    }
+  }
+}
+const stackName = (app.node.tryGetContext(STACK_NAME_KEY) as unknown) ?? 'IamKeyRotation';
+if (typeof stackName !== 'string' || !STACK_NAME.test(stackName)) {
+  fail(
+    `context "${STACK_NAME_KEY}" must be a CloudFormation stack name: a letter, then letters, digits or "-" (got ${JSON.stringify(stackName)})`,
+  );
+}
+const rotation = readConfig(app.node.tryGetContext(CONFIG_KEY));
 try {
   new KeyRotationStack(app, stackName, {
-    rotation: readConfig(app.node.tryGetContext('keyRotation')),
+    rotation,
     description: 'iam-key-rotation: keeps IAM access keys young without breaking workloads',
   });
 } catch (error) {
-  // A bad configuration is the user's to fix: say what, without a stack trace.
-  console.error(
-    `cdk.json context "keyRotation" is invalid: ${error instanceof Error ? error.message : String(error)}`,
+  fail(
+    `context "${CONFIG_KEY}" (cdk.json or -c) is invalid: ${error instanceof Error ? error.message : String(error)}`,
   );
-  process.exit(1);
 }
 // Acknowledged findings are also written into the templates (resource metadata `cdk_nag`), with their
 // reasons, for auditors reading the deployed stack.

@@ -1,6 +1,6 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { secretPrefixProblem } from '../../lambda/domain/naming';
-import { resolveSettings, RotationSettings } from '../../lambda/domain/settings';
+import { DEFAULT_SETTINGS, resolveSettings, RotationSettings } from '../../lambda/domain/settings';
 
 /**
  * Props of the {@link KeyRotation} construct. Every prop can also be set in `cdk.json` under the
@@ -101,6 +101,21 @@ export interface ResolvedKeyRotationConfig {
   readonly notRunningAlarmHours: number;
 }
 
+/** The construct's own props (besides the rotation settings), for naming unknown ones. */
+const CONSTRUCT_PROPS = [
+  'secretPrefix',
+  'scheduleExpression',
+  'scheduleTimeZone',
+  'dryRun',
+  'defaultRecipients',
+  'opsRecipients',
+  'subscribeOwners',
+  'secretAdminRoleArn',
+  'logRetention',
+  'rotatorConcurrency',
+  'notRunningAlarmHours',
+] as const;
+
 export const KEY_ROTATION_DEFAULTS = {
   secretPrefix: 'iam-key-rotation',
   scheduleExpression: 'cron(0 2 * * ? *)',
@@ -198,9 +213,26 @@ export function resolveKeyRotationProps(props: KeyRotationProps = {}): ResolvedK
   } = props;
   const problems: string[] = [];
 
+  // Unknown props are named against every prop of the construct, with the likely one suggested.
+  const known = [...CONSTRUCT_PROPS, ...Object.keys(DEFAULT_SETTINGS)];
+  const settingNames = new Set(Object.keys(DEFAULT_SETTINGS));
+  const knownSettings: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(settingsInput)) {
+    if (settingNames.has(name)) {
+      knownSettings[name] = value;
+      continue;
+    }
+    const likely = known.find((candidate) => candidate.toLowerCase() === name.toLowerCase());
+    problems.push(
+      likely
+        ? `${name} is not a KeyRotation prop: did you mean ${likely}?`
+        : `${name} is not a KeyRotation prop; the props are ${known.join(', ')}`,
+    );
+  }
+
   let settings: RotationSettings | undefined;
   try {
-    settings = resolveSettings(settingsInput);
+    settings = resolveSettings(knownSettings);
   } catch (error) {
     const listed = (error as { problems?: unknown }).problems;
     if (Array.isArray(listed)) problems.push(...listed.map(String));

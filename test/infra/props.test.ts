@@ -90,7 +90,12 @@ describe('KeyRotation props', () => {
     ],
     ['includePaths', { includePaths: ['service'] }, /includePaths entry "service" is not an IAM path/],
     ['excludePaths', { excludePaths: '/break-glass/' }, /excludePaths must be a list of IAM paths/],
-    ['a misspelt setting', { rotateAfterDay: 60 }, /rotateAfterDay is not a setting; known settings are/],
+    [
+      'a misspelt setting',
+      { rotateAfterDay: 60 },
+      /rotateAfterDay is not a KeyRotation prop; the props are secretPrefix, .*rotateAfterDays/,
+    ],
+    ['a prop in the wrong case', { dryrun: true }, /dryrun is not a KeyRotation prop: did you mean dryRun\?/],
   ])('%s', (_name, props, message) => {
     expect(build(props)).toThrow(message);
   });
