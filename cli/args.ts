@@ -78,8 +78,10 @@ export function parseCli(argv: readonly string[]): CliOptions {
   try {
     parsed = parseArgs({ args: [...argv], options: OPTIONS as never, allowPositionals: true, strict: true });
   } catch (error) {
+    const text = error instanceof Error ? error.message : String(error);
+    const unknown = /Unknown option '([^']+)'/.exec(text);
     throw new UsageError(
-      error instanceof Error ? error.message.replace(/^.*TypeError \[[A-Z_]+\]: /, '') : String(error),
+      unknown ? `unknown option ${unknown[1]}` : text.replace(/^.*TypeError \[[A-Z_]+\]: /, ''),
     );
   }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
@@ -108,14 +110,14 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (format !== 'csv' && format !== 'json')
     throw new UsageError(`--format must be csv or json (got "${format}")`);
   if (values.format !== undefined && command !== 'report')
-    throw new UsageError('--format is for keyrot report; use --json');
+    throw new UsageError('--format is for the report command; use --json');
   const user = values.user as string | undefined;
   if (command === 'rotate' && !values.help && (user === undefined || user.trim() === '')) {
-    throw new UsageError('keyrot rotate needs --user NAME');
+    throw new UsageError('rotate needs --user NAME');
   }
-  if (user !== undefined && command !== 'rotate') throw new UsageError('--user is for keyrot rotate');
+  if (user !== undefined && command !== 'rotate') throw new UsageError('--user is for the rotate command');
   if (values.apply && (command === 'plan' || command === 'report')) {
-    throw new UsageError(`keyrot ${command} is read-only; --apply is for run and rotate`);
+    throw new UsageError(`${command} is read-only; --apply is for run and rotate`);
   }
   const accountId = values['account-id'] as string | undefined;
   if (accountId !== undefined && !/^\d{12}$/.test(accountId)) {
@@ -202,7 +204,7 @@ ${COMMON}`,
 
 Compliance summary, one row per key that matters: over the policy age (maxKeyAgeDays), in grace
 after a rotation, postponed because still in use, exempt (with expiry), conflicts (two active keys
-the service did not create). CSV by default. Exit code 2 when any key is over age, postponed or
-in conflict.
+the service did not create). CSV by default. Exit code 2 when any key that is not exempt is over
+age, or any key is postponed or in conflict.
 ${COMMON}`,
 };

@@ -138,7 +138,9 @@ export function settingsFor(options: CliOptions, resources: Resources): Rotation
       text = readFileSync(options.configFile, 'utf8');
     } catch (error) {
       throw new UsageError(
-        `cannot read --config ${options.configFile}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+        (error as NodeJS.ErrnoException).code === 'ENOENT'
+          ? `--config ${options.configFile}: no such file`
+          : `cannot read --config ${options.configFile}: ${(error as Error).message}`,
       );
     }
     fromFile = readJsonObject(text, `--config ${options.configFile}`);
@@ -187,7 +189,7 @@ export function forWriting(connection: Connection, options: CliOptions, command:
   ].filter((flag): flag is string => flag !== undefined);
   if (missing.length > 0) {
     throw new UsageError(
-      `keyrot ${command} --apply needs the stack's resources: pass --stack NAME (the deployed stack), or ${missing.join(', ')}`,
+      `${command} --apply needs the stack's resources: pass --stack NAME (the deployed stack), or ${missing.join(', ')}`,
     );
   }
   const problem = secretPrefixProblem(secretPrefix);
@@ -196,12 +198,12 @@ export function forWriting(connection: Connection, options: CliOptions, command:
   // paths could rotate a user the stack leaves alone (I7).
   if (Object.keys(options.settings).length > 0) {
     throw new UsageError(
-      `keyrot ${command} --apply follows the deployed policy; setting flags are for plan and report (what-if). Change the stack's settings, or pass --config FILE`,
+      `${command} --apply follows the deployed policy; setting flags are for plan and report (what-if). Change the stack's settings, or pass --config FILE`,
     );
   }
   if (!connection.resources.settingsJson && !options.configFile) {
     throw new UsageError(
-      `keyrot ${command} --apply needs the policy the stack uses: pass --stack NAME, or --config FILE with the same settings`,
+      `${command} --apply needs the policy the stack uses: pass --stack NAME, or --config FILE with the same settings`,
     );
   }
   const config = clientConfig(options);

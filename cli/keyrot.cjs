@@ -1,6 +1,14 @@
 #!/usr/bin/env node
 // Launcher for `npx keyrot`: runs the TypeScript CLI through tsx (a dev dependency of this repository).
 require('tsx/cjs');
+
+// The AWS SDK warns on every start under Node 20 (its support ends in 2027; see the README). Keep
+// stderr for what this command has to say; every other warning is still printed.
+process.removeAllListeners('warning');
+process.on('warning', (warning) => {
+  const text = `${warning.name}: ${warning.message}`;
+  if (!text.includes('NodeVersionSupportWarning')) process.stderr.write(`${text}\n`);
+});
 const { main } = require('./main.ts');
 
 main(process.argv.slice(2), {

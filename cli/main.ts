@@ -9,7 +9,7 @@ import type { Logger } from '../lambda/ports';
 import { describeError } from '../lambda/services/audit';
 import { AccountPlan, planAccount } from '../lambda/services/plan-account';
 import { rotateUser, UserOutcome } from '../lambda/services/rotate-user';
-import { CliOptions, HELP, parseCli, UsageError } from './args';
+import { CliOptions, COMMANDS, HELP, parseCli, UsageError } from './args';
 import { connect, Connection, forWriting, readOnly, WriteConnection } from './connect';
 import {
   csv,
@@ -283,7 +283,10 @@ export async function main(argv: readonly string[], io: CliIo, wiring: Wiring = 
   try {
     options = parseCli(argv);
   } catch (error) {
-    io.stderr.write(`keyrot: ${(error as Error).message}\nRun "keyrot --help" for usage.\n`);
+    const command = COMMANDS.find((name) => argv.includes(name));
+    io.stderr.write(
+      `keyrot: ${(error as Error).message}\nRun "keyrot${command ? ` ${command}` : ''} --help" for usage.\n`,
+    );
     return EXIT.failure;
   }
   if (options.help || options.command === undefined) {
@@ -309,8 +312,13 @@ export async function main(argv: readonly string[], io: CliIo, wiring: Wiring = 
     } else if (error instanceof ConfigError) {
       io.stderr.write(`keyrot: ${error.message}\n`);
     } else {
-      const { name, message } = describeError(error);
-      io.stderr.write(`keyrot: failed: ${name}: ${message}\n`);
+      const { message } = describeError(error);
+      io.stderr.write(`keyrot: failed: ${message}\n`);
+      if (/ECONNREFUSED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|TimeoutError|getaddrinfo/.test(message)) {
+        io.stderr.write(
+          'keyrot: AWS could not be reached: check --region and the network, and AWS_ENDPOINT_URL if it is set\n',
+        );
+      }
     }
     return EXIT.failure;
   }

@@ -276,7 +276,7 @@ describe('keyrot run', () => {
 
     expect(run.code).toBe(1);
     expect(run.stderr).toContain(
-      "keyrot run --apply needs the stack's resources: pass --stack NAME (the deployed stack), or --table, --topic-arn, --secret-prefix, --kms-key-arn",
+      "run --apply needs the stack's resources: pass --stack NAME (the deployed stack), or --table, --topic-arn, --secret-prefix, --kms-key-arn",
     );
   });
 });
@@ -383,12 +383,12 @@ describe('flags and configuration', () => {
     ],
     ['plan --include-path apps', 'includePaths entry "apps" is not an IAM path'],
     ['launch', 'unknown command "launch"; commands are plan, run, rotate, report'],
-    ['plan --apply', 'keyrot plan is read-only; --apply is for run and rotate'],
-    ['rotate', 'keyrot rotate needs --user NAME'],
-    ['plan --format csv', '--format is for keyrot report; use --json'],
+    ['plan --apply', 'keyrot: plan is read-only; --apply is for run and rotate'],
+    ['rotate', 'keyrot: rotate needs --user NAME\nRun "keyrot rotate --help" for usage.'],
+    ['plan --format csv', '--format is for the report command; use --json'],
     ['report --format xml', '--format must be csv or json (got "xml")'],
     ['plan --account-id 12', '--account-id must be 12 digits (got "12")'],
-    ['plan --colour', "Unknown option '--colour'"],
+    ['plan --colour', 'keyrot: unknown option --colour\nRun "keyrot plan --help" for usage.'],
   ])('keyrot %s -> exit 1 with what to change', async (argv, message) => {
     const run = await keyrot(argv, worldWiring(account()));
 
