@@ -382,23 +382,27 @@ export class KeyRotation extends Construct {
     });
   }
 
-  private iamReadStatements(): PolicyStatement[] {
-    return [
-      new PolicyStatement({ actions: IAM_ACCOUNT_ACTIONS, resources: ['*'] }),
-      new PolicyStatement({
-        actions: IAM_READ_ACTIONS,
-        resources: this.userArns(this.settings.includePaths),
-      }),
-    ];
+  /** Reading users and keys under includePaths (both functions). */
+  private iamUserReadStatement(): PolicyStatement {
+    return new PolicyStatement({
+      actions: IAM_READ_ACTIONS,
+      resources: this.userArns(this.settings.includePaths),
+    });
   }
 
   private plannerPolicies(): Record<string, PolicyDocument> {
     return {
-      ReadIamUsers: new PolicyDocument({ statements: this.iamReadStatements() }),
+      // Only the planner detects (credential report, user listing); the rotator reads one user at a time.
+      ReadIamUsers: new PolicyDocument({
+        statements: [
+          new PolicyStatement({ actions: IAM_ACCOUNT_ACTIONS, resources: ['*'] }),
+          this.iamUserReadStatement(),
+        ],
+      }),
       ReadLedger: new PolicyDocument({
         statements: [
           new PolicyStatement({
-            actions: ['dynamodb:GetItem', 'dynamodb:Query'],
+            actions: ['dynamodb:Query'],
             resources: [this.ledgerTable.tableArn],
           }),
         ],
@@ -414,7 +418,7 @@ export class KeyRotation extends Construct {
 
   private rotatorPolicies(): Record<string, PolicyDocument> {
     const statements = [
-      ...this.iamReadStatements(),
+      this.iamUserReadStatement(),
       new PolicyStatement({
         actions: IAM_KEY_WRITE_ACTIONS,
         resources: this.userArns(this.settings.includePaths),
@@ -448,7 +452,7 @@ export class KeyRotation extends Construct {
             resources: [this.secretArnPattern()],
           }),
           this.kmsStatement(
-            ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
+            ['kms:Decrypt', 'kms:GenerateDataKey'],
             ['secretsmanager', 'sqs', 'sns', 'dynamodb'],
           ),
         ],
@@ -464,7 +468,7 @@ export class KeyRotation extends Construct {
       WriteLedger: new PolicyDocument({
         statements: [
           new PolicyStatement({
-            actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:Query'],
+            actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
             resources: [this.ledgerTable.tableArn],
           }),
         ],
@@ -720,8 +724,8 @@ export class KeyRotation extends Construct {
     const xray =
       'X-Ray PutTraceSegments and PutTelemetryRecords do not support resource-level permissions (added by CDK for active tracing).';
 
+    acknowledge(this.plannerRole.node.defaultChild, iam5('Resource::*'), accountActions);
     for (const role of [this.plannerRole, this.rotatorRole]) {
-      acknowledge(role.node.defaultChild, iam5('Resource::*'), accountActions);
       for (const userPath of this.settings.includePaths) {
         acknowledge(
           role.node.defaultChild,

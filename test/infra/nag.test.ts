@@ -125,7 +125,6 @@ describe('cdk-nag AwsSolutions', () => {
       ['Nag/KeyRotation/PlannerRole/Resource', user('/')],
       ['Nag/KeyRotation/PlannerRole/Resource', user('/service/')],
       ['Nag/KeyRotation/PlannerRole/DefaultPolicy/Resource', 'AwsSolutions-IAM5[Resource::*]'],
-      ['Nag/KeyRotation/RotatorRole/Resource', 'AwsSolutions-IAM5[Resource::*]'],
       ['Nag/KeyRotation/RotatorRole/Resource', user('/')],
       ['Nag/KeyRotation/RotatorRole/Resource', user('/service/')],
       [
