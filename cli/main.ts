@@ -194,9 +194,18 @@ async function run(
 ): Promise<number> {
   if (!options.apply) return plan(options, io, connection, logger);
   const write = wiring.forWriting(connection, options, 'run');
+  // A full pass: every user is read, not only those the credential report flags, so that a run by
+  // hand also picks up what the report cannot show (keys deactivated by hand, for instance).
   const planned = await planAccount(
     { accountId: write.accountId, dryRun: false },
-    { iam: write.iam, ledger: write.ledger, clock: connection.clock, logger, settings: write.settings },
+    {
+      iam: write.iam,
+      ledger: write.ledger,
+      clock: connection.clock,
+      logger,
+      settings: write.settings,
+      options: { confirmAll: true },
+    },
   );
   const bar = progress(io, 'rotating users');
   const outcomes: UserOutcome[] = [];
