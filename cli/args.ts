@@ -119,6 +119,14 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (values.apply && (command === 'plan' || command === 'report')) {
     throw new UsageError(`${command} is read-only; --apply is for run and rotate`);
   }
+  const adminRoleArn = values['admin-role-arn'] as string | undefined;
+  if (
+    adminRoleArn !== undefined &&
+    adminRoleArn !== 'none' &&
+    !/^arn:aws[a-z-]*:iam::\d{12}:role\/\S+$/.test(adminRoleArn)
+  ) {
+    throw new UsageError(`--admin-role-arn must be an IAM role ARN or "none" (got "${adminRoleArn}")`);
+  }
   const accountId = values['account-id'] as string | undefined;
   if (accountId !== undefined && !/^\d{12}$/.test(accountId)) {
     throw new UsageError(`--account-id must be 12 digits (got "${accountId}")`);
@@ -139,7 +147,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     topicArn: values['topic-arn'] as string | undefined,
     secretPrefix: values['secret-prefix'] as string | undefined,
     kmsKeyArn: values['kms-key-arn'] as string | undefined,
-    adminRoleArn: values['admin-role-arn'] as string | undefined,
+    adminRoleArn,
     configFile: values.config as string | undefined,
     subscribeOwners: values['no-subscribe'] !== true,
     settings,
@@ -157,6 +165,8 @@ Resources (from the deployed stack, or given one by one):
                           from the outputs of the deployed CloudFormation stack
   --table NAME            ledger table      --topic-arn ARN       notification topic
   --secret-prefix PREFIX  secret prefix     --kms-key-arn ARN     key that encrypts secrets
+  --admin-role-arn ARN    the stack's secretAdminRoleArn, or "none" (read from --stack when
+                          it has it); --apply rewrites secret policies and keeps this role
 
 Policy (same names, rules and messages as the construct props; flags override --config):
   --config FILE           JSON file of settings, e.g. {"rotateAfterDays": 80, "graceDays": 7}

@@ -38,7 +38,7 @@ export interface Resources {
   readonly kmsKeyArn?: string;
   /** The deployed stack's settings (JSON), when read from its outputs. */
   readonly settingsJson?: string;
-  /** The admin role the stack writes into each secret's policy. */
+  /** The admin role written into each secret's policy: an ARN, `none`, or undefined when unknown. */
   readonly adminRoleArn?: string;
 }
 
@@ -109,7 +109,8 @@ async function stackResources(options: CliOptions): Promise<Resources> {
     secretPrefix: outputs.get(STACK_OUTPUT.secretPrefix),
     kmsKeyArn: outputs.get(STACK_OUTPUT.kmsKeyArn),
     settingsJson: outputs.get(STACK_OUTPUT.settings),
-    adminRoleArn: [outputs.get(STACK_OUTPUT.secretAdminRoleArn)].find((arn) => arn && arn !== 'none'),
+    // `none` when the stack has no admin role; absent on a stack deployed before that output existed.
+    adminRoleArn: outputs.get(STACK_OUTPUT.secretAdminRoleArn),
   };
 }
 
@@ -150,14 +151,22 @@ export function settingsFor(options: CliOptions, resources: Resources): Rotation
 
 export async function connect(options: CliOptions): Promise<Connection> {
   const resourcesFromStack = await stackResources(options);
-  const resources: Resources = {
+  let resources: Resources = {
     ...resourcesFromStack,
     ...(options.table ? { table: options.table } : {}),
     ...(options.topicArn ? { topicArn: options.topicArn } : {}),
     ...(options.secretPrefix ? { secretPrefix: options.secretPrefix } : {}),
     ...(options.kmsKeyArn ? { kmsKeyArn: options.kmsKeyArn } : {}),
-    ...(options.adminRoleArn ? { adminRoleArn: options.adminRoleArn } : {}),
   };
+  if (options.adminRoleArn) {
+    const fromStack = resourcesFromStack.adminRoleArn;
+    if (fromStack !== undefined && fromStack !== options.adminRoleArn) {
+      throw new UsageError(
+        `--admin-role-arn ${options.adminRoleArn} differs from the stack's (${fromStack}); leave it out to keep the stack's`,
+      );
+    }
+    resources = { ...resources, adminRoleArn: options.adminRoleArn };
+  }
   const settings = settingsFor(options, resources);
   const config = clientConfig(options);
   let accountId = options.accountId;
@@ -171,7 +180,7 @@ export async function connect(options: CliOptions): Promise<Connection> {
     clock: systemClock,
     settings,
     resources,
-    iam: new IamAdapter(new IAMClient(config)),
+    iam: new IamAdapter(new IAMClient(config), new IAMClient({ ...config, maxAttempts: 1 })),
     ledger: resources.table
       ? new DynamoLedger(resources.table, new DynamoDBClient(config))
       : new EmptyLedger(),
@@ -201,9 +210,21 @@ export function forWriting(connection: Connection, options: CliOptions, command:
       `${command} --apply follows the deployed policy; setting flags are for plan and report (what-if). Change the stack's settings, or pass --config FILE`,
     );
   }
+  if (connection.resources.settingsJson && options.configFile) {
+    throw new UsageError(
+      `${command} --apply follows the stack's settings; --config is for plan and report (what-if) when --stack is given`,
+    );
+  }
   if (!connection.resources.settingsJson && !options.configFile) {
     throw new UsageError(
       `${command} --apply needs the policy the stack uses: pass --stack NAME, or --config FILE with the same settings`,
+    );
+  }
+  // Each store replaces the secret's policy whole: the admin role must be known, not guessed.
+  const adminRole = connection.resources.adminRoleArn;
+  if (adminRole === undefined) {
+    throw new UsageError(
+      `${command} --apply rewrites each secret's policy: pass --admin-role-arn ARN (or none) to keep the stack's admin role`,
     );
   }
   const config = clientConfig(options);
@@ -215,7 +236,7 @@ export function forWriting(connection: Connection, options: CliOptions, command:
     }),
     vault: new SecretsManagerVault(
       // The stack's admin role stays in each secret's policy (the policy is replaced whole).
-      { kmsKeyArn: kmsKeyArn!, adminRoleArn: connection.resources.adminRoleArn },
+      { kmsKeyArn: kmsKeyArn!, adminRoleArn: adminRole === 'none' ? undefined : adminRole },
       new SecretsManagerClient(config),
     ),
     notifier: new SnsNotifier(topicArn!, new SNSClient(config)),

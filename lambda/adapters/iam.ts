@@ -42,7 +42,16 @@ function pathOf(path: string | undefined): string {
 }
 
 export class IamAdapter implements IamDirectory {
-  constructor(private readonly client: IAMClient = new IAMClient(SDK_CLIENT_CONFIG)) {}
+  /**
+   * @param client for every call but CreateAccessKey
+   * @param createClient for CreateAccessKey, with a single attempt: the call is not idempotent, so an
+   *   SDK retry after a lost response would create a second key (or be refused as over the limit while
+   *   the first one exists). The service's own intent record handles an unknown outcome instead.
+   */
+  constructor(
+    private readonly client: IAMClient = new IAMClient(SDK_CLIENT_CONFIG),
+    private readonly createClient: IAMClient = new IAMClient({ ...SDK_CLIENT_CONFIG, maxAttempts: 1 }),
+  ) {}
 
   async generateCredentialReport(): Promise<CredentialReportState> {
     const response = await call(
@@ -125,7 +134,7 @@ export class IamAdapter implements IamDirectory {
   async createAccessKey(userName: string): Promise<NewAccessKey> {
     const response = await call(
       'iam:CreateAccessKey',
-      () => this.client.send(new CreateAccessKeyCommand({ UserName: userName })),
+      () => this.createClient.send(new CreateAccessKeyCommand({ UserName: userName })),
       {
         ...noSuchUser(userName),
         LimitExceededException: (message: string) =>

@@ -10,7 +10,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { ForeignSecretError, KeyRotationError, SecretNotFoundError } from '../domain/errors';
 import type { KeyCredentials, NewAccessKey } from '../domain/model';
-import { accessKeyIdFromToken, SECRET_TAGS, secretVersionToken } from '../domain/naming';
+import { accessKeyIdFromToken, PLACEHOLDER_VERSION, SECRET_TAGS, secretVersionToken } from '../domain/naming';
 import type { AccessKeyVault, SecretDescription, SecretRef } from '../ports';
 import { call } from './aws-errors';
 import { SDK_CLIENT_CONFIG } from './sdk-config';
@@ -74,14 +74,16 @@ export class SecretsManagerVault implements AccessKeyVault {
       throw new ForeignSecretError(`secret ${ref.name} exists and was not created by iam-key-rotation`);
     }
     if (!existing) {
-      // An empty secret first: the key's version is added below as AWSPENDING like any other, so an
-      // unverified key never becomes AWSCURRENT, not even in a new secret.
+      // Created with a placeholder as its first (and so AWSCURRENT) version: the key's version is
+      // added below as AWSPENDING like any other, so an unverified key never becomes AWSCURRENT.
       await call('secretsmanager:CreateSecret', () =>
         this.client.send(
           new CreateSecretCommand({
             Name: ref.name,
             Description: `IAM access key of ${ref.userName} in ${ref.accountId}, rotated by iam-key-rotation`,
             KmsKeyId: this.options.kmsKeyArn,
+            ClientRequestToken: PLACEHOLDER_VERSION.token,
+            SecretString: PLACEHOLDER_VERSION.value,
             Tags: [
               { Key: SECRET_TAGS.managed, Value: 'true' },
               { Key: SECRET_TAGS.user, Value: `${ref.accountId}/${ref.userName}` },

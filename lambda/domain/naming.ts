@@ -44,6 +44,16 @@ export function accessKeyIdFromToken(token: string): string | undefined {
 
 const TOKEN_PREFIX = 'iam-key-rotation-';
 
+/**
+ * The version a new secret is created with. Secrets Manager makes a secret's first version
+ * AWSCURRENT whatever labels are asked for, so a new secret starts with this placeholder (it holds
+ * no key); the first key is then stored as AWSPENDING and becomes AWSCURRENT only once verified.
+ */
+export const PLACEHOLDER_VERSION = {
+  token: 'keyrot-placeholder-no-key-stored-yet',
+  value: '{"status":"no access key stored yet: iam-key-rotation stores the first key after verifying it"}',
+} as const;
+
 /** Tags that mark a secret as created by this service for one user; without them it is never overwritten. */
 export const SECRET_TAGS = {
   managed: 'iam-key-rotation:managed',

@@ -116,6 +116,10 @@ export async function planAccount(
       const user = await readUser(deps.iam, row.userName);
       plan = planUser({ user, ledger: ledgers.get(row.userName), now, settings });
     } catch (error) {
+      const record = ledgers.get(row.userName);
+      // Our own unfinished business (a rotation in flight, undelivered notices) is still queued: the
+      // rotator reads the user itself and closes it out.
+      if (record?.inFlight || (record?.outbox.length ?? 0) > 0) queue(row.userName, ['resume']);
       if (!(error instanceof NoSuchUserError)) {
         // One unreadable user (denied, throttled) must not stop the others: plan on, report it.
         failures.push({ userName: row.userName, error });
@@ -127,9 +131,6 @@ export async function planAccount(
         continue;
       }
       skipped.push({ userName: row.userName, reason: 'user no longer exists' });
-      const record = ledgers.get(row.userName);
-      // Our own unfinished business (a rotation in flight, undelivered notices) is still closed out.
-      if (record?.inFlight || (record?.outbox.length ?? 0) > 0) queue(row.userName, ['resume']);
       continue;
     }
     users.push(plan);

@@ -810,27 +810,25 @@ class UserRotation {
     const ref = this.secretRef(user);
     if (inFlight?.phase === 'intent') {
       const started = new Date(inFlight.startedAt).getTime();
-      // Our orphan was created within the SDK's retry budget of the intent, and was never used: its
-      // secret never left our process. A key created later, or one that has signed a request, is
-      // somebody else's and is never touched (I3).
+      const newKeys = user.keys.filter((key) => !inFlight.keysBefore.includes(key.accessKeyId));
+      const described = newKeys.length > 0 ? await this.deps.vault.describe(ref) : undefined;
+      const stored = new Set(
+        described?.managedByUs ? described.versions.map((version) => version.accessKeyId) : [],
+      );
+      // A new key whose secret is in our vault is ours, whenever it was created or used: adopt it.
+      const adopted = newKeys.find((key) => stored.has(key.accessKeyId));
+      // Anything else is deleted only if it is surely our orphan: created within the window of the
+      // intent and never used (its secret never left our process). A key created later, or one that
+      // has signed a request, is somebody else's and is never touched (I3).
       const window = { from: started - 60_000, to: started + ORPHAN_WINDOW_MS };
-      const candidates = user.keys.filter(
+      const candidates = newKeys.filter(
         (key) =>
-          !inFlight.keysBefore.includes(key.accessKeyId) &&
+          key !== adopted &&
           key.createDate.getTime() >= window.from &&
           key.createDate.getTime() <= window.to &&
           key.lastUsedDate === undefined,
       );
-      const described = candidates.length > 0 ? await this.deps.vault.describe(ref) : undefined;
-      const stored = new Set(
-        described?.managedByUs ? described.versions.map((version) => version.accessKeyId) : [],
-      );
-      let adopted: AccessKey | undefined;
       for (const key of candidates) {
-        if (!adopted && stored.has(key.accessKeyId)) {
-          adopted = key;
-          continue;
-        }
         const reason = 'created by an interrupted rotation whose secret was never stored; nobody can use it';
         try {
           await this.deps.iam.deleteAccessKey(this.userName, key.accessKeyId);

@@ -4,7 +4,12 @@
  */
 import { ForeignSecretError, SecretNotFoundError } from '../../lambda/domain/errors';
 import type { KeyCredentials, NewAccessKey } from '../../lambda/domain/model';
-import { accessKeyIdFromToken, SECRET_TAGS, secretVersionToken } from '../../lambda/domain/naming';
+import {
+  accessKeyIdFromToken,
+  PLACEHOLDER_VERSION,
+  SECRET_TAGS,
+  secretVersionToken,
+} from '../../lambda/domain/naming';
 import type { AccessKeyVault, SecretDescription, SecretRef } from '../../lambda/ports';
 import type { FakeClock } from './clock';
 import { Faults } from './faults';
@@ -54,10 +59,11 @@ export class FakeVault implements AccessKeyVault {
     const version = secret && [...secret.versions.values()].find((candidate) => candidate.stages.has(stage));
     if (!version) return undefined;
     const parsed = JSON.parse(version.value) as {
-      AccessKeyId: string;
+      AccessKeyId?: string;
       SecretAccessKey: string;
       UserName: string;
     };
+    if (parsed.AccessKeyId === undefined) return undefined; // the placeholder holds no key
     return {
       accessKeyId: parsed.AccessKeyId,
       secretAccessKey: parsed.SecretAccessKey,
@@ -68,7 +74,12 @@ export class FakeVault implements AccessKeyVault {
   /** Access key ids stored under a secret. */
   storedKeyIds(name: string): string[] {
     const secret = this.secrets.get(name);
-    return secret ? [...secret.versions.keys()].map((token) => accessKeyIdFromToken(token) ?? token) : [];
+    return secret
+      ? [...secret.versions.keys()].flatMap((token) => {
+          const accessKeyId = accessKeyIdFromToken(token);
+          return accessKeyId ? [accessKeyId] : [];
+        })
+      : [];
   }
 
   private ours(secret: FakeSecret, ref: SecretRef): boolean {
@@ -102,11 +113,17 @@ export class FakeVault implements AccessKeyVault {
       });
       let secret = this.secrets.get(ref.name);
       if (!secret) {
+        // As the adapter creates it: a placeholder first version, which Secrets Manager makes AWSCURRENT.
         secret = {
           name: ref.name,
           tags: { [MANAGED_TAG]: 'true', [USER_TAG]: `${ref.accountId}/${ref.userName}` },
           readers: [ref.userArn],
-          versions: new Map(),
+          versions: new Map([
+            [
+              PLACEHOLDER_VERSION.token,
+              { value: PLACEHOLDER_VERSION.value, stages: new Set(['AWSCURRENT']), createdAt: this.clock.now() },
+            ],
+          ]),
         };
         this.secrets.set(ref.name, secret);
       } else if (!this.ours(secret, ref)) {
@@ -118,9 +135,15 @@ export class FakeVault implements AccessKeyVault {
           throw new Error(`ResourceExistsException: version ${token} exists with other content`);
         return; // same token, same value: Secrets Manager treats it as a retry
       }
-      // Every new version waits as AWSPENDING until promoted (the label moves off any other version).
+      // As Secrets Manager does: a secret's first version is AWSCURRENT whatever is asked; any later
+      // one gets the label asked for (AWSPENDING here, moved off any other version).
+      const first = secret.versions.size === 0;
       for (const version of secret.versions.values()) version.stages.delete('AWSPENDING');
-      secret.versions.set(token, { value, stages: new Set(['AWSPENDING']), createdAt: this.clock.now() });
+      secret.versions.set(token, {
+        value,
+        stages: new Set(first ? ['AWSCURRENT', 'AWSPENDING'] : ['AWSPENDING']),
+        createdAt: this.clock.now(),
+      });
     });
   }
 

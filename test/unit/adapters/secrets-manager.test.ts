@@ -160,7 +160,7 @@ describe('describe', () => {
 });
 
 describe('store', () => {
-  test('no secret yet: an empty CreateSecret (name, CMK, tags), the resource policy, then the key as AWSPENDING', async () => {
+  test('no secret yet: CreateSecret with a placeholder (name, CMK, tags), the resource policy, then the key as AWSPENDING', async () => {
     secrets.on(DescribeSecretCommand).rejects(notFound());
     secrets.on(CreateSecretCommand).resolves({ Name: REF.name });
     secrets.on(PutResourcePolicyCommand).resolves({ Name: REF.name });
@@ -170,11 +170,14 @@ describe('store', () => {
 
     const [create, ...moreCreates] = inputsOf(secrets.commandCalls(CreateSecretCommand));
     expect(moreCreates).toEqual([]);
-    // No value and no version: an unverified key must never become AWSCURRENT, even in a new secret.
+    // Secrets Manager makes a secret's first version AWSCURRENT whatever is asked: that version is a
+    // placeholder holding no key, so an unverified key never becomes AWSCURRENT, even in a new secret.
     expect(create).toEqual({
       Name: REF.name,
       Description: expect.any(String) as string,
       KmsKeyId: KMS_KEY,
+      ClientRequestToken: 'keyrot-placeholder-no-key-stored-yet',
+      SecretString: expect.not.stringContaining('SecretAccessKey') as string,
       Tags: [
         { Key: 'iam-key-rotation:managed', Value: 'true' },
         { Key: 'iam-key-rotation:user', Value: `${ACCOUNT}/alice` },

@@ -41,3 +41,11 @@ test('a request that gets no answer fails as a transient error (retried later), 
   await expect(iam.listAccessKeys('alice')).rejects.toBeInstanceOf(TransientServiceError);
   expect(Date.now() - started).toBeLessThan(5_000);
 });
+
+test('CreateAccessKey is sent once: an SDK retry after a lost response could create a second key', async () => {
+  const iam = new IamAdapter();
+  const clients = iam as unknown as Record<'client' | 'createClient', IAMClient>;
+
+  expect(await clients.createClient.config.maxAttempts()).toBe(1);
+  expect(await clients.client.config.maxAttempts()).toBe(8);
+});

@@ -316,6 +316,22 @@ describe('--apply follows the deployed policy', () => {
     );
   });
 
+  test('--config is refused with --apply when the stack gives the settings', () => {
+    expect(() =>
+      forWriting(
+        connection({ settingsJson: '{}', adminRoleArn: 'none' }),
+        parseCli(['run', '--apply', '--config', 'whatif.json']),
+        'run',
+      ),
+    ).toThrow("run --apply follows the stack's settings; --config is for plan and report (what-if)");
+  });
+
+  test('an unknown admin role (a stack without that output, no flag) is refused, not dropped', () => {
+    expect(() => forWriting(connection({ settingsJson: '{}' }), parseCli(['run', '--apply']), 'run')).toThrow(
+      "run --apply rewrites each secret's policy: pass --admin-role-arn ARN (or none)",
+    );
+  });
+
   test('the admin role of the stack is kept in every secret policy the CLI writes', () => {
     const write = forWriting(
       connection({ settingsJson: '{}', adminRoleArn: 'arn:aws:iam::111122223333:role/secrets-admin' }),

@@ -212,4 +212,21 @@ describe('planAccount', () => {
       },
     });
   });
+
+  test('a user that cannot be read but has a rotation in flight is still queued, so that it is finished', async () => {
+    const world = new World();
+    world.iam.addUser('alice');
+    world.iam.addKey('alice', { ageDays: 85 });
+    world.faults.inject('secretsmanager:Store', 'crash-after');
+    await expect(world.rotate('alice')).rejects.toThrow('simulated crash');
+    world.faults.restart();
+    world.faults.inject('iam:GetUser', 'throttle');
+
+    const plan = await world.plan(false);
+
+    expect(plan.failures.map((failure) => failure.userName)).toEqual(['alice']);
+    expect(plan.messages.map((message) => [message.userName, message.plannedActions])).toEqual([
+      ['alice', ['resume']],
+    ]);
+  });
 });

@@ -279,4 +279,25 @@ describe('rotateUser', () => {
       'could not subscribe the owner; notices are still published',
     );
   });
+
+  test('after a crash, a new key found in the vault is adopted even if it was used or created late', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    world.iam.addKey('alice', { ageDays: 85 });
+    world.faults.inject('secretsmanager:Store', 'crash-after');
+    await expect(world.rotate('alice')).rejects.toThrow('simulated crash after secretsmanager:Store');
+    world.faults.restart();
+    const stored = world.iam.apiCreatedKeys()[0]!.key;
+    stored.lastUsedDate = world.clock.now(); // it signed a request (say, a verification) before the crash
+    world.clock.advance(30 * 60_000);
+
+    await world.rotate('alice');
+
+    expect(world.iam.users.get('alice')!.keys.map((key) => key.accessKeyId)).toContain(stored.accessKeyId);
+    expect(world.iam.apiCreatedKeys()).toHaveLength(1); // no second key was created
+    expect(world.vault.readStage(world.secretName('alice'))?.accessKeyId).toBe(stored.accessKeyId);
+    expect(
+      world.ledger.peek(world.accountId, 'alice')?.rotations.map((rotation) => rotation.newKeyId),
+    ).toEqual([stored.accessKeyId]);
+  });
 });
