@@ -451,8 +451,9 @@ export class KeyRotation extends Construct {
             ],
             resources: [this.secretArnPattern()],
           }),
+          // kms:Encrypt kept for the ledger's writes (what CDK's own DynamoDB write grant includes).
           this.kmsStatement(
-            ['kms:Decrypt', 'kms:GenerateDataKey'],
+            ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
             ['secretsmanager', 'sqs', 'sns', 'dynamodb'],
           ),
         ],

@@ -303,7 +303,7 @@ describe('IAM', () => {
         },
         {
           effect: 'Allow',
-          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          actions: ['kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey'],
           resources: [keyArn],
           conditions: viaServices('secretsmanager', 'sqs', 'sns', 'dynamodb'),
         },
