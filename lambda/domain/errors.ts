@@ -72,8 +72,3 @@ export class VerificationError extends KeyRotationError {
 
 /** The IAM credential report could not be produced or read. */
 export class CredentialReportUnavailableError extends KeyRotationError {}
-
-/** True for errors where trying again later is the right response. */
-export function isRetryable(error: unknown): boolean {
-  return error instanceof KeyRotationError && error.retryable;
-}

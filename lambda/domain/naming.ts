@@ -23,11 +23,6 @@ export function secretNameFor(prefix: string, accountId: string, userName: strin
   return `${prefix}/${accountId}/${userName.replace(/,/g, '=2C')}`;
 }
 
-/** The account id from an ARN (`arn:aws:iam::123456789012:user/x` -> `123456789012`). */
-export function accountIdFromArn(arn: string): string {
-  return arn.split(':')[4] ?? '';
-}
-
 /**
  * The Secrets Manager ClientRequestToken (= version id) for a key: deterministic, so storing the same
  * key twice is a no-op, and the stored key ids can be read from the version ids without the values.

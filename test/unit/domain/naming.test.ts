@@ -1,6 +1,5 @@
 import {
   accessKeyIdFromToken,
-  accountIdFromArn,
   secretNameFor,
   secretPrefixProblem,
   secretVersionToken,
@@ -58,18 +57,6 @@ describe('secretPrefixProblem', () => {
     expect(secretPrefixProblem(prefix)).toBe(
       `secretPrefix must be 1-200 characters of letters, digits and /_+=.@- without a leading or trailing "/" (got ${JSON.stringify(prefix)})`,
     );
-  });
-});
-
-describe('accountIdFromArn', () => {
-  test.each([
-    { arn: 'arn:aws:iam::123456789012:user/alice', accountId: '123456789012' },
-    { arn: 'arn:aws-cn:iam::210987654321:user/path/bob', accountId: '210987654321' },
-    { arn: 'arn:aws:iam::123456789012:root', accountId: '123456789012' },
-    { arn: 'not-an-arn', accountId: '' },
-    { arn: '', accountId: '' },
-  ])('$arn -> "$accountId"', ({ arn, accountId }) => {
-    expect(accountIdFromArn(arn)).toBe(accountId);
   });
 });
 
