@@ -12,6 +12,7 @@ import {
   UpdateAccessKeyCommand,
 } from '@aws-sdk/client-iam';
 import {
+  CredentialReportBusyError,
   CredentialReportUnavailableError,
   KeyLimitExceededError,
   NoSuchKeyError,
@@ -36,6 +37,15 @@ const reportUnavailable = {
   CredentialReportNotReadyException: (message: string) => new CredentialReportUnavailableError(message),
   ReportGenerationLimitExceededException: (message: string) => new CredentialReportUnavailableError(message),
 };
+/**
+ * GenerateCredentialReport's only modeled error, LimitExceeded (HTTP 409): IAM has no capacity to start
+ * another report generation for the account now. Not a permanent failure: the planner waits and asks
+ * again within its report timeout, then lists users instead.
+ */
+const reportBusy = {
+  ...reportUnavailable,
+  LimitExceededException: (message: string) => new CredentialReportBusyError(message),
+};
 
 function pathOf(path: string | undefined): string {
   return path ?? '/';
@@ -57,7 +67,7 @@ export class IamAdapter implements IamDirectory {
     const response = await call(
       'iam:GenerateCredentialReport',
       () => this.client.send(new GenerateCredentialReportCommand({})),
-      reportUnavailable,
+      reportBusy,
     );
     return response.State ?? 'STARTED';
   }

@@ -57,6 +57,12 @@ export class ConcurrentUpdateError extends KeyRotationError {
 /** A secret with our name exists but was not created by this service; we refuse to overwrite it. */
 export class ForeignSecretError extends KeyRotationError {}
 
+/**
+ * Our secret has Secrets Manager's own rotation turned on: it would move the same staging labels as
+ * this service, so we refuse to write until it is turned off (CancelRotateSecret).
+ */
+export class SecretRotationConflictError extends KeyRotationError {}
+
 /** The secret (or the version for a key) is not in the vault. */
 export class SecretNotFoundError extends KeyRotationError {}
 
@@ -72,3 +78,12 @@ export class VerificationError extends KeyRotationError {
 
 /** The IAM credential report could not be produced or read. */
 export class CredentialReportUnavailableError extends KeyRotationError {}
+
+/**
+ * IAM has no capacity to start another credential report for the account right now (GenerateCredentialReport
+ * answers LimitExceeded, for example while other tools generate reports). Waiting may help; if it does
+ * not, users and keys can still be listed.
+ */
+export class CredentialReportBusyError extends CredentialReportUnavailableError {
+  override readonly retryable = true;
+}

@@ -4,7 +4,11 @@
  * Read-only: the same code serves the scheduled run and a dry run.
  */
 import { WORK_MESSAGE_VERSION, WorkMessage } from '../contract';
-import { CredentialReportUnavailableError, NoSuchUserError } from '../domain/errors';
+import {
+  CredentialReportBusyError,
+  CredentialReportUnavailableError,
+  NoSuchUserError,
+} from '../domain/errors';
 import { CredentialReportRow, mayNeedAction, parseCredentialReport } from '../domain/credential-report';
 import type { UserLedger } from '../domain/model';
 import { planUser, UserPlan } from '../domain/policy';
@@ -197,7 +201,11 @@ function logDecision(logger: Logger, accountId: string, dryRun: boolean, plan: U
   }
 }
 
-/** Generates the report (polling while IAM builds it), reads and parses it. */
+/**
+ * Generates the report (polling while IAM builds it), reads and parses it. IAM refusing to start a
+ * report for lack of capacity (CredentialReportBusyError) is waited out like a report in progress;
+ * past the timeout the caller lists users instead.
+ */
 async function readCredentialReport(
   iam: IamDirectory,
   clock: Clock,
@@ -205,10 +213,19 @@ async function readCredentialReport(
 ): Promise<CredentialReportRow[]> {
   const deadline = clock.now().getTime() + timeoutMs;
   let delay = 1000;
-  while ((await iam.generateCredentialReport()) !== 'COMPLETE') {
+  for (;;) {
+    let busy: CredentialReportBusyError | undefined;
+    try {
+      if ((await iam.generateCredentialReport()) === 'COMPLETE') break;
+    } catch (error) {
+      if (!(error instanceof CredentialReportBusyError)) throw error;
+      busy = error;
+    }
     if (clock.now().getTime() + delay > deadline) {
+      const why = busy ? `IAM had no capacity to generate it (${busy.message})` : 'still generating';
       throw new CredentialReportUnavailableError(
-        `credential report not ready within ${Math.round(timeoutMs / 1000)} s`,
+        `credential report not ready within ${Math.round(timeoutMs / 1000)} s: ${why}`,
+        { cause: busy },
       );
     }
     await clock.sleep(delay);

@@ -5,6 +5,7 @@
  * after a propagation delay.
  */
 import {
+  CredentialReportBusyError,
   CredentialReportUnavailableError,
   CredentialsNotYetValidError,
   KeyLimitExceededError,
@@ -60,6 +61,8 @@ export class FakeIam implements IamDirectory {
   reportGenerationPolls = 1;
   /** When false, there is no report to get (as with a missing permission or an unsupported partition). */
   reportAvailable = true;
+  /** GenerateCredentialReport calls refused with LimitExceeded (no capacity for a report now) before one is accepted. */
+  reportGenerationRefusals = 0;
   private report?: { csv: string; generatedAt: Date };
   private generating?: { pollsLeft: number };
   private keyCounter = 0;
@@ -163,6 +166,12 @@ export class FakeIam implements IamDirectory {
 
   generateCredentialReport(): Promise<CredentialReportState> {
     return this.faults.around('iam:GenerateCredentialReport', () => {
+      if (this.reportGenerationRefusals > 0) {
+        this.reportGenerationRefusals--;
+        throw new CredentialReportBusyError(
+          'iam:GenerateCredentialReport: LimitExceededException: No more capacity to launch new report generation tasks',
+        );
+      }
       const now = this.clock.now();
       if (this.generating) {
         if (this.generating.pollsLeft > 0) {

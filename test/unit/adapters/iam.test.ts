@@ -20,6 +20,7 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { IamAdapter } from '../../../lambda/adapters/iam';
 import {
   AccessDeniedError,
+  CredentialReportBusyError,
   CredentialReportUnavailableError,
   KeyLimitExceededError,
   KeyRotationError,
@@ -62,6 +63,25 @@ describe('credential report', () => {
       expect(iam.commandCalls(GenerateCredentialReportCommand)).toHaveLength(1);
     },
   );
+
+  test('GenerateCredentialReport LimitExceeded (no capacity for another report now) is CredentialReportBusyError, retryable', async () => {
+    const sdk = new LimitExceededException({
+      message: 'No more capacity to launch new report generation tasks',
+      $metadata: { httpStatusCode: 409 },
+    });
+    iam.on(GenerateCredentialReportCommand).rejects(sdk);
+
+    const error = await rejectionOf(() => adapter().generateCredentialReport());
+
+    // A kind of "report unavailable", so that a caller that cannot wait still falls back to listing.
+    expect(error).toBeInstanceOf(CredentialReportBusyError);
+    expect(error).toBeInstanceOf(CredentialReportUnavailableError);
+    expect((error as CredentialReportBusyError).retryable).toBe(true);
+    expect((error as Error).message).toBe(
+      'iam:GenerateCredentialReport: LimitExceededException: No more capacity to launch new report generation tasks',
+    );
+    expect((error as Error).cause).toBe(sdk);
+  });
 
   test('GetCredentialReport content (bytes of a CSV) is returned as a string with its date', async () => {
     const csv =

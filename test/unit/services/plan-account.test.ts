@@ -107,6 +107,41 @@ describe('planAccount', () => {
     expect(plan.messages.map((message) => message.userName)).toEqual(['due']);
   });
 
+  test('IAM refusing to start a report for lack of capacity (LimitExceeded) is waited out, and the plan completes', async () => {
+    const world = new World();
+    world.iam.reportGenerationRefusals = 2;
+    world.iam.addUser('due', { tags: owner('due') });
+    world.iam.addKey('due', { ageDays: 85 });
+
+    const plan = await world.plan(false);
+
+    expect(plan.source).toBe('credential-report');
+    // Refused, refused, started, complete.
+    expect(world.faults.count('iam:GenerateCredentialReport')).toBe(4);
+    expect(world.clock.slept).toBe(1000 + 2000 + 4000);
+    expect(plan.messages.map((message) => message.userName)).toEqual(['due']);
+  });
+
+  test('when IAM keeps refusing to start a report, the plan lists users instead and still completes', async () => {
+    const world = new World({ planOptions: { reportTimeoutMs: 10_000 } });
+    world.iam.reportGenerationRefusals = 1_000;
+    world.iam.addUser('due', { tags: owner('due') });
+    world.iam.addKey('due', { ageDays: 85 });
+    world.iam.addUser('young', { tags: owner('young') });
+    world.iam.addKey('young', { ageDays: 3 });
+
+    const plan = await world.plan(false);
+
+    expect(plan.source).toBe('user-listing');
+    expect(plan.usersScanned).toBe(2);
+    expect(plan.messages.map((message) => message.userName)).toEqual(['due']);
+    expect(world.clock.slept).toBeLessThanOrEqual(10_000);
+    const warning = world.logger.lines.find(
+      (line) => line.level === 'warn' && line.message.includes('listing users'),
+    );
+    expect(JSON.stringify(warning)).toContain('IAM had no capacity to generate it');
+  });
+
   test('a throttled report call fails the run instead of reporting "no keys"', async () => {
     const world = new World();
     world.iam.addUser('due');
