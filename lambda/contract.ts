@@ -52,7 +52,21 @@ export const METRIC = {
   keysReaped: 'KeysReaped',
   rotationFailures: 'RotationFailures',
   invalidMessages: 'InvalidMessages',
+  /** A reader named for a secret's policy (the admin role) does not exist and was left out. */
+  secretReadersOmitted: 'SecretReadersOmitted',
+  /** An owner could not be subscribed to their topic; the default recipients were told instead. */
+  ownerSubscriptionFailures: 'OwnerSubscriptionFailures',
+  /** Users of a batch not started because the invocation had too little time left; retried. */
+  usersDeferred: 'UsersDeferred',
 } as const;
+
+/**
+ * The most time one user's message may take in the rotator: proving the new key with STS while IAM
+ * propagates it (up to 120 s) plus a margin for the IAM, Secrets Manager, DynamoDB and SNS calls.
+ * The rotator starts a message only with at least this much time left; the construct sizes the
+ * function timeout to a full batch of such users.
+ */
+export const ROTATOR_USER_BUDGET_MS = 180_000;
 
 /** Version of {@link WorkMessage}; a consumer refuses versions it does not know. */
 export const WORK_MESSAGE_VERSION = 1;

@@ -2,11 +2,18 @@
  * Rotator (testable core; the entry point is rotator.ts): consumes the FIFO work queue in batches,
  * one user per message, and reports partial batch failures so that one failing user never retries
  * the others. A malformed message is logged with why and failed; after its retries it lands in the DLQ.
+ *
+ * Time budget: a message is started only while at least ROTATOR_USER_BUDGET_MS remain, so that one
+ * user never runs into the function timeout (a timeout would redeliver the whole batch, finished users
+ * included). The rest of the batch is deferred: reported as failed items, without counting them as
+ * rotation failures. A deferred message's receive count still grows and after maxReceiveCount it goes
+ * to the dead-letter queue, so the construct keeps the function timeout at least the batch size times
+ * the budget: with users within their budget, no message is ever deferred.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { METRIC } from '../contract';
+import { METRIC, ROTATOR_USER_BUDGET_MS } from '../contract';
 import { InvalidMessageError } from '../domain/errors';
 import { parseWorkMessage } from '../domain/messages';
 import type {
@@ -95,13 +102,24 @@ export function createRotatorHandler(deps: RotatorDeps) {
     const failedGroups = new Set<string>();
     // One figure per metric per invocation.
     const counts = new Map<string, number>();
-    const count = (metric: string) => counts.set(metric, (counts.get(metric) ?? 0) + 1);
+    const count = (metric: string, value = 1) => counts.set(metric, (counts.get(metric) ?? 0) + value);
     try {
-      for (const record of event.Records) {
+      for (const [index, record] of event.Records.entries()) {
         const group = record.attributes.MessageGroupId ?? record.messageId;
         if (failedGroups.has(group)) {
           batchItemFailures.push({ itemIdentifier: record.messageId });
           continue;
+        }
+        const remainingMs = context.getRemainingTimeInMillis();
+        if (remainingMs < ROTATOR_USER_BUDGET_MS) {
+          const deferred = event.Records.slice(index);
+          batchItemFailures.push(...deferred.map((item) => ({ itemIdentifier: item.messageId })));
+          count(METRIC.usersDeferred, deferred.length);
+          logger.warn(
+            `too little time left for another user: ${deferred.length} messages deferred, SQS delivers them again`,
+            { deferred: deferred.length, remainingMs, budgetMs: ROTATOR_USER_BUDGET_MS },
+          );
+          break;
         }
         try {
           await handleRecord(record, context, count);

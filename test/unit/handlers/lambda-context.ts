@@ -12,7 +12,8 @@ export function lambdaContext(functionName: string, requestId = 'req-1'): Contex
     awsRequestId: requestId,
     logGroupName: `/aws/lambda/${functionName}`,
     logStreamName: '2026/01/01/[$LATEST]abc',
-    getRemainingTimeInMillis: () => 60_000,
+    // A fresh invocation of the rotator (15-minute timeout).
+    getRemainingTimeInMillis: () => 900_000,
     done: () => undefined,
     fail: () => undefined,
     succeed: () => undefined,

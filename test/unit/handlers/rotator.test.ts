@@ -1,7 +1,9 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
-import { WORK_MESSAGE_VERSION, WorkMessage } from '../../../lambda/contract';
+import type { Context } from 'aws-lambda';
+import { ROTATOR_USER_BUDGET_MS, WORK_MESSAGE_VERSION, WorkMessage } from '../../../lambda/contract';
 import { createRotatorHandler } from '../../../lambda/handlers/rotator-app';
+import { DEFAULT_ROTATION_OPTIONS } from '../../../lambda/services/rotate-user';
 import { World } from '../../fakes/world';
 import { ACCOUNT, captureOutput, fifoRecord, lambdaContext } from './lambda-context';
 
@@ -36,6 +38,15 @@ function rotatorFor(world: World) {
     logger: new Logger({ serviceName: 'iam-key-rotation' }),
     metrics: new Metrics({ namespace: 'IamKeyRotation', serviceName: 'iam-key-rotation' }),
   });
+}
+
+/** An invocation with `remainingMs` left when it starts, running down with the world's clock. */
+function contextRunningDown(world: World, remainingMs: number): Context {
+  const deadline = world.clock.now().getTime() + remainingMs;
+  return {
+    ...lambdaContext('rotator'),
+    getRemainingTimeInMillis: () => deadline - world.clock.now().getTime(),
+  };
 }
 
 function dueUser(world: World, name: string) {
@@ -145,5 +156,64 @@ describe('rotator handler', () => {
       .lines()
       .find((line) => (line.audit as { action?: string } | undefined)?.action === 'user.planned');
     expect(planned?.audit).toMatchObject({ planned: 'rotate', dryRun: true, outcome: 'planned' });
+  });
+
+  test('stops taking users when too little time is left: the rest is deferred, not failed', async () => {
+    // Arrange: three due users; the first one's new key takes 30 s to reach STS, and the invocation
+    // starts with barely more than one user's budget.
+    const world = new World();
+    world.verifier.propagationMs = 30_000;
+    for (const user of ['alice', 'bob', 'carol']) dueUser(world, user);
+    const event = {
+      Records: ['alice', 'bob', 'carol'].map((user, i) =>
+        fifoRecord(`m${i + 1}`, message(user), `${ACCOUNT}/${user}`),
+      ),
+    };
+
+    // Act
+    const response = await rotatorFor(world)(
+      event,
+      contextRunningDown(world, ROTATOR_USER_BUDGET_MS + 5_000),
+    );
+
+    // Assert: alice was rotated; bob and carol were not touched and go back to the queue
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'm2' }, { itemIdentifier: 'm3' }]);
+    expect(world.iam.users.get('alice')!.keys).toHaveLength(2);
+    for (const user of ['bob', 'carol']) {
+      expect(world.iam.users.get(user)!.keys).toHaveLength(1);
+      expect(world.vault.readStage(world.secretName(user))).toBeUndefined();
+    }
+    // One warning says how many were deferred; nothing is logged as an error
+    const lines = output.lines();
+    const warnings = lines.filter((line) => line.level === 'WARN' && line.deferred !== undefined);
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatchObject({
+      message: 'too little time left for another user: 2 messages deferred, SQS delivers them again',
+      deferred: 2,
+      budgetMs: ROTATOR_USER_BUDGET_MS,
+    });
+    expect(lines.filter((line) => line.level === 'ERROR')).toEqual([]);
+    // Deferred users are counted as such, not as rotation failures
+    const emf = lines.find((line) => line._aws !== undefined);
+    expect(emf).toMatchObject({ KeysRotated: 1, UsersDeferred: 2 });
+    expect(emf).not.toHaveProperty('RotationFailures');
+  });
+
+  test('with a fresh invocation every user of a full batch is taken', async () => {
+    const world = new World();
+    const users = ['u1', 'u2', 'u3', 'u4', 'u5'];
+    for (const user of users) dueUser(world, user);
+
+    const response = await rotatorFor(world)(
+      { Records: users.map((user) => fifoRecord(user, message(user), `${ACCOUNT}/${user}`)) },
+      contextRunningDown(world, 900_000),
+    );
+
+    expect(response.batchItemFailures).toEqual([]);
+    for (const user of users) expect(world.iam.users.get(user)!.keys).toHaveLength(2);
+  });
+
+  test("one user's budget covers the STS verification timeout with a margin for the other calls", () => {
+    expect(ROTATOR_USER_BUDGET_MS - DEFAULT_ROTATION_OPTIONS.verifyTimeoutMs).toBeGreaterThanOrEqual(30_000);
   });
 });
