@@ -17,6 +17,12 @@ export const ENV = {
   subscribeOwners: 'SUBSCRIBE_OWNERS',
   /** Optional ARN of an admin role that may also read every secret. */
   adminRoleArn: 'SECRET_ADMIN_ROLE_ARN',
+  /** ARN of the rotator's own role: named in each secret's policy as the service that writes it. */
+  serviceRoleArn: 'SERVICE_ROLE_ARN',
+  /** ARN of the operators' topic (alarms and findings that need a person). */
+  opsTopicArn: 'OPS_TOPIC_ARN',
+  /** Name prefix of the per-owner topics the rotator creates on demand (`<prefix><owner-id>`). */
+  ownerTopicPrefix: 'OWNER_TOPIC_PREFIX',
 } as const;
 
 /** CloudFormation outputs of the deployed stack; the operator CLI finds its resources by these keys. */
@@ -30,6 +36,12 @@ export const STACK_OUTPUT = {
   settings: 'RotationSettings',
   /** The admin role written into each secret's policy (`none` when not set). */
   secretAdminRoleArn: 'SecretAdminRoleArn',
+  /** The rotator's role, named in each secret's policy as the service that writes it. */
+  rotatorRoleArn: 'RotatorRoleArn',
+  /** The operators' topic (alarms and findings). */
+  opsTopicArn: 'OpsTopicArn',
+  /** Name prefix of the per-owner notification topics. */
+  ownerTopicPrefix: 'OwnerTopicPrefix',
 } as const;
 
 /** Service name: Powertools' `service` key in logs and the `service` dimension of every EMF metric. */

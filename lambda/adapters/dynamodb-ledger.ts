@@ -1,7 +1,8 @@
 /**
  * The ledger in DynamoDB: one item per (account, user), partition key `pk` = account id, sort key
  * `sk` = user name. Every write is conditional: on the version for saves, on the lock's holder or
- * lease for the lock.
+ * lease for the lock. Owner subscriptions live in their own partition, `pk` = OWNER_PARTITION and
+ * `sk` = the owner's address (never an account id, so an account's query never returns them).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -13,11 +14,14 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ConcurrentUpdateError, LockHeldError } from '../domain/errors';
 import { emptyLedger, UserLedger } from '../domain/model';
-import type { RotationLedger } from '../ports';
+import type { OwnerSubscription, RotationLedger } from '../ports';
 import { awsErrorName, call, mapAwsError } from './aws-errors';
 import { SDK_CLIENT_CONFIG } from './sdk-config';
 
 type Item = Record<string, unknown>;
+
+/** Partition of the owner-subscription items. */
+export const OWNER_PARTITION = '#owner-subscriptions';
 
 /** A stored item as a complete record: fields added in later versions get their empty value. */
 export function recordFromItem(item: Item): UserLedger {
@@ -28,6 +32,8 @@ export function recordFromItem(item: Item): UserLedger {
 
 export class DynamoLedger implements RotationLedger {
   private readonly documents: DynamoDBDocumentClient;
+  /** Subscriptions read or written by this container: a subscription is never taken back. */
+  private readonly knownSubscriptions = new Map<string, OwnerSubscription>();
 
   constructor(
     private readonly tableName: string,
@@ -163,5 +169,39 @@ export class DynamoLedger implements RotationLedger {
       if (awsErrorName(error) === 'ConditionalCheckFailedException') return;
       throw mapAwsError(error, 'dynamodb:UpdateItem');
     }
+  }
+
+  async findOwnerSubscription(owner: string): Promise<OwnerSubscription | undefined> {
+    const address = owner.toLowerCase();
+    const known = this.knownSubscriptions.get(address);
+    if (known) return known;
+    const response = await call('dynamodb:GetItem', () =>
+      this.documents.send(
+        new GetCommand({ TableName: this.tableName, Key: { pk: OWNER_PARTITION, sk: address } }),
+      ),
+    );
+    const item = response.Item as { topicArn?: unknown; subscribedAt?: unknown } | undefined;
+    if (typeof item?.topicArn !== 'string' || typeof item.subscribedAt !== 'string') return undefined;
+    const found = { owner: address, topicArn: item.topicArn, subscribedAt: item.subscribedAt };
+    this.knownSubscriptions.set(address, found);
+    return found;
+  }
+
+  async recordOwnerSubscription(subscription: OwnerSubscription): Promise<void> {
+    const address = subscription.owner.toLowerCase();
+    await call('dynamodb:PutItem', () =>
+      this.documents.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: OWNER_PARTITION,
+            sk: address,
+            topicArn: subscription.topicArn,
+            subscribedAt: subscription.subscribedAt,
+          },
+        }),
+      ),
+    );
+    this.knownSubscriptions.set(address, { ...subscription, owner: address });
   }
 }

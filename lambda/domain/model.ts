@@ -113,7 +113,8 @@ export type NotificationEvent =
   | 'key.reactivated'
   | 'keys.conflict'
   | 'secret.conflict'
-  | 'tags.invalid';
+  | 'tags.invalid'
+  | 'owner.subscription-failed';
 
 /** A message to a key's owner. Names the secret and key ids; never carries secret material. */
 export interface OwnerNotification {
@@ -130,4 +131,6 @@ export interface OwnerNotification {
   readonly details: Readonly<Record<string, string | number | boolean | null>>;
   /** Stable id so that a subscriber can drop a repeat of the same notice. */
   readonly dedupeId: string;
+  /** Also for the operators (the ops topic): something a person must fix. */
+  readonly toOperators?: boolean;
 }

@@ -55,3 +55,44 @@ export const SECRET_TAGS = {
   /** Value `<accountId>/<userName>`. */
   user: 'iam-key-rotation:user',
 } as const;
+
+/** SNS topic names: 1-256 of letters, digits, `_` and `-`. */
+const TOPIC_NAME_MAX = 256;
+
+/**
+ * Name prefix of the per-owner notification topics, derived from the secret prefix so that two
+ * deployments with different prefixes never share topics: `iam-key-rotation` → `iam-key-rotation-owner-`.
+ */
+export function ownerTopicPrefixFor(secretPrefix: string): string {
+  return `${secretPrefix.replace(/[^A-Za-z0-9_-]/g, '-')}-owner-`;
+}
+
+/**
+ * The topic of one owner: `<prefix><readable address>-<hash>`. The readable part lets an operator
+ * find a topic in the console; the hash (64 bits of the exact address) keeps two addresses that read
+ * the same (`a.b@x.com`, `a-b@x.com`) apart. Deterministic, so the topic's ARN is known without a call.
+ */
+export function ownerTopicName(prefix: string, address: string): string {
+  const exact = address.toLowerCase();
+  const hash = fnv1a32(exact) + fnv1a32([...exact].reverse().join(''));
+  const readable = exact.replace('@', '_at_').replace(/[^a-z0-9_-]/g, '-');
+  const room = Math.max(0, TOPIC_NAME_MAX - prefix.length - hash.length - 1);
+  const slug = readable.slice(0, room);
+  return slug ? `${prefix}${slug}-${hash}` : `${prefix}${hash}`;
+}
+
+/** `arn:<partition>:sns:<region>:<account>:<name>` of a topic next to `siblingTopicArn`. */
+export function topicArnBeside(siblingTopicArn: string, topicName: string): string {
+  const parts = siblingTopicArn.split(':');
+  return [...parts.slice(0, 5), topicName].join(':');
+}
+
+/** FNV-1a, 32 bits, as 8 hex digits: a stable, dependency-free hash for names (not for security). */
+function fnv1a32(text: string): string {
+  let hash = 0x811c9dc5;
+  for (let index = 0; index < text.length; index++) {
+    hash ^= text.charCodeAt(index);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, '0');
+}

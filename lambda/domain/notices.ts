@@ -58,7 +58,8 @@ type NoticeFacts =
   | { readonly event: 'key.reactivated'; readonly keyId: string; readonly reason: string }
   | { readonly event: 'keys.conflict'; readonly keyIds: readonly string[] }
   | { readonly event: 'secret.conflict'; readonly reason: string }
-  | { readonly event: 'tags.invalid'; readonly findings: readonly string[] };
+  | { readonly event: 'tags.invalid'; readonly findings: readonly string[] }
+  | { readonly event: 'owner.subscription-failed'; readonly address: string; readonly problem: string };
 
 function lines(...parts: (string | undefined | false)[]): string {
   return parts.filter((part): part is string => typeof part === 'string').join('\n');
@@ -177,6 +178,14 @@ export function renderNotice(
       );
       details.findings = facts.findings.join('; ');
       break;
+    case 'owner.subscription-failed':
+      subject = `ACTION NEEDED: ${facts.address} cannot get the key notices of ${userName}`;
+      body = lines(
+        `${facts.address}, an owner of ${who}, could not be subscribed to their notification topic: ${facts.problem}.`,
+        'Until this is fixed, the default recipients receive the notices meant for that owner. Check the address in the owner tag, and the SNS quotas of the account (topics, subscriptions); the next notice tries again.',
+      );
+      Object.assign(details, { address: facts.address, problem: facts.problem });
+      break;
   }
   return {
     event: facts.event,
@@ -188,6 +197,7 @@ export function renderNotice(
     text: lines(body, footer),
     details: { event: facts.event, accountId, userName, ...details },
     dedupeId,
+    ...(facts.event === 'owner.subscription-failed' ? { toOperators: true } : {}),
   };
 }
 

@@ -16,7 +16,13 @@ export const handler = createRotatorHandler({
   iam: new IamAdapter(),
   verifier: new StsVerifier(),
   vault: new SecretsManagerVault({ kmsKeyArn: config.kmsKeyArn, adminRoleArn: config.adminRoleArn }),
-  notifier: new SnsNotifier(config.topicArn),
+  notifier: new SnsNotifier({
+    topicArn: config.topicArn,
+    // Owners get topics of their own only when the service subscribes them.
+    ...(config.subscribeOwners ? { ownerTopicPrefix: config.ownerTopicPrefix } : {}),
+    kmsKeyArn: config.kmsKeyArn,
+    ...(config.opsTopicArn ? { opsTopicArn: config.opsTopicArn } : {}),
+  }),
   ledger: new DynamoLedger(config.tableName),
   clock: systemClock,
   logger,

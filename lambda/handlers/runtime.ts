@@ -6,7 +6,7 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import { ENV, METRICS_NAMESPACE, SERVICE_NAME } from '../contract';
 import { ConfigError } from '../domain/errors';
-import { secretPrefixProblem } from '../domain/naming';
+import { ownerTopicPrefixFor, secretPrefixProblem } from '../domain/naming';
 import { resolveSettings, RotationSettings } from '../domain/settings';
 import type { Logger as PortLogger } from '../ports';
 
@@ -50,6 +50,10 @@ export interface RotatorConfig {
   readonly settings: RotationSettings;
   readonly subscribeOwners: boolean;
   readonly adminRoleArn?: string;
+  /** Name prefix of the per-owner topics (derived from the secret prefix when not set). */
+  readonly ownerTopicPrefix: string;
+  /** The operators' topic, for findings a person must act on. */
+  readonly opsTopicArn?: string;
 }
 
 export function loadPlannerConfig(env: Env): PlannerConfig {
@@ -71,6 +75,13 @@ export function loadRotatorConfig(env: Env): RotatorConfig {
     ]);
   }
   const adminRoleArn = env[ENV.adminRoleArn];
+  const ownerTopicPrefix = env[ENV.ownerTopicPrefix]?.trim() || ownerTopicPrefixFor(secretPrefix);
+  if (!/^[A-Za-z0-9_-]{1,220}$/.test(ownerTopicPrefix)) {
+    throw new ConfigError([
+      `environment variable ${ENV.ownerTopicPrefix} must be 1-220 letters, digits, "_" or "-" (an SNS topic name prefix)`,
+    ]);
+  }
+  const opsTopicArn = env[ENV.opsTopicArn]?.trim();
   return {
     tableName: requireEnv(env, ENV.ledgerTableName),
     topicArn: requireEnv(env, ENV.topicArn),
@@ -79,6 +90,8 @@ export function loadRotatorConfig(env: Env): RotatorConfig {
     settings: readSettings(env),
     subscribeOwners: subscribe === 'true',
     adminRoleArn: adminRoleArn && adminRoleArn.trim() !== '' ? adminRoleArn : undefined,
+    ownerTopicPrefix,
+    ...(opsTopicArn ? { opsTopicArn } : {}),
   };
 }
 

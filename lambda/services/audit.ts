@@ -18,10 +18,12 @@ export type AuditAction =
   | 'keys.conflict'
   | 'ledger.tidied'
   | 'notice.sent'
+  | 'owner.unsubscribed'
   | 'rotation.started'
   | 'rotation.recovered'
   | 'rotation.skipped'
-  | 'rotation.failed';
+  | 'rotation.failed'
+  | 'secret.reader-omitted';
 
 export interface AuditEntry {
   readonly action: AuditAction;

@@ -27,6 +27,7 @@ export const WRITE_OPS = new Set([
   'dynamodb:Save',
   'dynamodb:AcquireLock',
   'dynamodb:ReleaseLock',
+  'dynamodb:RecordOwnerSubscription',
 ]);
 
 interface Rule {

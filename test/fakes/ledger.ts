@@ -4,11 +4,13 @@
  */
 import { ConcurrentUpdateError, LockHeldError } from '../../lambda/domain/errors';
 import { emptyLedger, UserLedger } from '../../lambda/domain/model';
-import type { RotationLedger } from '../../lambda/ports';
+import type { OwnerSubscription, RotationLedger } from '../../lambda/ports';
 import { Faults } from './faults';
 
 export class FakeLedger implements RotationLedger {
   readonly items = new Map<string, string>();
+  /** Owner subscriptions (their own partition in the table). */
+  readonly ownerSubscriptions = new Map<string, OwnerSubscription>();
 
   constructor(private readonly faults: Faults) {}
 
@@ -77,6 +79,19 @@ export class FakeLedger implements RotationLedger {
       const current = this.get(accountId, userName);
       if (current?.lock?.holder !== holder) return;
       this.put({ ...current, lock: undefined });
+    });
+  }
+
+  findOwnerSubscription(owner: string) {
+    return this.faults.around('dynamodb:FindOwnerSubscription', () => {
+      const found = this.ownerSubscriptions.get(owner.toLowerCase());
+      return found ? { ...found } : undefined;
+    });
+  }
+
+  recordOwnerSubscription(subscription: OwnerSubscription) {
+    return this.faults.around('dynamodb:RecordOwnerSubscription', () => {
+      this.ownerSubscriptions.set(subscription.owner.toLowerCase(), { ...subscription });
     });
   }
 }

@@ -1,29 +1,136 @@
+/**
+ * SNS in memory, with the parts of SNS that decide who hears of what: topics (the notification topic
+ * and per-owner topics created on demand), e-mail subscriptions with filter policies on the `owner`
+ * attribute, SNS's default quota of 200 filter policies per topic, and delivery to each subscriber.
+ */
+import { KeyRotationError } from '../../lambda/domain/errors';
 import type { OwnerNotification } from '../../lambda/domain/model';
-import type { OwnerNotifier } from '../../lambda/ports';
+import { ownerTopicName } from '../../lambda/domain/naming';
+import type { OwnerNotifier, OwnerSubscription, PublishOutcome } from '../../lambda/ports';
 import { Faults } from './faults';
 
-/** SNS in memory: what was published, and who is subscribed. */
+/** SNS's default quota of subscription filter policies per topic. */
+export const FILTER_POLICIES_PER_TOPIC = 200;
+
+export const NOTIFICATION_TOPIC = 'notifications';
+export const OPS_TOPIC = 'ops';
+export const OWNER_TOPIC_PREFIX = 'iam-key-rotation-owner-';
+
+interface Subscription {
+  readonly endpoint: string;
+  /** Allowed values of the `owner` attribute; undefined = no filter (every message). */
+  readonly ownerFilter?: readonly string[];
+}
+
+interface FakeTopic {
+  readonly subscriptions: Subscription[];
+  readonly messages: OwnerNotification[];
+}
+
+export interface FakeNotifierOptions {
+  /** Per-owner topics (the deployed default). Off: owners only through filters on the notification topic. */
+  readonly ownerTopics?: boolean;
+  readonly defaultRecipients?: readonly string[];
+  readonly opsRecipients?: readonly string[];
+}
+
 export class FakeNotifier implements OwnerNotifier {
+  /** Every notice, as published to the notification topic. */
   readonly published: OwnerNotification[] = [];
+  /** Owners subscribed (to their own topic, or with a filter on the notification topic). */
   readonly subscribed = new Set<string>();
+  readonly topics = new Map<string, FakeTopic>();
+  private readonly ownerTopics: boolean;
 
-  constructor(private readonly faults: Faults) {}
+  constructor(
+    private readonly faults: Faults,
+    options: FakeNotifierOptions = {},
+  ) {
+    this.ownerTopics = options.ownerTopics ?? true;
+    this.topics.set(NOTIFICATION_TOPIC, { subscriptions: [], messages: [] });
+    this.topics.set(OPS_TOPIC, { subscriptions: [], messages: [] });
+    for (const address of options.defaultRecipients ?? []) {
+      this.subscribe(NOTIFICATION_TOPIC, { endpoint: address, ownerFilter: ['default'] });
+    }
+    for (const address of options.opsRecipients ?? []) {
+      this.subscribe(NOTIFICATION_TOPIC, { endpoint: address });
+      this.subscribe(OPS_TOPIC, { endpoint: address });
+    }
+  }
 
-  publish(notification: OwnerNotification): Promise<void> {
+  publish(notification: OwnerNotification): Promise<PublishOutcome> {
     return this.faults.around('sns:Publish', () => {
+      const undeliveredOwners: string[] = [];
+      if (this.ownerTopics) {
+        for (const owner of notification.recipients) {
+          if (owner === 'default') continue;
+          const topic = this.topics.get(ownerTopicName(OWNER_TOPIC_PREFIX, owner));
+          if (topic) topic.messages.push(structuredClone(notification));
+          else undeliveredOwners.push(owner);
+        }
+      }
+      const detour = undeliveredOwners.length > 0 && !notification.recipients.includes('default');
+      const onTopic: OwnerNotification = detour
+        ? { ...notification, recipients: [...notification.recipients, 'default'] }
+        : notification;
       this.published.push(structuredClone(notification));
+      this.topics.get(NOTIFICATION_TOPIC)!.messages.push(structuredClone(onTopic));
+      if (notification.toOperators) this.topics.get(OPS_TOPIC)!.messages.push(structuredClone(notification));
+      return { undeliveredOwners };
     });
   }
 
-  ensureSubscribed(owner: string): Promise<void> {
+  ensureSubscribed(owner: string): Promise<Omit<OwnerSubscription, 'subscribedAt'>> {
     return this.faults.around('sns:Subscribe', () => {
-      this.subscribed.add(owner);
+      const address = owner.toLowerCase();
+      if (this.ownerTopics) {
+        const name = ownerTopicName(OWNER_TOPIC_PREFIX, address);
+        if (!this.topics.has(name)) this.topics.set(name, { subscriptions: [], messages: [] });
+        this.subscribe(name, { endpoint: address });
+        this.subscribed.add(address);
+        return { owner: address, topicArn: `arn:aws:sns:eu-west-1:111122223333:${name}` };
+      }
+      this.subscribe(NOTIFICATION_TOPIC, { endpoint: address, ownerFilter: [address] });
+      this.subscribed.add(address);
+      return { owner: address, topicArn: `arn:aws:sns:eu-west-1:111122223333:${NOTIFICATION_TOPIC}` };
     });
+  }
+
+  /** What one e-mail address received, over every topic, as SNS would deliver it. */
+  inbox(address: string): OwnerNotification[] {
+    const received: OwnerNotification[] = [];
+    for (const topic of this.topics.values()) {
+      for (const subscription of topic.subscriptions) {
+        if (subscription.endpoint !== address) continue;
+        for (const message of topic.messages) {
+          const filter = subscription.ownerFilter;
+          if (!filter || message.recipients.some((owner) => filter.includes(owner))) received.push(message);
+        }
+      }
+    }
+    return received;
+  }
+
+  /** Notices published to the ops topic. */
+  get opsMessages(): readonly OwnerNotification[] {
+    return this.topics.get(OPS_TOPIC)!.messages;
   }
 
   events(userName?: string): string[] {
     return this.published
       .filter((notification) => userName === undefined || notification.userName === userName)
       .map((notification) => notification.event);
+  }
+
+  private subscribe(topicName: string, subscription: Subscription): void {
+    const topic = this.topics.get(topicName)!;
+    if (topic.subscriptions.some((existing) => existing.endpoint === subscription.endpoint)) return;
+    const filtered = topic.subscriptions.filter((existing) => existing.ownerFilter).length;
+    if (subscription.ownerFilter && filtered >= FILTER_POLICIES_PER_TOPIC) {
+      throw new KeyRotationError(
+        `sns:Subscribe: FilterPolicyLimitExceededException: topic ${topicName} already has ${FILTER_POLICIES_PER_TOPIC} filter policies`,
+      );
+    }
+    topic.subscriptions.push(subscription);
   }
 }

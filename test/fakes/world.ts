@@ -8,7 +8,7 @@ import { Faults } from './faults';
 import { FakeIam, FakeVerifier } from './iam';
 import { FakeLedger } from './ledger';
 import { CapturingLogger } from './logger';
-import { FakeNotifier } from './notifier';
+import { FakeNotifier, FakeNotifierOptions } from './notifier';
 import { FakeVault } from './vault';
 
 export const SECRET_PREFIX = 'iam-key-rotation';
@@ -18,6 +18,8 @@ export interface WorldOptions {
   readonly settings?: Partial<RotationSettings>;
   readonly rotationOptions?: Partial<RotationOptions>;
   readonly planOptions?: Partial<PlanAccountOptions>;
+  /** Who is subscribed to the topics from the start (default recipients, operators). */
+  readonly notifier?: FakeNotifierOptions;
 }
 
 export class World {
@@ -37,7 +39,7 @@ export class World {
     this.iam = new FakeIam(this.clock, this.faults);
     this.verifier = new FakeVerifier(this.iam, this.clock, this.faults);
     this.vault = new FakeVault(this.clock, this.faults);
-    this.notifier = new FakeNotifier(this.faults);
+    this.notifier = new FakeNotifier(this.faults, options.notifier);
     this.ledger = new FakeLedger(this.faults);
     this.settings = resolveSettings(options.settings ?? {});
   }

@@ -8,7 +8,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { DynamoLedger } from '../../../lambda/adapters/dynamodb-ledger';
+import { DynamoLedger, OWNER_PARTITION } from '../../../lambda/adapters/dynamodb-ledger';
 import {
   AccessDeniedError,
   ConcurrentUpdateError,
@@ -336,5 +336,62 @@ describe('releaseLock', () => {
     documents.on(UpdateCommand).rejects(sdkError('InternalServerError', { fault: 'server', status: 500 }));
 
     await expect(ledger().releaseLock(ACCOUNT, 'alice', 'run-1')).rejects.toThrow(TransientServiceError);
+  });
+});
+
+describe('owner subscriptions', () => {
+  const TOPIC_ARN = 'arn:aws:sns:eu-west-1:123456789012:iam-key-rotation-owner-a_at_example-com-0011';
+
+  test('are read from their own partition, so an account query never returns them', async () => {
+    documents.on(GetCommand).resolves({
+      Item: {
+        pk: OWNER_PARTITION,
+        sk: 'a@example.com',
+        topicArn: TOPIC_ARN,
+        subscribedAt: NOW.toISOString(),
+      },
+    });
+
+    const found = await ledger().findOwnerSubscription('A@Example.com');
+
+    expect(found).toEqual({ owner: 'a@example.com', topicArn: TOPIC_ARN, subscribedAt: NOW.toISOString() });
+    expect(documents.commandCalls(GetCommand)[0]?.args[0].input.Key).toEqual({
+      pk: OWNER_PARTITION,
+      sk: 'a@example.com',
+    });
+    expect(OWNER_PARTITION).not.toMatch(/^\d{12}$/);
+  });
+
+  test('an unknown owner is undefined, and asked again next time', async () => {
+    documents.on(GetCommand).resolves({});
+    const subject = ledger();
+
+    expect(await subject.findOwnerSubscription('b@example.com')).toBeUndefined();
+    expect(await subject.findOwnerSubscription('b@example.com')).toBeUndefined();
+    expect(documents.commandCalls(GetCommand)).toHaveLength(2);
+  });
+
+  test('a recorded subscription is written once and then known without a call', async () => {
+    documents.on(PutCommand).resolves({});
+    const subject = ledger();
+
+    await subject.recordOwnerSubscription({
+      owner: 'C@example.com',
+      topicArn: TOPIC_ARN,
+      subscribedAt: NOW.toISOString(),
+    });
+    const found = await subject.findOwnerSubscription('c@example.com');
+
+    expect(documents.commandCalls(PutCommand)[0]?.args[0].input).toEqual({
+      TableName: TABLE,
+      Item: {
+        pk: OWNER_PARTITION,
+        sk: 'c@example.com',
+        topicArn: TOPIC_ARN,
+        subscribedAt: NOW.toISOString(),
+      },
+    });
+    expect(found?.topicArn).toBe(TOPIC_ARN);
+    expect(documents.commandCalls(GetCommand)).toHaveLength(0);
   });
 });

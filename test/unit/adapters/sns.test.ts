@@ -1,12 +1,14 @@
 import {
-  ListSubscriptionsByTopicCommand,
-  ListSubscriptionsByTopicCommandOutput,
+  CreateTopicCommand,
+  NotFoundException,
   PublishCommand,
+  SetTopicAttributesCommand,
   SNSClient,
   SubscribeCommand,
 } from '@aws-sdk/client-sns';
 import { mockClient } from 'aws-sdk-client-mock';
-import { SnsNotifier } from '../../../lambda/adapters/sns';
+import { SnsNotifier, SnsNotifierOptions } from '../../../lambda/adapters/sns';
+import { ownerTopicName } from '../../../lambda/domain/naming';
 import { AccessDeniedError, ThrottledError, TransientServiceError } from '../../../lambda/domain/errors';
 import type { OwnerNotification } from '../../../lambda/domain/model';
 import { rejectionOf, sdkError, timeoutError } from './sdk-errors';
@@ -15,9 +17,14 @@ const sns = mockClient(SNSClient);
 
 const TOPIC = 'arn:aws:sns:eu-west-1:123456789012:iam-key-rotation-notices';
 
-function notifier(): SnsNotifier {
+const OPS = 'arn:aws:sns:eu-west-1:123456789012:iam-key-rotation-ops';
+const KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1111-2222';
+const PREFIX = 'iam-key-rotation-owner-';
+
+/** Without per-owner topics (owners filter on the notification topic), unless options say otherwise. */
+function notifier(options: Partial<SnsNotifierOptions> = {}): SnsNotifier {
   return new SnsNotifier(
-    TOPIC,
+    { topicArn: TOPIC, ...options },
     new SNSClient({
       region: 'eu-west-1',
       maxAttempts: 1,
@@ -37,26 +44,6 @@ const NOTIFICATION: OwnerNotification = {
   details: { oldKeyId: 'AKIAOLDKEY000000001', newKeyId: 'AKIANEWKEY000000001', dryRun: false, ageDays: 90 },
   dedupeId: 'key.rotated/123456789012/alice/AKIAOLDKEY000000001',
 };
-
-function email(endpoint: string) {
-  return {
-    SubscriptionArn: `${TOPIC}:${endpoint}`,
-    Owner: '123456789012',
-    Protocol: 'email',
-    Endpoint: endpoint,
-    TopicArn: TOPIC,
-  };
-}
-
-/** Pages of ListSubscriptionsByTopic by request token; records each request when it is sent. */
-function subscriptionPages(pages: Record<string, Partial<ListSubscriptionsByTopicCommandOutput>>) {
-  const requests: { TopicArn?: string; NextToken?: string }[] = [];
-  sns.on(ListSubscriptionsByTopicCommand).callsFake((input: { TopicArn?: string; NextToken?: string }) => {
-    requests.push({ ...input });
-    return pages[input.NextToken ?? 'first'];
-  });
-  return requests;
-}
 
 beforeEach(() => sns.reset());
 afterAll(() => sns.restore());
@@ -131,99 +118,142 @@ describe('publish', () => {
   });
 });
 
-describe('ensureSubscribed', () => {
-  test('an owner on no page is subscribed with a filter on their address', async () => {
-    const requests = subscriptionPages({
-      first: { Subscriptions: [email('bob@example.com')], NextToken: 't1' },
-      t1: { Subscriptions: [email('carol@example.com')], NextToken: 't2' },
-      t2: { Subscriptions: [email('dave@example.com')] },
+function ownerTopicArn(address: string): string {
+  return `arn:aws:sns:eu-west-1:123456789012:${ownerTopicName(PREFIX, address)}`;
+}
+
+function publishedTo(): { topic: string; owner: string; text: string }[] {
+  return sns.commandCalls(PublishCommand).map((c) => {
+    const input = c.args[0].input;
+    const message = JSON.parse(input.Message ?? '{}') as { email?: string };
+    return {
+      topic: input.TopicArn ?? '',
+      owner: input.MessageAttributes?.owner?.StringValue ?? '',
+      text: message.email ?? '',
+    };
+  });
+}
+
+describe('per-owner topics', () => {
+  const withTopics = () => notifier({ ownerTopicPrefix: PREFIX, kmsKeyArn: KEY, opsTopicArn: OPS });
+
+  test("a notice goes to each owner's own topic and to the notification topic", async () => {
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+
+    const outcome = await withTopics().publish(NOTIFICATION);
+
+    expect(outcome).toEqual({ undeliveredOwners: [] });
+    expect(publishedTo().map((call) => [call.topic, call.owner])).toEqual([
+      [ownerTopicArn('alice@example.com'), '["alice@example.com","ops@example.com"]'],
+      [ownerTopicArn('ops@example.com'), '["alice@example.com","ops@example.com"]'],
+      [TOPIC, '["alice@example.com","ops@example.com"]'],
+    ]);
+  });
+
+  test('an owner without a topic is named, and the default recipients get the notice instead', async () => {
+    sns
+      .on(PublishCommand)
+      .resolves({ MessageId: 'm' })
+      .on(PublishCommand, { TopicArn: ownerTopicArn('ops@example.com') })
+      .rejects(new NotFoundException({ message: 'Topic does not exist', $metadata: {} }));
+
+    const outcome = await withTopics().publish(NOTIFICATION);
+
+    expect(outcome).toEqual({ undeliveredOwners: ['ops@example.com'] });
+    const onTopic = publishedTo().find((call) => call.topic === TOPIC)!;
+    expect(JSON.parse(onTopic.owner)).toEqual(['alice@example.com', 'ops@example.com', 'default']);
+    expect(onTopic.text).toContain('ops@example.com has no notification topic');
+  });
+
+  test('a notice for the operators also goes to the ops topic; others do not', async () => {
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+
+    await withTopics().publish({ ...NOTIFICATION, recipients: ['default'], owner: 'default' });
+    await withTopics().publish({
+      ...NOTIFICATION,
+      event: 'owner.subscription-failed',
+      recipients: ['default'],
+      owner: 'default',
+      toOperators: true,
     });
+
+    expect(publishedTo().map((call) => call.topic)).toEqual([TOPIC, TOPIC, OPS]);
+  });
+
+  test('any other failure on an owner topic fails the publish (the outbox retries it)', async () => {
+    sns
+      .on(PublishCommand)
+      .resolves({})
+      .on(PublishCommand, { TopicArn: ownerTopicArn('alice@example.com') })
+      .rejects(sdkError('Throttling', { fault: 'client' }));
+
+    const error = await rejectionOf(() => withTopics().publish(NOTIFICATION));
+
+    expect(error).toBeInstanceOf(ThrottledError);
+    expect(publishedTo().map((call) => call.topic)).not.toContain(TOPIC);
+  });
+
+  test("subscribing creates the owner's topic, encrypts it, requires TLS and subscribes the address", async () => {
+    const arn = ownerTopicArn('team-a@example.com');
+    sns.on(CreateTopicCommand).resolves({ TopicArn: arn });
+    sns.on(SetTopicAttributesCommand).resolves({});
     sns.on(SubscribeCommand).resolves({ SubscriptionArn: 'pending confirmation' });
 
-    await notifier().ensureSubscribed('Alice@Example.com');
+    const subscription = await withTopics().ensureSubscribed('Team-A@Example.com');
 
-    expect(requests).toEqual([
-      { TopicArn: TOPIC, NextToken: undefined },
-      { TopicArn: TOPIC, NextToken: 't1' },
-      { TopicArn: TOPIC, NextToken: 't2' },
+    expect(subscription).toEqual({ owner: 'team-a@example.com', topicArn: arn });
+    expect(sns.commandCalls(CreateTopicCommand).map((c) => c.args[0].input)).toEqual([
+      { Name: ownerTopicName(PREFIX, 'team-a@example.com') },
     ]);
-    const subscribes = sns.commandCalls(SubscribeCommand).map((c) => c.args[0].input);
-    expect(subscribes).toEqual([
-      {
-        TopicArn: TOPIC,
-        Protocol: 'email',
-        Endpoint: 'alice@example.com',
-        Attributes: {
-          FilterPolicyScope: 'MessageAttributes',
-          FilterPolicy: expect.any(String) as string,
-        },
-      },
+    const attributes = Object.fromEntries(
+      sns
+        .commandCalls(SetTopicAttributesCommand)
+        .map((c) => [c.args[0].input.AttributeName, c.args[0].input]),
+    );
+    expect(attributes.KmsMasterKeyId?.AttributeValue).toBe(KEY);
+    const policy = JSON.parse(attributes.Policy?.AttributeValue ?? '{}') as {
+      Statement: { Effect: string; Resource: string; Condition?: unknown }[];
+    };
+    expect(policy.Statement.every((statement) => statement.Resource === arn)).toBe(true);
+    expect(policy.Statement).toContainEqual(
+      expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+    );
+    expect(sns.commandCalls(SubscribeCommand).map((c) => c.args[0].input)).toEqual([
+      { TopicArn: arn, Protocol: 'email', Endpoint: 'team-a@example.com' },
     ]);
-    expect(JSON.parse(subscribes[0]!.Attributes!.FilterPolicy!)).toEqual({ owner: ['alice@example.com'] });
+    // No filter policy anywhere: the topic is the owner's alone.
+    expect(JSON.stringify(sns.calls().map((c) => c.args[0].input))).not.toContain('FilterPolicy');
   });
 
-  test('an owner found on a later page (any case) is not subscribed again', async () => {
-    subscriptionPages({
-      first: { Subscriptions: [email('bob@example.com')], NextToken: 't1' },
-      t1: { Subscriptions: [email('ALICE@example.com')], NextToken: 't2' },
-      t2: { Subscriptions: [] },
-    });
-    sns.on(SubscribeCommand).resolves({});
-
-    await notifier().ensureSubscribed('alice@example.com');
-
-    expect(sns.commandCalls(SubscribeCommand)).toHaveLength(0);
-  });
-
-  test('a subscription of the address over another protocol does not count', async () => {
-    subscriptionPages({
-      first: { Subscriptions: [{ ...email('alice@example.com'), Protocol: 'email-json' }] },
-    });
-    sns.on(SubscribeCommand).resolves({});
-
-    await notifier().ensureSubscribed('alice@example.com');
-
-    expect(sns.commandCalls(SubscribeCommand)).toHaveLength(1);
-  });
-
-  test('a second call for the same owner makes no call at all', async () => {
-    subscriptionPages({ first: { Subscriptions: [] } });
-    sns.on(SubscribeCommand).resolves({});
-    const once = notifier();
-
-    await once.ensureSubscribed('alice@example.com');
-    await once.ensureSubscribed('ALICE@example.com');
-
-    expect(sns.commandCalls(SubscribeCommand)).toHaveLength(1);
-    expect(sns.commandCalls(ListSubscriptionsByTopicCommand)).toHaveLength(1);
-  });
-
-  test('throttling while listing fails the call, subscribes no one, and is retried next time', async () => {
-    sns
-      .on(ListSubscriptionsByTopicCommand)
-      .rejectsOnce(sdkError('Throttling', { fault: 'client' }))
-      .resolves({ Subscriptions: [] });
-    sns.on(SubscribeCommand).resolves({});
-    const once = notifier();
-
-    await expect(once.ensureSubscribed('alice@example.com')).rejects.toThrow(ThrottledError);
-    expect(sns.commandCalls(SubscribeCommand)).toHaveLength(0);
-
-    await once.ensureSubscribed('alice@example.com');
-    expect(sns.commandCalls(SubscribeCommand)).toHaveLength(1);
-  });
-
-  test('a failed Subscribe is an error and the owner is not remembered as subscribed', async () => {
-    subscriptionPages({ first: { Subscriptions: [] } });
+  test('a refused Subscribe is an error (the service reports it to the default recipients)', async () => {
+    sns.on(CreateTopicCommand).resolves({ TopicArn: ownerTopicArn('x@example.com') });
+    sns.on(SetTopicAttributesCommand).resolves({});
     sns
       .on(SubscribeCommand)
-      .rejectsOnce(sdkError('AuthorizationError', { fault: 'client', status: 403 }))
-      .resolves({});
-    const once = notifier();
+      .rejects(sdkError('InvalidParameter', { fault: 'client', message: 'Invalid parameter: Endpoint' }));
 
-    await expect(once.ensureSubscribed('alice@example.com')).rejects.toThrow(AccessDeniedError);
-    await once.ensureSubscribed('alice@example.com');
+    const error = await rejectionOf(() => withTopics().ensureSubscribed('x@example.com'));
 
-    expect(sns.commandCalls(SubscribeCommand)).toHaveLength(2);
+    expect((error as Error).message).toBe('sns:Subscribe: InvalidParameter: Invalid parameter: Endpoint');
+  });
+
+  test('a topic quota reached fails the subscription with the reason', async () => {
+    sns
+      .on(CreateTopicCommand)
+      .rejects(
+        sdkError('TopicLimitExceeded', { fault: 'client', status: 403, message: 'Topic limit exceeded' }),
+      );
+
+    const error = await rejectionOf(() => withTopics().ensureSubscribed('y@example.com'));
+
+    expect((error as Error).message).toContain('TopicLimitExceeded');
+    expect(sns.commandCalls(SubscribeCommand)).toHaveLength(0);
+  });
+
+  test('without an owner topic prefix, subscribing is refused with what is missing', async () => {
+    const error = await rejectionOf(() => notifier().ensureSubscribed('z@example.com'));
+
+    expect((error as Error).message).toContain('owner topics are off');
+    expect(sns.calls()).toHaveLength(0);
   });
 });

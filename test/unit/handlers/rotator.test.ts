@@ -28,6 +28,7 @@ function rotatorFor(world: World) {
       kmsKeyArn: `arn:aws:kms:eu-west-1:${ACCOUNT}:key/1234`,
       settings: world.settings,
       subscribeOwners: true,
+      ownerTopicPrefix: 'iam-key-rotation-owner-',
     },
     iam: world.iam,
     verifier: world.verifier,
