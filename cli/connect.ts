@@ -17,7 +17,7 @@ import { SecretsManagerVault } from '../lambda/adapters/secrets-manager';
 import { SnsNotifier } from '../lambda/adapters/sns';
 import { StsVerifier } from '../lambda/adapters/sts';
 import { SDK_CLIENT_CONFIG } from '../lambda/adapters/sdk-config';
-import { secretPrefixProblem } from '../lambda/domain/naming';
+import { ownerTopicPrefixFor, secretPrefixProblem } from '../lambda/domain/naming';
 import { resolveSettings, RotationSettings } from '../lambda/domain/settings';
 import type { UserLedger } from '../lambda/domain/model';
 import type {
@@ -29,7 +29,7 @@ import type {
   RotationLedger,
 } from '../lambda/ports';
 import { systemClock } from '../lambda/ports';
-import { CliOptions, UsageError } from './args';
+import { CliOptions, RefusedError, UsageError } from './args';
 
 export interface Resources {
   readonly table?: string;
@@ -40,10 +40,25 @@ export interface Resources {
   readonly settingsJson?: string;
   /** The admin role written into each secret's policy: an ARN, `none`, or undefined when unknown. */
   readonly adminRoleArn?: string;
+  /** The rotator's role, also named in each secret's policy: an ARN, `none`, or undefined when unknown. */
+  readonly rotatorRoleArn?: string;
+  /** The operators' topic (findings such as an owner who cannot be subscribed). */
+  readonly opsTopicArn?: string;
+  /** Name prefix of the per-owner topics, or `none` when the stack does not subscribe owners. */
+  readonly ownerTopicPrefix?: string;
+}
+
+/** Who the operator's credentials are (STS GetCallerIdentity). */
+export interface CallerIdentity {
+  readonly account: string;
+  /** An IAM user or role ARN, or an assumed-role session ARN (`arn:aws:sts::ACCT:assumed-role/NAME/SESSION`). */
+  readonly arn: string;
 }
 
 export interface Connection {
+  /** Always the caller's account: the CLI works with the operator's own credentials. */
   readonly accountId: string;
+  readonly caller: CallerIdentity;
   readonly clock: Clock;
   readonly settings: RotationSettings;
   readonly resources: Resources;
@@ -76,6 +91,12 @@ export class EmptyLedger implements RotationLedger {
     this.refuse();
   }
   releaseLock(): Promise<void> {
+    this.refuse();
+  }
+  findOwnerSubscription(): Promise<undefined> {
+    return Promise.resolve(undefined);
+  }
+  recordOwnerSubscription(): Promise<void> {
     this.refuse();
   }
 }
@@ -111,7 +132,56 @@ async function stackResources(options: CliOptions): Promise<Resources> {
     settingsJson: outputs.get(STACK_OUTPUT.settings),
     // `none` when the stack has no admin role; absent on a stack deployed before that output existed.
     adminRoleArn: outputs.get(STACK_OUTPUT.secretAdminRoleArn),
+    // Absent on a stack deployed before that output existed: then --rotator-role-arn says it.
+    rotatorRoleArn: outputs.get(STACK_OUTPUT.rotatorRoleArn),
+    opsTopicArn: outputs.get(STACK_OUTPUT.opsTopicArn),
+    ownerTopicPrefix: outputs.get(STACK_OUTPUT.ownerTopicPrefix),
   };
+}
+
+/**
+ * The SDK resolves the region from the client config, AWS_REGION, the profile in ~/.aws/config, and
+ * on EC2 the instance metadata; without one every call fails with "Region is missing". Said here,
+ * before any call, in words that say what to change.
+ */
+async function requireRegion(sts: STSClient): Promise<void> {
+  try {
+    await sts.config.region();
+  } catch {
+    const defaultRegion = process.env.AWS_DEFAULT_REGION
+      ? ' (AWS_DEFAULT_REGION is set, but the AWS SDK for JavaScript reads AWS_REGION)'
+      : '';
+    throw new RefusedError(
+      `no AWS region: pass --region REGION (e.g. --region eu-west-1) or set AWS_REGION${defaultRegion}, or set region in your AWS profile`,
+    );
+  }
+}
+
+/** Who the credentials are; refuses an --account-id that is not theirs, before anything is read. */
+async function callerIdentity(sts: STSClient, options: CliOptions): Promise<CallerIdentity> {
+  const identity = await call('sts:GetCallerIdentity', () => sts.send(new GetCallerIdentityCommand({})));
+  const caller = { account: identity.Account ?? '', arn: identity.Arn ?? '' };
+  if (options.accountId !== undefined && options.accountId !== caller.account) {
+    // A wrong account would name every secret and ledger record after an account the keys are not
+    // in: the keys would be created, then fail verification and stay behind as a second active key.
+    throw new RefusedError(
+      `--account-id ${options.accountId} is not the account of your credentials: they are ${caller.arn} in account ${caller.account}. ` +
+        `keyrot works on the account its credentials belong to: use credentials of account ${options.accountId} ` +
+        `(e.g. --profile NAME of a role there), or leave --account-id out to work on ${caller.account}. Nothing was changed`,
+    );
+  }
+  return caller;
+}
+
+/** A role flag must agree with the stack's output of the same role (when the stack has it). */
+function roleFromFlag(flag: string, fromFlag: string | undefined, fromStack: string | undefined) {
+  if (fromFlag === undefined) return fromStack;
+  if (fromStack !== undefined && fromStack !== fromFlag) {
+    throw new UsageError(
+      `--${flag} ${fromFlag} differs from the stack's (${fromStack}); leave it out to keep the stack's`,
+    );
+  }
+  return fromFlag;
 }
 
 function readJsonObject(text: string, what: string): Record<string, unknown> {
@@ -150,33 +220,28 @@ export function settingsFor(options: CliOptions, resources: Resources): Rotation
 }
 
 export async function connect(options: CliOptions): Promise<Connection> {
+  const config = clientConfig(options);
+  const sts = new STSClient(config);
+  await requireRegion(sts);
+  const caller = await callerIdentity(sts, options);
   const resourcesFromStack = await stackResources(options);
-  let resources: Resources = {
+  const resources: Resources = {
     ...resourcesFromStack,
     ...(options.table ? { table: options.table } : {}),
     ...(options.topicArn ? { topicArn: options.topicArn } : {}),
     ...(options.secretPrefix ? { secretPrefix: options.secretPrefix } : {}),
     ...(options.kmsKeyArn ? { kmsKeyArn: options.kmsKeyArn } : {}),
+    adminRoleArn: roleFromFlag('admin-role-arn', options.adminRoleArn, resourcesFromStack.adminRoleArn),
+    rotatorRoleArn: roleFromFlag(
+      'rotator-role-arn',
+      options.rotatorRoleArn,
+      resourcesFromStack.rotatorRoleArn,
+    ),
   };
-  if (options.adminRoleArn) {
-    const fromStack = resourcesFromStack.adminRoleArn;
-    if (fromStack !== undefined && fromStack !== options.adminRoleArn) {
-      throw new UsageError(
-        `--admin-role-arn ${options.adminRoleArn} differs from the stack's (${fromStack}); leave it out to keep the stack's`,
-      );
-    }
-    resources = { ...resources, adminRoleArn: options.adminRoleArn };
-  }
   const settings = settingsFor(options, resources);
-  const config = clientConfig(options);
-  let accountId = options.accountId;
-  if (!accountId) {
-    const sts = new STSClient(config);
-    const identity = await call('sts:GetCallerIdentity', () => sts.send(new GetCallerIdentityCommand({})));
-    accountId = identity.Account ?? '';
-  }
   return {
-    accountId,
+    accountId: caller.account,
+    caller,
     clock: systemClock,
     settings,
     resources,
@@ -187,18 +252,57 @@ export async function connect(options: CliOptions): Promise<Connection> {
   };
 }
 
-/** What run --apply and rotate --apply need on top: every resource of the stack. */
+/** The IAM role behind a caller ARN (user, role or role session), or undefined for anything else. */
+function roleOf(arn: string): { partition: string; account: string; name: string } | undefined {
+  // A role session is arn:aws:sts::ACCT:assumed-role/NAME/SESSION: the role's path is not in it, but
+  // a role name is unique in its account whatever the path, so account and name identify the role.
+  const session = /^arn:(aws[a-z-]*):sts::(\d{12}):assumed-role\/([^/]+)\/[^/]+$/.exec(arn);
+  if (session) return { partition: session[1]!, account: session[2]!, name: session[3]! };
+  const role = /^arn:(aws[a-z-]*):iam::(\d{12}):role\/(?:.*\/)?([^/]+)$/.exec(arn);
+  if (role) return { partition: role[1]!, account: role[2]!, name: role[3]! };
+  return undefined;
+}
+
+/**
+ * Whether a caller is the given role as a secret policy's `aws:PrincipalArn` condition sees it: for
+ * a role session that key holds the role's ARN (with its path), not the session's.
+ */
+export function callerIsRole(callerArn: string, roleArn: string): boolean {
+  const caller = roleOf(callerArn);
+  const role = roleOf(roleArn);
+  return (
+    caller !== undefined &&
+    role !== undefined &&
+    caller.partition === role.partition &&
+    caller.account === role.account &&
+    caller.name === role.name
+  );
+}
+
+/**
+ * What run --apply and rotate --apply need on top: every resource of the stack, its settings, the two
+ * roles each secret's policy names, and credentials of one of those roles. All that is missing is
+ * named in one message.
+ */
 export function forWriting(connection: Connection, options: CliOptions, command: string): WriteConnection {
-  const { table, topicArn, secretPrefix, kmsKeyArn } = connection.resources;
+  const { table, topicArn, secretPrefix, kmsKeyArn, settingsJson, adminRoleArn, rotatorRoleArn } =
+    connection.resources;
   const missing = [
-    table ? undefined : '--table',
-    topicArn ? undefined : '--topic-arn',
-    secretPrefix ? undefined : '--secret-prefix',
-    kmsKeyArn ? undefined : '--kms-key-arn',
+    table ? undefined : '--table NAME (the ledger table)',
+    topicArn ? undefined : '--topic-arn ARN (the notification topic)',
+    secretPrefix ? undefined : '--secret-prefix PREFIX',
+    kmsKeyArn ? undefined : '--kms-key-arn ARN (the key that encrypts the secrets)',
+    settingsJson || options.configFile
+      ? undefined
+      : '--config FILE (the settings the stack was deployed with)',
+    adminRoleArn !== undefined ? undefined : "--admin-role-arn ARN or none (the stack's secretAdminRoleArn)",
+    rotatorRoleArn !== undefined ? undefined : "--rotator-role-arn ARN or none (the stack's rotator role)",
   ].filter((flag): flag is string => flag !== undefined);
   if (missing.length > 0) {
     throw new UsageError(
-      `${command} --apply needs the stack's resources: pass --stack NAME (the deployed stack), or ${missing.join(', ')}`,
+      options.stack
+        ? `${command} --apply needs what stack ${options.stack} does not say (deployed by an earlier version?): redeploy the stack, or pass ${missing.join(', ')}`
+        : `${command} --apply writes what the Lambdas write, so it needs the deployed stack: pass --stack NAME, or without a stack all of ${missing.join(', ')}`,
     );
   }
   const problem = secretPrefixProblem(secretPrefix);
@@ -207,24 +311,34 @@ export function forWriting(connection: Connection, options: CliOptions, command:
   // paths could rotate a user the stack leaves alone (I7).
   if (Object.keys(options.settings).length > 0) {
     throw new UsageError(
-      `${command} --apply follows the deployed policy; setting flags are for plan and report (what-if). Change the stack's settings, or pass --config FILE`,
+      `${command} --apply follows the deployed policy; setting flags are for plan and report (what-if). ` +
+        (settingsJson
+          ? "To change the policy, change the stack's settings and redeploy"
+          : 'Put the settings the stack was deployed with in the --config FILE'),
     );
   }
-  if (connection.resources.settingsJson && options.configFile) {
+  if (settingsJson && options.configFile) {
     throw new UsageError(
-      `${command} --apply follows the stack's settings; --config is for plan and report (what-if) when --stack is given`,
+      `${command} --apply follows the stack's settings; leave --config out (it is for what-if plans and reports)`,
     );
   }
-  if (!connection.resources.settingsJson && !options.configFile) {
-    throw new UsageError(
-      `${command} --apply needs the policy the stack uses: pass --stack NAME, or --config FILE with the same settings`,
-    );
-  }
-  // Each store replaces the secret's policy whole: the admin role must be known, not guessed.
-  const adminRole = connection.resources.adminRoleArn;
-  if (adminRole === undefined) {
-    throw new UsageError(
-      `${command} --apply rewrites each secret's policy: pass --admin-role-arn ARN (or none) to keep the stack's admin role`,
+  // Each secret's policy denies the value to everyone but the key's user, the admin role and the
+  // rotator: the CLI writes as one of those roles, or its PutSecretValue would be refused and the new
+  // key deleted again. Refused here, before anything is written.
+  const admin = adminRoleArn === 'none' ? undefined : adminRoleArn;
+  const rotator = rotatorRoleArn === 'none' ? undefined : rotatorRoleArn;
+  const writers = [admin, rotator].filter((arn): arn is string => arn !== undefined);
+  if (!writers.some((arn) => callerIsRole(connection.caller.arn, arn))) {
+    const you = `you are ${connection.caller.arn}`;
+    throw new RefusedError(
+      admin
+        ? `${command} --apply must run as the admin role ${admin}: each secret's policy lets only the key's user, that role and the rotator read or write the secret; ${you}. ` +
+            'Run keyrot with credentials of that role (e.g. --profile NAME of a profile whose role_arn is that role). Nothing was changed'
+        : `${command} --apply must run as a role that each secret's policy names, and there is no admin role: ` +
+            (options.stack
+              ? 'set secretAdminRoleArn on the stack to a role you can assume, redeploy, and run keyrot as that role'
+              : 'pass --admin-role-arn ARN of the role you run keyrot as') +
+            `; ${you}. Nothing was changed`,
     );
   }
   const config = clientConfig(options);
@@ -235,11 +349,25 @@ export function forWriting(connection: Connection, options: CliOptions, command:
       ...(options.region ? { region: options.region } : {}),
     }),
     vault: new SecretsManagerVault(
-      // The stack's admin role stays in each secret's policy (the policy is replaced whole).
-      { kmsKeyArn: kmsKeyArn!, adminRoleArn: adminRole === 'none' ? undefined : adminRole },
+      // The admin role and the rotator stay in each secret's policy, so that the schedule keeps
+      // rotating the secrets the CLI wrote.
+      { kmsKeyArn: kmsKeyArn!, adminRoleArn: admin, serviceRoleArn: rotator },
       new SecretsManagerClient(config),
     ),
-    notifier: new SnsNotifier(topicArn!, new SNSClient(config)),
+    notifier: new SnsNotifier(
+      {
+        topicArn: topicArn!,
+        // Owners have topics of their own (named after the secret prefix) unless the stack says `none`.
+        ...(connection.resources.ownerTopicPrefix === 'none'
+          ? {}
+          : {
+              ownerTopicPrefix: connection.resources.ownerTopicPrefix ?? ownerTopicPrefixFor(secretPrefix!),
+            }),
+        kmsKeyArn: kmsKeyArn!,
+        ...(connection.resources.opsTopicArn ? { opsTopicArn: connection.resources.opsTopicArn } : {}),
+      },
+      new SNSClient(config),
+    ),
   };
 }
 

@@ -63,8 +63,23 @@ export interface SecretDescription {
   readonly managedByUs: boolean;
   /** True if the secret is scheduled for deletion: it cannot take a new version until restored. */
   readonly pendingDeletion?: boolean;
+  /**
+   * True if Secrets Manager's own rotation is turned on for the secret: it would move the same
+   * staging labels as this service, so nothing is written until someone turns it off.
+   */
+  readonly rotationEnabled?: boolean;
   /** Access key ids stored in the secret (one per labelled version), with their staging labels. */
   readonly versions: readonly { readonly accessKeyId: string; readonly stages: readonly string[] }[];
+}
+
+/** What became of one store. */
+export interface StoreOutcome {
+  /**
+   * Readers that were meant to be named in the secret's policy but were left out because they do not
+   * exist (the admin role, deleted or never created): the key is stored and readable by its user, and
+   * the caller reports the omission.
+   */
+  readonly omittedReaders: readonly string[];
 }
 
 /** Secrets Manager, one secret per user. */
@@ -72,10 +87,12 @@ export interface AccessKeyVault {
   describe(ref: SecretRef): Promise<SecretDescription | undefined>;
   /**
    * Stores the key as a new version labelled AWSPENDING, creating the (empty) secret with our tags
-   * and a resource policy for the user first if needed. Idempotent per access key id. Throws
-   * ForeignSecretError if a secret of that name exists that we did not create.
+   * first if needed, and settles its resource policy (the user and the admin role read, everyone
+   * else is denied the value) before the value exists. Idempotent per access key id. Throws
+   * ForeignSecretError if a secret of that name exists that we did not create, and
+   * SecretRotationConflictError if Secrets Manager's own rotation is turned on for it.
    */
-  store(ref: SecretRef, key: NewAccessKey): Promise<void>;
+  store(ref: SecretRef, key: NewAccessKey): Promise<StoreOutcome>;
   /**
    * Makes the key's version AWSCURRENT (the version that was current becomes AWSPREVIOUS). Called
    * only once the key is verified, so that what owners read is always a key proven to work.
@@ -86,11 +103,30 @@ export interface AccessKeyVault {
   read(ref: SecretRef, accessKeyId: string): Promise<KeyCredentials>;
 }
 
-/** SNS: notices to owners and default recipients. */
+/** An owner's own notification topic and their (e-mail) subscription to it. */
+export interface OwnerSubscription {
+  /** The address, in lower case. */
+  readonly owner: string;
+  readonly topicArn: string;
+  /** ISO time the subscription was requested; the owner confirms it from the e-mail SNS sends. */
+  readonly subscribedAt: string;
+}
+
+/** What became of one notice. */
+export interface PublishOutcome {
+  /** Owners without a topic (never subscribed, or it was deleted): the default recipients got their copy. */
+  readonly undeliveredOwners: readonly string[];
+}
+
+/**
+ * SNS: notices to owners, default recipients and operators. Every notice goes to the notification
+ * topic (message attribute `owner` for filters); with per-owner topics, also to each recipient's own
+ * topic; a notice marked for operators also goes to the ops topic.
+ */
 export interface OwnerNotifier {
-  publish(notification: OwnerNotification): Promise<void>;
-  /** Makes sure the owner is subscribed (with a filter on their address). Idempotent. */
-  ensureSubscribed(owner: string): Promise<void>;
+  publish(notification: OwnerNotification): Promise<PublishOutcome>;
+  /** Creates the owner's topic if needed and subscribes the address to it. Idempotent. */
+  ensureSubscribed(owner: string): Promise<Omit<OwnerSubscription, 'subscribedAt'>>;
 }
 
 /** DynamoDB: per-user memory with conditional writes and a lock with a lease. */
@@ -113,6 +149,10 @@ export interface RotationLedger {
   save(record: UserLedger): Promise<UserLedger>;
   /** Releases the lock if `holder` still holds it. */
   releaseLock(accountId: string, userName: string, holder: string): Promise<void>;
+  /** The owner's recorded subscription (kept in the ledger, so nobody pages through SNS to find it). */
+  findOwnerSubscription(owner: string): Promise<OwnerSubscription | undefined>;
+  /** Records an owner's subscription; idempotent. */
+  recordOwnerSubscription(subscription: OwnerSubscription): Promise<void>;
 }
 
 /** SQS FIFO: the planner's work messages for the rotator. */

@@ -88,6 +88,9 @@ export function createRotatorHandler(deps: RotatorDeps) {
     for (const action of outcome.plan?.actions ?? []) {
       if (action.kind === 'postpone') count(METRIC.keysPostponed);
     }
+    for (let index = 0; index < (outcome.subscriptionFailures?.length ?? 0); index++) {
+      count(METRIC.ownerSubscriptionFailures);
+    }
     logger.info('user processed', {
       status: outcome.status,
       dryRun: outcome.dryRun,

@@ -17,7 +17,7 @@ import { secretNameFor } from '../domain/naming';
 import { NoticeContext, NoticeFacts, renderNotice } from '../domain/notices';
 import { PlannedAction, planUser, UserPlan } from '../domain/policy';
 import type { RotationSettings } from '../domain/settings';
-import { DEFAULT_OWNER, OwnerResolution, resolveOwner } from '../domain/tags';
+import { DEFAULT_OWNER, resolveOwner } from '../domain/tags';
 import { dayStartAfter, isoDay, maxDate } from '../domain/time';
 import type {
   AccessKeyVault,
@@ -91,6 +91,10 @@ export interface UserOutcome {
   readonly status: 'planned' | 'done' | 'nothing-due' | 'user-gone';
   readonly plan?: UserPlan;
   readonly performed: readonly PerformedAction[];
+  /** Owner addresses that could not be subscribed (the default recipients and operators were told). */
+  readonly subscriptionFailures?: readonly string[];
+  /** Readers left out of the secret's policy because they do not exist (the admin role): a finding. */
+  readonly secretReadersOmitted?: readonly string[];
 }
 
 /** Rotates (or, with `dryRun`, plans) one user. Throws on failure so that the message is retried. */
@@ -194,6 +198,10 @@ class UserRotation {
   private readonly userName: string;
   private readonly forceRotation?: string;
   private readonly performed: PerformedAction[] = [];
+  /** Owner addresses that could not be subscribed in this unit of work. */
+  private readonly subscriptionFailures: string[] = [];
+  /** Readers left out of the secret's policy in this unit of work (they do not exist). */
+  private readonly secretReadersOmitted: string[] = [];
 
   constructor(
     request: RotateUserRequest,
@@ -238,6 +246,8 @@ class UserRotation {
       status,
       plan,
       performed: this.performed,
+      subscriptionFailures: this.subscriptionFailures,
+      secretReadersOmitted: this.secretReadersOmitted,
     };
   }
 
@@ -323,7 +333,7 @@ class UserRotation {
   /** Publishes every queued notice; each is removed from the outbox only after SNS accepted it. */
   private async deliverNotices(): Promise<void> {
     for (const pending of [...this.record.outbox]) {
-      await this.deps.notifier.publish(pending.notification);
+      const { undeliveredOwners } = await this.deps.notifier.publish(pending.notification);
       await this.update((record) => ({
         ...record,
         outbox: record.outbox.filter((entry) => entry.id !== pending.id),
@@ -332,29 +342,60 @@ class UserRotation {
         reason: pending.notification.subject,
         event: pending.notification.event,
         owner: pending.notification.owner,
+        ...(undeliveredOwners.length > 0 ? { undeliveredOwners } : {}),
       });
     }
   }
 
   /**
-   * Subscribes the owners. A refused address or a throttled call must not hold up a rotation (the key
-   * would age past the limit): it is logged, and the notice still goes to the topic.
+   * Subscribes the owners, each to a topic of their own, once: the ledger remembers who is subscribed,
+   * so nobody pages through SNS subscriptions to find out. A refused address or a throttled call must
+   * not hold up a rotation (the key would age past the limit): the default recipients and the
+   * operators are told, naming the owner (at most once a day per user and address), and the owner's
+   * notices reach the default recipients until a later attempt succeeds.
    */
-  private async subscribeOwners(owner: OwnerResolution): Promise<void> {
+  private async subscribeOwners(plan: Pick<UserPlan, 'owner'>, user: UserSnapshot): Promise<void> {
     if (!this.options.subscribeOwners) return;
-    for (const address of owner.recipients) {
+    for (const address of plan.owner.recipients) {
       if (address === DEFAULT_OWNER) continue;
       try {
-        await this.deps.notifier.ensureSubscribed(address);
-      } catch (error) {
-        this.deps.logger.error('could not subscribe the owner; notices are still published', {
-          accountId: this.accountId,
-          userName: this.userName,
-          owner: address,
-          error: describeError(error),
+        if (await this.deps.ledger.findOwnerSubscription(address)) continue;
+        const subscription = await this.deps.notifier.ensureSubscribed(address);
+        await this.deps.ledger.recordOwnerSubscription({
+          ...subscription,
+          subscribedAt: this.deps.clock.now().toISOString(),
         });
+      } catch (error) {
+        await this.reportSubscriptionFailure(plan, user, address, error);
       }
     }
+  }
+
+  private async reportSubscriptionFailure(
+    plan: Pick<UserPlan, 'owner'>,
+    user: UserSnapshot,
+    address: string,
+    error: unknown,
+  ): Promise<void> {
+    const problem = describeError(error).message;
+    this.subscriptionFailures.push(address);
+    this.log('owner.unsubscribed', 'failure', {
+      reason: `${address} could not be subscribed: ${problem}`,
+      owner: address,
+      error: describeError(error),
+    });
+    const mark = `subscribe-failed:${address}`;
+    const today = isoDay(this.deps.clock.now());
+    if (this.record.notices[mark] === today) return;
+    await this.update((record) =>
+      this.queueNotice(
+        { ...record, notices: { ...record.notices, [mark]: today } },
+        { ...this.noticeContext(plan, user), owner: DEFAULT_OWNER, recipients: [DEFAULT_OWNER] },
+        { event: 'owner.subscription-failed', address, problem },
+        `${this.accountId}/${this.userName}/subscribe-failed/${address}/${today}`,
+      ),
+    );
+    await this.deliverNotices();
   }
 
   private log(
@@ -481,7 +522,7 @@ class UserRotation {
         return;
       }
       case 'warn':
-        await this.subscribeOwners(plan.owner);
+        await this.subscribeOwners(plan, user);
         await this.update(
           (record) =>
             this.queueNotice(
@@ -603,11 +644,23 @@ class UserRotation {
       );
       return;
     }
+    if (existing?.rotationEnabled) {
+      // Its rotation function would move AWSCURRENT/AWSPENDING under our feet (and could overwrite
+      // the key owners read): nothing is written until someone turns it off.
+      await this.refuseSecret(
+        ref,
+        user,
+        plan,
+        `has Secrets Manager rotation turned on, which moves the same staging labels as this service; turn it off (aws secretsmanager cancel-rotate-secret --secret-id ${ref.name}) and the next run rotates`,
+        'rotation-enabled',
+      );
+      return;
+    }
     const deletedNow = new Set(
       this.performed.filter((done) => done.kind === 'delete').map((done) => done.keyId),
     );
     const keysBefore = user.keys.map((key) => key.accessKeyId).filter((keyId) => !deletedNow.has(keyId));
-    await this.subscribeOwners(plan.owner);
+    await this.subscribeOwners(plan, user);
     const startedAt = this.deps.clock.now().toISOString();
     // I1: the intent is durable before the only copy of a secret comes into existence.
     await this.update(
@@ -645,13 +698,30 @@ class UserRotation {
       }
       throw error;
     }
+    let omittedReaders: readonly string[];
     try {
-      await this.deps.vault.store(ref, created);
+      ({ omittedReaders } = await this.deps.vault.store(ref, created));
     } catch (error) {
       await this.discardUnstoredKey(created.accessKeyId, error);
       throw error;
     }
+    if (omittedReaders.length > 0) this.reportOmittedReaders(ref, created.accessKeyId, omittedReaders);
     return { accessKeyId: created.accessKeyId, createDate: created.createDate };
+  }
+
+  /**
+   * A reader named for the secret's policy (the admin role) does not exist, so Secrets Manager would
+   * refuse the policy: the key was stored without it and the rotation goes on (the user reads their
+   * key). The finding is logged here and counted by the handler, whose metric alarms to operators.
+   */
+  private reportOmittedReaders(ref: SecretRef, newKeyId: string, omittedReaders: readonly string[]): void {
+    this.secretReadersOmitted.push(...omittedReaders.filter((arn) => !this.secretReadersOmitted.includes(arn)));
+    this.log('secret.reader-omitted', 'failure', {
+      newKeyId,
+      reason: `${omittedReaders.join(', ')} does not exist, so it was left out of the policy of ${ref.name} and cannot read it; create the role (or change secretAdminRoleArn) and a later store names it again`,
+      secretName: ref.name,
+      omittedReaders,
+    });
   }
 
   /** The secret could not be stored, so nobody can ever use the new key: delete it (I1). */
@@ -684,13 +754,14 @@ class UserRotation {
     user: UserSnapshot,
     plan: UserPlan,
     problem?: string,
+    kind?: 'rotation-enabled',
   ): Promise<void> {
     const reason = problem
       ? `the secret ${ref.name} ${problem}`
       : `a secret named ${ref.name} exists that this service did not create; it will not be overwritten`;
     this.log('rotation.skipped', 'skipped', { reason });
     this.performed.push({ kind: 'refused', detail: reason });
-    const mark = `secret:${ref.name}`;
+    const mark = kind ? `secret:${kind}:${ref.name}` : `secret:${ref.name}`;
     if (this.record.notices[mark] !== undefined) return;
     const now = this.deps.clock.now();
     await this.update((record) =>
@@ -698,7 +769,7 @@ class UserRotation {
         { ...record, notices: { ...record.notices, [mark]: now.toISOString() } },
         { ...this.noticeContext(plan, user), owner: DEFAULT_OWNER, recipients: [DEFAULT_OWNER] },
         { event: 'secret.conflict', reason },
-        `${this.accountId}/${this.userName}/secret-conflict`,
+        `${this.accountId}/${this.userName}/secret-conflict${kind ? `/${kind}` : ''}`,
       ),
     );
     await this.deliverNotices();
@@ -780,7 +851,7 @@ class UserRotation {
         const identity = await this.deps.verifier.callerIdentity(credentials);
         if (identity.arn !== user.arn || identity.account !== this.accountId) {
           throw new VerificationError(
-            `new key ${accessKeyId} signs as ${identity.arn}, expected ${user.arn}`,
+            `new key ${accessKeyId} signs as ${identity.arn} in account ${identity.account}, expected ${user.arn} in account ${this.accountId}`,
           );
         }
         return attempt;
@@ -792,7 +863,7 @@ class UserRotation {
         if (!transient) throw error;
         if (clock.now().getTime() + delay > deadline) {
           throw new VerificationError(
-            `new key ${accessKeyId} of ${this.userName} was not accepted by STS within ${Math.round(this.options.verifyTimeoutMs / 1000)} s; the old key is untouched and the next run verifies again`,
+            `new key ${accessKeyId} of ${this.userName} in account ${this.accountId} was not accepted by STS within ${Math.round(this.options.verifyTimeoutMs / 1000)} s; the old key is untouched and the next run verifies again`,
             { cause: error },
           );
         }
