@@ -2,24 +2,77 @@
 import {
   CreateSecretCommand,
   DescribeSecretCommand,
+  GetResourcePolicyCommand,
   GetSecretValueCommand,
   PutResourcePolicyCommand,
   PutSecretValueCommand,
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
-import { ForeignSecretError, KeyRotationError, SecretNotFoundError } from '../domain/errors';
+import {
+  ConfigError,
+  ForeignSecretError,
+  KeyRotationError,
+  SecretNotFoundError,
+  SecretRotationConflictError,
+} from '../domain/errors';
 import type { KeyCredentials, NewAccessKey } from '../domain/model';
 import { accessKeyIdFromToken, PLACEHOLDER_VERSION, SECRET_TAGS, secretVersionToken } from '../domain/naming';
-import type { AccessKeyVault, SecretDescription, SecretRef } from '../ports';
+import type { AccessKeyVault, SecretDescription, SecretRef, StoreOutcome } from '../ports';
 import { call } from './aws-errors';
 import { SDK_CLIENT_CONFIG } from './sdk-config';
 
 export interface SecretsManagerVaultOptions {
   /** The customer-managed KMS key that encrypts every secret. */
   readonly kmsKeyArn: string;
-  /** An admin role that may also read every secret. */
+  /**
+   * An admin role that may also read every secret, and write its values (the CLI's `--apply` runs
+   * as this role). Left out of a secret's policy while it does not exist.
+   */
   readonly adminRoleArn?: string;
+  /** The role of the service that writes the secrets (the rotator's own role): exempt from the Deny. */
+  readonly serviceRoleArn?: string;
+  /** How long an admin role found missing is left out before it is tried again. @default 15 min */
+  readonly missingRoleRecheckMs?: number;
+  /** The clock of that re-check (a seam for tests). @default Date.now */
+  readonly now?: () => number;
+}
+
+/**
+ * The Sids of the statements this service writes into each secret's policy. Any other statement
+ * (an operator's) is kept as it is when the policy is rewritten.
+ */
+export const POLICY_SIDS = {
+  allowReaders: 'KeyOwnerReadsOwnKey',
+  denyReading: 'OnlyKeyOwnerAdminAndServiceReadTheKey',
+  denyWriting: 'OnlyAdminAndServiceWriteTheKey',
+  denyManagedRotation: 'NoSecretsManagerRotation',
+} as const;
+const OUR_SIDS: ReadonlySet<string> = new Set(Object.values(POLICY_SIDS));
+
+/**
+ * Actions on the value that the Deny keeps to the named principals, whatever identity policies say.
+ * Management (DescribeSecret, GetResourcePolicy, PutResourcePolicy, DeleteResourcePolicy,
+ * DeleteSecret, tags) is deliberately not denied: an account administrator can always repair the
+ * policy or remove the secret, and Secrets Manager refuses a policy that locks its caller out.
+ */
+const READ_ACTIONS = ['secretsmanager:GetSecretValue']; // BatchGetSecretValue needs it per secret too
+const WRITE_ACTIONS = [
+  'secretsmanager:PutSecretValue',
+  'secretsmanager:UpdateSecret', // can also write a new value
+  'secretsmanager:UpdateSecretVersionStage',
+  'secretsmanager:ReplicateSecretToRegions', // a copy elsewhere, outside the rotation
+];
+
+const DEFAULT_RECHECK_MS = 15 * 60_000;
+
+/** Secrets Manager's answer to a principal that does not exist (or has not propagated yet). */
+class PolicyRefusedError extends KeyRotationError {}
+
+type Statement = Record<string, unknown> & { Sid?: unknown };
+interface PolicyDocument {
+  readonly Version: string;
+  readonly Statement: readonly Statement[];
 }
 
 /** The stored form: the CreateAccessKey fields, as AWS names them. */
@@ -31,6 +84,9 @@ interface StoredKey {
 }
 
 export class SecretsManagerVault implements AccessKeyVault {
+  /** When the admin role was last found missing (per container): it is left out until a re-check. */
+  private adminRoleMissingSince?: number;
+
   constructor(
     private readonly options: SecretsManagerVaultOptions,
     private readonly client: SecretsManagerClient = new SecretsManagerClient(SDK_CLIENT_CONFIG),
@@ -53,6 +109,7 @@ export class SecretsManagerVault implements AccessKeyVault {
       managedByUs:
         tags[SECRET_TAGS.managed] === 'true' && tags[SECRET_TAGS.user] === `${ref.accountId}/${ref.userName}`,
       pendingDeletion: response.DeletedDate !== undefined,
+      rotationEnabled: response.RotationEnabled === true,
       versions: Object.entries(response.VersionIdsToStages ?? {}).flatMap(([versionId, stages]) => {
         const accessKeyId = accessKeyIdFromToken(versionId);
         return accessKeyId ? [{ accessKeyId, stages }] : [];
@@ -60,7 +117,8 @@ export class SecretsManagerVault implements AccessKeyVault {
     };
   }
 
-  async store(ref: SecretRef, key: NewAccessKey): Promise<void> {
+  async store(ref: SecretRef, key: NewAccessKey): Promise<StoreOutcome> {
+    this.requireWriter();
     const token = secretVersionToken(key.accessKeyId);
     const stored: StoredKey = {
       AccessKeyId: key.accessKeyId,
@@ -72,6 +130,11 @@ export class SecretsManagerVault implements AccessKeyVault {
     const existing = await this.describe(ref);
     if (existing && !existing.managedByUs) {
       throw new ForeignSecretError(`secret ${ref.name} exists and was not created by iam-key-rotation`);
+    }
+    if (existing?.rotationEnabled) {
+      throw new SecretRotationConflictError(
+        `secret ${ref.name} has Secrets Manager rotation turned on, which would move the same staging labels; turn it off (CancelRotateSecret) first`,
+      );
     }
     if (!existing) {
       // Created with a placeholder as its first (and so AWSCURRENT) version: the key's version is
@@ -93,15 +156,7 @@ export class SecretsManagerVault implements AccessKeyVault {
       );
     }
     // Who may read is settled before there is anything to read.
-    await call('secretsmanager:PutResourcePolicy', () =>
-      this.client.send(
-        new PutResourcePolicyCommand({
-          SecretId: ref.name,
-          ResourcePolicy: JSON.stringify(this.resourcePolicy(ref)),
-          BlockPublicPolicy: true,
-        }),
-      ),
-    );
+    const omittedReaders = await this.settlePolicy(ref, existing !== undefined);
     // AWSPENDING until verified (promote). Same token and value as an earlier attempt: ignored.
     await call('secretsmanager:PutSecretValue', () =>
       this.client.send(
@@ -113,6 +168,7 @@ export class SecretsManagerVault implements AccessKeyVault {
         }),
       ),
     );
+    return { omittedReaders };
   }
 
   async promote(ref: SecretRef, accessKeyId: string): Promise<void> {
@@ -151,21 +207,165 @@ export class SecretsManagerVault implements AccessKeyVault {
     }
   }
 
-  /** The user (and the admin role) may read this one secret; the KMS key policy defers to this. */
-  resourcePolicy(ref: SecretRef): object {
-    const readers = [ref.userArn, ...(this.options.adminRoleArn ? [this.options.adminRoleArn] : [])];
+  /**
+   * Under the Deny below, only the admin role and the service's role may write values: without
+   * either, no store could ever succeed, so none is started.
+   */
+  private requireWriter(): void {
+    if (this.options.adminRoleArn || this.options.serviceRoleArn) return;
+    throw new ConfigError([
+      "no identity may write the secrets' values under their policy: name the admin role (secretAdminRoleArn, or --admin-role-arn for the CLI, and run as it) or the service's role",
+    ]);
+  }
+
+  /** The admin role, unless it was found missing less than the re-check interval ago. */
+  private adminRoleToName(): string | undefined {
+    const { adminRoleArn } = this.options;
+    if (!adminRoleArn || this.adminRoleMissingSince === undefined) return adminRoleArn;
+    const recheckMs = this.options.missingRoleRecheckMs ?? DEFAULT_RECHECK_MS;
+    return this.now() - this.adminRoleMissingSince >= recheckMs ? adminRoleArn : undefined;
+  }
+
+  private now(): number {
+    return (this.options.now ?? Date.now)();
+  }
+
+  /**
+   * Writes our statements into the secret's policy, keeping every statement an operator added, and
+   * skips the write when the policy already says it. Secrets Manager refuses a policy naming a
+   * principal that does not exist: a missing admin role is then left out (the user still reads the
+   * key, and the service keeps rotating) and returned, to be reported.
+   */
+  private async settlePolicy(ref: SecretRef, existed: boolean): Promise<readonly string[]> {
+    const current = existed ? await this.currentPolicy(ref) : undefined;
+    const kept = (current?.Statement ?? []).filter((statement) => !OUR_SIDS.has(String(statement.Sid)));
+    const adminRole = this.adminRoleToName();
+    const omitted = this.options.adminRoleArn && !adminRole ? [this.options.adminRoleArn] : [];
+    try {
+      await this.putPolicyIfChanged(ref, current, this.policyWith(ref, adminRole, kept));
+      if (adminRole) this.adminRoleMissingSince = undefined;
+      return omitted;
+    } catch (error) {
+      if (!(error instanceof PolicyRefusedError) || !adminRole) throw error;
+      // The user exists (we just read it from IAM): the admin role is the principal refused. If the
+      // policy is refused without it too, something else is wrong and that error stands.
+      await this.putPolicyIfChanged(ref, current, this.policyWith(ref, undefined, kept));
+      this.adminRoleMissingSince = this.now();
+      return [adminRole];
+    }
+  }
+
+  private async putPolicyIfChanged(
+    ref: SecretRef,
+    current: PolicyDocument | undefined,
+    wanted: PolicyDocument,
+  ): Promise<void> {
+    if (current && samePolicy(current, wanted)) return;
+    await call(
+      'secretsmanager:PutResourcePolicy',
+      () =>
+        this.client.send(
+          new PutResourcePolicyCommand({
+            SecretId: ref.name,
+            ResourcePolicy: JSON.stringify(wanted),
+            BlockPublicPolicy: true,
+          }),
+        ),
+      {
+        MalformedPolicyDocumentException: (message) =>
+          new PolicyRefusedError(`the resource policy of ${ref.name} was refused: ${message}`),
+        ResourceNotFoundException: (message) => new SecretNotFoundError(message),
+      },
+    );
+  }
+
+  private async currentPolicy(ref: SecretRef): Promise<PolicyDocument | undefined> {
+    const response = await call(
+      'secretsmanager:GetResourcePolicy',
+      () => this.client.send(new GetResourcePolicyCommand({ SecretId: ref.name })),
+      { ResourceNotFoundException: (message) => new SecretNotFoundError(message) },
+    );
+    if (!response.ResourcePolicy) return undefined;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(response.ResourcePolicy);
+    } catch {
+      throw new KeyRotationError(`the resource policy of ${ref.name} is not JSON; fix or delete it`);
+    }
+    const statements = (parsed as { Statement?: unknown } | null)?.Statement;
+    if (statements === undefined) return { Version: '2012-10-17', Statement: [] };
+    const list: unknown[] = Array.isArray(statements) ? statements : [statements];
+    if (!list.every((statement) => typeof statement === 'object' && statement !== null)) {
+      throw new KeyRotationError(`the resource policy of ${ref.name} has a statement that is not an object`);
+    }
     return {
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Sid: 'KeyOwnerReadsOwnKey',
-          Effect: 'Allow',
-          Principal: { AWS: readers },
-          Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-          Resource: '*',
-        },
-      ],
+      Version: String((parsed as { Version?: unknown }).Version ?? '2012-10-17'),
+      Statement: list as Statement[],
     };
+  }
+
+  /** Our statements for this secret followed by the kept ones. */
+  private policyWith(
+    ref: SecretRef,
+    adminRole: string | undefined,
+    kept: readonly Statement[],
+  ): PolicyDocument {
+    return { Version: '2012-10-17', Statement: [...this.statements(ref, adminRole), ...kept] };
+  }
+
+  /**
+   * Our statements. The Allow lets the user (and the admin role) read this one secret; the KMS key
+   * policy defers to it. Allows alone would not stop an identity of the account whose own policy
+   * allows GetSecretValue on `*`: the Denies do, as an explicit Deny in a resource policy applies to
+   * every principal of the account too. aws:PrincipalArn is a role's ARN (not the session's) for an
+   * assumed role, and the user's ARN for a user; an absent key (anonymous) matches ArnNotEquals, so
+   * is denied as well. Nobody may turn on Secrets Manager's own rotation, which would fight ours.
+   */
+  private statements(ref: SecretRef, adminRole: string | undefined): Statement[] {
+    const admin = adminRole ? [adminRole] : [];
+    const service = this.options.serviceRoleArn ? [this.options.serviceRoleArn] : [];
+    const readers = [ref.userArn, ...admin];
+    const statements: Statement[] = [
+      {
+        Sid: POLICY_SIDS.allowReaders,
+        Effect: 'Allow',
+        Principal: { AWS: readers },
+        Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+        Resource: '*',
+      },
+      {
+        Sid: POLICY_SIDS.denyReading,
+        Effect: 'Deny',
+        Principal: '*',
+        Action: READ_ACTIONS,
+        Resource: '*',
+        Condition: { ArnNotEquals: { 'aws:PrincipalArn': [...readers, ...service] } },
+      },
+    ];
+    const writers = [...admin, ...service];
+    if (writers.length > 0) {
+      statements.push({
+        Sid: POLICY_SIDS.denyWriting,
+        Effect: 'Deny',
+        Principal: '*',
+        Action: WRITE_ACTIONS,
+        Resource: '*',
+        Condition: { ArnNotEquals: { 'aws:PrincipalArn': writers } },
+      });
+    }
+    statements.push({
+      Sid: POLICY_SIDS.denyManagedRotation,
+      Effect: 'Deny',
+      Principal: '*',
+      Action: ['secretsmanager:RotateSecret'],
+      Resource: '*',
+    });
+    return statements;
+  }
+
+  /** The policy this vault writes for a secret that has no other statements (for the CLI and tests). */
+  resourcePolicy(ref: SecretRef): PolicyDocument {
+    return this.policyWith(ref, this.adminRoleToName(), []);
   }
 
   async read(ref: SecretRef, accessKeyId: string): Promise<KeyCredentials> {
@@ -197,4 +397,29 @@ export class SecretsManagerVault implements AccessKeyVault {
     }
     return { accessKeyId: parsed.AccessKeyId, secretAccessKey: parsed.SecretAccessKey };
   }
+}
+
+/**
+ * Whether two policies say the same, whatever the formatting Secrets Manager returns: key order,
+ * a one-element list or its element, the order of a list of names, `"*"` or `{"AWS":"*"}`.
+ */
+function samePolicy(a: PolicyDocument, b: PolicyDocument): boolean {
+  return JSON.stringify(canonical(a)) === JSON.stringify(canonical(b));
+}
+
+function canonical(value: unknown, key?: string): unknown {
+  if (Array.isArray(value)) {
+    const items = value.map((item) => canonical(item));
+    if (items.length === 1) return items[0];
+    return items.every((item) => typeof item === 'string') ? [...(items as string[])].sort() : items;
+  }
+  if (key === 'Principal' && value === '*') return { AWS: '*' };
+  if (typeof value === 'object' && value !== null) {
+    return Object.fromEntries(
+      Object.keys(value)
+        .sort()
+        .map((name) => [name, canonical((value as Record<string, unknown>)[name], name)]),
+    );
+  }
+  return value;
 }

@@ -91,6 +91,10 @@ export function createRotatorHandler(deps: RotatorDeps) {
     for (let index = 0; index < (outcome.subscriptionFailures?.length ?? 0); index++) {
       count(METRIC.ownerSubscriptionFailures);
     }
+    // A reader (the admin role) left out of a secret's policy: the construct alarms on this to operators.
+    for (let index = 0; index < (outcome.secretReadersOmitted?.length ?? 0); index++) {
+      count(METRIC.secretReadersOmitted);
+    }
     logger.info('user processed', {
       status: outcome.status,
       dryRun: outcome.dryRun,

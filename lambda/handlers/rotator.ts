@@ -15,7 +15,11 @@ export const handler = createRotatorHandler({
   config,
   iam: new IamAdapter(),
   verifier: new StsVerifier(),
-  vault: new SecretsManagerVault({ kmsKeyArn: config.kmsKeyArn, adminRoleArn: config.adminRoleArn }),
+  vault: new SecretsManagerVault({
+    kmsKeyArn: config.kmsKeyArn,
+    adminRoleArn: config.adminRoleArn,
+    serviceRoleArn: config.serviceRoleArn,
+  }),
   notifier: new SnsNotifier({
     topicArn: config.topicArn,
     // Owners get topics of their own only when the service subscribes them.

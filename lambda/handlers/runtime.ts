@@ -50,6 +50,8 @@ export interface RotatorConfig {
   readonly settings: RotationSettings;
   readonly subscribeOwners: boolean;
   readonly adminRoleArn?: string;
+  /** The rotator's own role, exempt from the Deny in each secret's policy. */
+  readonly serviceRoleArn?: string;
   /** Name prefix of the per-owner topics (derived from the secret prefix when not set). */
   readonly ownerTopicPrefix: string;
   /** The operators' topic, for findings a person must act on. */
@@ -82,6 +84,13 @@ export function loadRotatorConfig(env: Env): RotatorConfig {
     ]);
   }
   const opsTopicArn = env[ENV.opsTopicArn]?.trim();
+  // Named in each secret's Deny as a writer: a wrong value would lock the rotator out of its secrets.
+  const serviceRoleArn = env[ENV.serviceRoleArn]?.trim();
+  if (serviceRoleArn && !/^arn:aws[a-z-]*:iam::\d{12}:role\/\S+$/.test(serviceRoleArn)) {
+    throw new ConfigError([
+      `environment variable ${ENV.serviceRoleArn} must be the ARN of an IAM role (got "${serviceRoleArn}")`,
+    ]);
+  }
   return {
     tableName: requireEnv(env, ENV.ledgerTableName),
     topicArn: requireEnv(env, ENV.topicArn),
@@ -90,6 +99,7 @@ export function loadRotatorConfig(env: Env): RotatorConfig {
     settings: readSettings(env),
     subscribeOwners: subscribe === 'true',
     adminRoleArn: adminRoleArn && adminRoleArn.trim() !== '' ? adminRoleArn : undefined,
+    ...(serviceRoleArn ? { serviceRoleArn } : {}),
     ownerTopicPrefix,
     ...(opsTopicArn ? { opsTopicArn } : {}),
   };

@@ -715,7 +715,9 @@ class UserRotation {
    * key). The finding is logged here and counted by the handler, whose metric alarms to operators.
    */
   private reportOmittedReaders(ref: SecretRef, newKeyId: string, omittedReaders: readonly string[]): void {
-    this.secretReadersOmitted.push(...omittedReaders.filter((arn) => !this.secretReadersOmitted.includes(arn)));
+    this.secretReadersOmitted.push(
+      ...omittedReaders.filter((arn) => !this.secretReadersOmitted.includes(arn)),
+    );
     this.log('secret.reader-omitted', 'failure', {
       newKeyId,
       reason: `${omittedReaders.join(', ')} does not exist, so it was left out of the policy of ${ref.name} and cannot read it; create the role (or change secretAdminRoleArn) and a later store names it again`,

@@ -1,8 +1,17 @@
 /**
  * Secrets Manager in memory: versions with staging labels (a new AWSCURRENT moves the old one to
- * AWSPREVIOUS), idempotent ClientRequestTokens, tags, and a resource policy per secret.
+ * AWSPREVIOUS), idempotent ClientRequestTokens, tags, Secrets Manager's own rotation flag, and a
+ * resource policy per secret reduced to who may read the value (the Allow and the Deny of the
+ * adapter: the key's user, the admin role, and the service's role). Like Secrets Manager, it refuses
+ * a principal that does not exist (`missingPrincipals`), and like the adapter, it then stores
+ * without the admin role and says so.
  */
-import { ForeignSecretError, SecretNotFoundError } from '../../lambda/domain/errors';
+import {
+  ForeignSecretError,
+  KeyRotationError,
+  SecretNotFoundError,
+  SecretRotationConflictError,
+} from '../../lambda/domain/errors';
 import type { KeyCredentials, NewAccessKey } from '../../lambda/domain/model';
 import {
   accessKeyIdFromToken,
@@ -10,7 +19,7 @@ import {
   SECRET_TAGS,
   secretVersionToken,
 } from '../../lambda/domain/naming';
-import type { AccessKeyVault, SecretDescription, SecretRef } from '../../lambda/ports';
+import type { AccessKeyVault, SecretDescription, SecretRef, StoreOutcome } from '../../lambda/ports';
 import type { FakeClock } from './clock';
 import { Faults } from './faults';
 
@@ -26,12 +35,21 @@ interface Version {
 export interface FakeSecret {
   readonly name: string;
   readonly tags: Record<string, string>;
-  readonly readers: string[];
+  /** The principals the policy lets read the value (Allow); the Deny exempts these and the service. */
+  readers: string[];
   readonly versions: Map<string, Version>;
+  /** Secrets Manager's own rotation (DescribeSecret RotationEnabled). */
+  rotationEnabled?: boolean;
 }
 
 export class FakeVault implements AccessKeyVault {
   readonly secrets = new Map<string, FakeSecret>();
+  /** The admin role named in every policy (secretAdminRoleArn). */
+  adminRoleArn?: string;
+  /** The service's own role, exempt from the Deny. */
+  serviceRoleArn?: string = 'arn:aws:iam::111122223333:role/iam-key-rotation-rotator';
+  /** Principals that do not exist: Secrets Manager refuses a policy naming them. */
+  readonly missingPrincipals = new Set<string>();
 
   constructor(
     private readonly clock: FakeClock,
@@ -71,6 +89,20 @@ export class FakeVault implements AccessKeyVault {
     };
   }
 
+  /** Turns on Secrets Manager's own rotation for a secret (as RotateSecret would). */
+  enableRotation(name: string): void {
+    const secret = this.secrets.get(name);
+    if (!secret) throw new Error(`no secret ${name}`);
+    secret.rotationEnabled = true;
+  }
+
+  /** Whether a principal (a user's or role's ARN) may read the secret's value under its policy. */
+  canRead(name: string, principalArn: string): boolean {
+    const secret = this.secrets.get(name);
+    if (!secret) return false;
+    return secret.readers.includes(principalArn) || principalArn === this.serviceRoleArn;
+  }
+
   /** Access key ids stored under a secret. */
   storedKeyIds(name: string): string[] {
     const secret = this.secrets.get(name);
@@ -94,6 +126,7 @@ export class FakeVault implements AccessKeyVault {
       if (!secret) return undefined;
       return {
         managedByUs: this.ours(secret, ref),
+        rotationEnabled: secret.rotationEnabled === true,
         versions: [...secret.versions.entries()].flatMap(([token, version]) => {
           const accessKeyId = accessKeyIdFromToken(token);
           return accessKeyId ? [{ accessKeyId, stages: [...version.stages] }] : [];
@@ -102,7 +135,7 @@ export class FakeVault implements AccessKeyVault {
     });
   }
 
-  store(ref: SecretRef, key: NewAccessKey): Promise<void> {
+  store(ref: SecretRef, key: NewAccessKey): Promise<StoreOutcome> {
     return this.faults.around('secretsmanager:Store', () => {
       const token = secretVersionToken(key.accessKeyId);
       const value = JSON.stringify({
@@ -121,19 +154,35 @@ export class FakeVault implements AccessKeyVault {
           versions: new Map([
             [
               PLACEHOLDER_VERSION.token,
-              { value: PLACEHOLDER_VERSION.value, stages: new Set(['AWSCURRENT']), createdAt: this.clock.now() },
+              {
+                value: PLACEHOLDER_VERSION.value,
+                stages: new Set(['AWSCURRENT']),
+                createdAt: this.clock.now(),
+              },
             ],
           ]),
         };
         this.secrets.set(ref.name, secret);
       } else if (!this.ours(secret, ref)) {
         throw new ForeignSecretError(`secret ${ref.name} exists and was not created by iam-key-rotation`);
+      } else if (secret.rotationEnabled) {
+        throw new SecretRotationConflictError(`secret ${ref.name} has Secrets Manager rotation turned on`);
       }
+      // The policy, as the adapter settles it: a refused admin role is left out and reported.
+      if (this.missingPrincipals.has(ref.userArn)) {
+        throw new KeyRotationError(`MalformedPolicyDocumentException: unsupported principal in ${ref.name}`);
+      }
+      const omittedReaders =
+        this.adminRoleArn && this.missingPrincipals.has(this.adminRoleArn) ? [this.adminRoleArn] : [];
+      secret.readers = [
+        ref.userArn,
+        ...(this.adminRoleArn && omittedReaders.length === 0 ? [this.adminRoleArn] : []),
+      ];
       const existing = secret.versions.get(token);
       if (existing) {
         if (existing.value !== value)
           throw new Error(`ResourceExistsException: version ${token} exists with other content`);
-        return; // same token, same value: Secrets Manager treats it as a retry
+        return { omittedReaders }; // same token, same value: Secrets Manager treats it as a retry
       }
       // As Secrets Manager does: a secret's first version is AWSCURRENT whatever is asked; any later
       // one gets the label asked for (AWSPENDING here, moved off any other version).
@@ -144,6 +193,7 @@ export class FakeVault implements AccessKeyVault {
         stages: new Set(first ? ['AWSCURRENT', 'AWSPENDING'] : ['AWSPENDING']),
         createdAt: this.clock.now(),
       });
+      return { omittedReaders };
     });
   }
 

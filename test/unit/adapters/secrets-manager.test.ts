@@ -2,20 +2,25 @@ import {
   CreateSecretCommand,
   DescribeSecretCommand,
   DescribeSecretCommandOutput,
+  GetResourcePolicyCommand,
   GetSecretValueCommand,
+  MalformedPolicyDocumentException,
   PutResourcePolicyCommand,
+  PutResourcePolicyCommandInput,
   PutSecretValueCommand,
   ResourceNotFoundException,
   SecretsManagerClient,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { mockClient } from 'aws-sdk-client-mock';
-import { SecretsManagerVault } from '../../../lambda/adapters/secrets-manager';
+import { SecretsManagerVault, SecretsManagerVaultOptions } from '../../../lambda/adapters/secrets-manager';
 import {
   AccessDeniedError,
+  ConfigError,
   ForeignSecretError,
   KeyRotationError,
   SecretNotFoundError,
+  SecretRotationConflictError,
   ThrottledError,
   TransientServiceError,
 } from '../../../lambda/domain/errors';
@@ -28,6 +33,7 @@ const secrets = mockClient(SecretsManagerClient);
 const ACCOUNT = '123456789012';
 const KMS_KEY = `arn:aws:kms:eu-west-1:${ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab`;
 const ADMIN_ROLE = `arn:aws:iam::${ACCOUNT}:role/key-admin`;
+const SERVICE_ROLE = `arn:aws:iam::${ACCOUNT}:role/KeyRotation-RotatorRole-ABC123`;
 const REF: SecretRef = {
   accountId: ACCOUNT,
   userName: 'alice',
@@ -54,8 +60,8 @@ function client(): SecretsManagerClient {
   });
 }
 
-function vault(options: { adminRoleArn?: string } = {}): SecretsManagerVault {
-  return new SecretsManagerVault({ kmsKeyArn: KMS_KEY, ...options }, client());
+function vault(options: Partial<SecretsManagerVaultOptions> = {}): SecretsManagerVault {
+  return new SecretsManagerVault({ kmsKeyArn: KMS_KEY, serviceRoleArn: SERVICE_ROLE, ...options }, client());
 }
 
 const notFound = () =>
@@ -80,7 +86,11 @@ function inputsOf<T>(calls: { args: [{ input: T }] }[]): T[] {
   return calls.map((c) => c.args[0].input);
 }
 
-beforeEach(() => secrets.reset());
+beforeEach(() => {
+  secrets.reset();
+  // An existing secret without a resource policy, unless a test says otherwise.
+  secrets.on(GetResourcePolicyCommand).resolves({ Name: REF.name });
+});
 afterAll(() => secrets.restore());
 
 describe('describe', () => {
@@ -102,6 +112,7 @@ describe('describe', () => {
     expect(description).toEqual({
       managedByUs: true,
       pendingDeletion: false,
+      rotationEnabled: false,
       versions: [
         { accessKeyId: 'AKIAOLDKEY000000001', stages: ['AWSPREVIOUS'] },
         { accessKeyId: 'AKIANEWKEY000000001', stages: ['AWSCURRENT'] },
@@ -245,42 +256,6 @@ describe('store', () => {
     expect(second).toEqual(first);
   });
 
-  test('the resource policy lets only the user read the secret, with public policies blocked', async () => {
-    secrets.on(DescribeSecretCommand).rejects(notFound());
-    secrets.on(CreateSecretCommand).resolves({});
-    secrets.on(PutResourcePolicyCommand).resolves({});
-
-    await vault().store(REF, KEY);
-
-    const [put] = inputsOf(secrets.commandCalls(PutResourcePolicyCommand));
-    expect(put?.BlockPublicPolicy).toBe(true);
-    expect(JSON.parse(put!.ResourcePolicy!)).toEqual({
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Sid: 'KeyOwnerReadsOwnKey',
-          Effect: 'Allow',
-          Principal: { AWS: [REF.userArn] },
-          Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
-          Resource: '*',
-        },
-      ],
-    });
-  });
-
-  test('with an admin role configured, the policy names the user and the role', async () => {
-    secrets.on(DescribeSecretCommand).resolves(existingSecret());
-    secrets.on(PutSecretValueCommand).resolves({});
-    secrets.on(PutResourcePolicyCommand).resolves({});
-
-    await vault({ adminRoleArn: ADMIN_ROLE }).store(REF, KEY);
-
-    const [put] = inputsOf(secrets.commandCalls(PutResourcePolicyCommand));
-    const policy = JSON.parse(put!.ResourcePolicy!) as { Statement: { Principal: { AWS: string[] } }[] };
-    expect(policy.Statement.map((s) => s.Principal.AWS)).toEqual([[REF.userArn, ADMIN_ROLE]]);
-    expect(put?.BlockPublicPolicy).toBe(true);
-  });
-
   test('a secret without our tags is ForeignSecretError, and nothing is written', async () => {
     secrets.on(DescribeSecretCommand).resolves(existingSecret({ Tags: [{ Key: 'team', Value: 'data' }] }));
 
@@ -344,6 +319,355 @@ describe('store', () => {
     expect(error).toBeInstanceOf(TransientServiceError);
     expect(everythingIn(error)).not.toContain(KEY.secretAccessKey);
     expect(secrets.commandCalls(PutResourcePolicyCommand)).toHaveLength(0);
+  });
+});
+
+interface PolicyStatement {
+  Sid?: string;
+  Effect: string;
+  Principal: unknown;
+  Action: string | string[];
+  Resource: string;
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+function policiesWritten(): { Version: string; Statement: PolicyStatement[] }[] {
+  return inputsOf(secrets.commandCalls(PutResourcePolicyCommand)).map(
+    (input) => JSON.parse(input.ResourcePolicy!) as { Version: string; Statement: PolicyStatement[] },
+  );
+}
+
+function actionsOf(statement: PolicyStatement): string[] {
+  return typeof statement.Action === 'string' ? [statement.Action] : statement.Action;
+}
+
+/** Who the policy lets call `action`: named in an Allow, or for our Denies, exempt from them. */
+function exemptFrom(statements: PolicyStatement[], action: string): string[][] {
+  return statements
+    .filter((statement) => statement.Effect === 'Deny' && actionsOf(statement).includes(action))
+    .map((statement) => {
+      const exempt = statement.Condition?.ArnNotEquals?.['aws:PrincipalArn'];
+      return exempt === undefined ? [] : typeof exempt === 'string' ? [exempt] : exempt;
+    });
+}
+
+const policyOf = (statements: object[]) => JSON.stringify({ Version: '2012-10-17', Statement: statements });
+
+describe('the resource policy', () => {
+  function newSecret(): void {
+    secrets.on(DescribeSecretCommand).rejects(notFound());
+    secrets.on(CreateSecretCommand).resolves({});
+    secrets.on(PutResourcePolicyCommand).resolves({});
+    secrets.on(PutSecretValueCommand).resolves({});
+  }
+
+  test('lets the user read, and denies the value to every other principal of the account but the service', async () => {
+    newSecret();
+
+    await vault().store(REF, KEY);
+
+    const [put] = inputsOf(secrets.commandCalls(PutResourcePolicyCommand));
+    expect(put?.BlockPublicPolicy).toBe(true);
+    expect(JSON.parse(put!.ResourcePolicy!)).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        {
+          Sid: 'KeyOwnerReadsOwnKey',
+          Effect: 'Allow',
+          Principal: { AWS: [REF.userArn] },
+          Action: ['secretsmanager:GetSecretValue', 'secretsmanager:DescribeSecret'],
+          Resource: '*',
+        },
+        {
+          Sid: 'OnlyKeyOwnerAdminAndServiceReadTheKey',
+          Effect: 'Deny',
+          Principal: '*',
+          Action: ['secretsmanager:GetSecretValue'],
+          Resource: '*',
+          Condition: { ArnNotEquals: { 'aws:PrincipalArn': [REF.userArn, SERVICE_ROLE] } },
+        },
+        {
+          Sid: 'OnlyAdminAndServiceWriteTheKey',
+          Effect: 'Deny',
+          Principal: '*',
+          Action: [
+            'secretsmanager:PutSecretValue',
+            'secretsmanager:UpdateSecret',
+            'secretsmanager:UpdateSecretVersionStage',
+            'secretsmanager:ReplicateSecretToRegions',
+          ],
+          Resource: '*',
+          Condition: { ArnNotEquals: { 'aws:PrincipalArn': [SERVICE_ROLE] } },
+        },
+        {
+          Sid: 'NoSecretsManagerRotation',
+          Effect: 'Deny',
+          Principal: '*',
+          Action: ['secretsmanager:RotateSecret'],
+          Resource: '*',
+        },
+      ],
+    });
+    // A new secret has no policy to keep: nothing is read first.
+    expect(secrets.commandCalls(GetResourcePolicyCommand)).toHaveLength(0);
+  });
+
+  test('with an admin role: the role reads and writes the value too; the user only reads', async () => {
+    newSecret();
+
+    await vault({ adminRoleArn: ADMIN_ROLE }).store(REF, KEY);
+
+    const [policy] = policiesWritten();
+    const statements = policy!.Statement;
+    expect(statements.find((st) => st.Effect === 'Allow')?.Principal).toEqual({
+      AWS: [REF.userArn, ADMIN_ROLE],
+    });
+    expect(exemptFrom(statements, 'secretsmanager:GetSecretValue')).toEqual([
+      [REF.userArn, ADMIN_ROLE, SERVICE_ROLE],
+    ]);
+    for (const write of ['PutSecretValue', 'UpdateSecret', 'UpdateSecretVersionStage']) {
+      expect(exemptFrom(statements, `secretsmanager:${write}`)).toEqual([[ADMIN_ROLE, SERVICE_ROLE]]);
+    }
+    // Secrets Manager's own rotation: denied to everyone, us included.
+    expect(exemptFrom(statements, 'secretsmanager:RotateSecret')).toEqual([[]]);
+  });
+
+  test('never denies what an administrator needs to repair or remove the secret', async () => {
+    newSecret();
+
+    await vault({ adminRoleArn: ADMIN_ROLE }).store(REF, KEY);
+
+    const denied = policiesWritten()[0]!
+      .Statement.filter((statement) => statement.Effect === 'Deny')
+      .flatMap(actionsOf);
+    for (const action of [
+      'DescribeSecret',
+      'GetResourcePolicy',
+      'PutResourcePolicy',
+      'DeleteResourcePolicy',
+      'DeleteSecret',
+      'CancelRotateSecret',
+      'RestoreSecret',
+    ]) {
+      expect(denied).not.toContain(`secretsmanager:${action}`);
+    }
+    expect(denied.some((action) => action.includes('*'))).toBe(false);
+  });
+
+  test('keeps the statements an operator added, and replaces only ours', async () => {
+    const operatorStatement = {
+      Sid: 'AuditorsDescribe',
+      Effect: 'Allow',
+      Principal: { AWS: `arn:aws:iam::${ACCOUNT}:role/auditor` },
+      Action: 'secretsmanager:DescribeSecret',
+      Resource: '*',
+    };
+    const unnamedStatement = {
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 'secretsmanager:DeleteSecret',
+      Resource: '*',
+      Condition: { Bool: { 'aws:MultiFactorAuthPresent': 'false' } },
+    };
+    secrets.on(DescribeSecretCommand).resolves(existingSecret());
+    secrets.on(GetResourcePolicyCommand).resolves({
+      ResourcePolicy: policyOf([
+        // Ours, from before (no Deny yet, a reader since removed): replaced.
+        {
+          Sid: 'KeyOwnerReadsOwnKey',
+          Effect: 'Allow',
+          Principal: { AWS: [REF.userArn, `arn:aws:iam::${ACCOUNT}:role/old-admin`] },
+          Action: ['secretsmanager:GetSecretValue'],
+          Resource: '*',
+        },
+        operatorStatement,
+        unnamedStatement,
+      ]),
+    });
+    secrets.on(PutResourcePolicyCommand).resolves({});
+    secrets.on(PutSecretValueCommand).resolves({});
+
+    await vault().store(REF, KEY);
+
+    expect(inputsOf(secrets.commandCalls(GetResourcePolicyCommand))).toEqual([{ SecretId: REF.name }]);
+    const [policy] = policiesWritten();
+    expect(policy!.Statement).toContainEqual(operatorStatement);
+    expect(policy!.Statement).toContainEqual(unnamedStatement);
+    expect(policy!.Statement.filter((st) => st.Sid === 'KeyOwnerReadsOwnKey')).toEqual([
+      expect.objectContaining({ Principal: { AWS: [REF.userArn] } }),
+    ]);
+    expect(JSON.stringify(policy)).not.toContain('old-admin');
+    expect(policy!.Statement).toHaveLength(6);
+  });
+
+  test('a policy that already says it (in whatever formatting) is not written again', async () => {
+    newSecret();
+    await vault().store(REF, KEY);
+    const [written] = policiesWritten();
+    // As Secrets Manager may hand it back: other key order, one-element lists unwrapped, "*" spelt out.
+    const reformatted = written!.Statement.map((statement) => {
+      const { Sid, Effect, Principal, Action, Resource, Condition } = statement;
+      const unwrap = (value: unknown) => (Array.isArray(value) && value.length === 1 ? value[0] : value);
+      return {
+        Resource,
+        ...(Condition
+          ? {
+              Condition: {
+                ArnNotEquals: { 'aws:PrincipalArn': unwrap(Condition.ArnNotEquals!['aws:PrincipalArn']) },
+              },
+            }
+          : {}),
+        Action: unwrap(Action),
+        Principal: Principal === '*' ? { AWS: '*' } : { AWS: unwrap((Principal as { AWS: unknown }).AWS) },
+        Effect,
+        Sid,
+      };
+    });
+    secrets.reset();
+    secrets.on(DescribeSecretCommand).resolves(existingSecret());
+    secrets.on(GetResourcePolicyCommand).resolves({
+      ResourcePolicy: JSON.stringify({ Statement: reformatted, Version: '2012-10-17' }, null, 2),
+    });
+    secrets.on(PutSecretValueCommand).resolves({});
+
+    await vault().store(REF, KEY);
+
+    expect(secrets.commandCalls(PutResourcePolicyCommand)).toHaveLength(0);
+    expect(secrets.commandCalls(PutSecretValueCommand)).toHaveLength(1);
+  });
+
+  test('a single statement object (not a list) in the current policy is kept too', async () => {
+    const operatorStatement = {
+      Sid: 'Other',
+      Effect: 'Allow',
+      Principal: { AWS: ADMIN_ROLE },
+      Action: 'secretsmanager:DescribeSecret',
+      Resource: '*',
+    };
+    secrets.on(DescribeSecretCommand).resolves(existingSecret());
+    secrets.on(GetResourcePolicyCommand).resolves({
+      ResourcePolicy: JSON.stringify({ Version: '2012-10-17', Statement: operatorStatement }),
+    });
+    secrets.on(PutResourcePolicyCommand).resolves({});
+    secrets.on(PutSecretValueCommand).resolves({});
+
+    await vault().store(REF, KEY);
+
+    expect(policiesWritten()[0]!.Statement).toContainEqual(operatorStatement);
+  });
+
+  test('without an admin role or the service role nobody could write under the Deny: refused before any call', async () => {
+    const error = await rejectionOf(() => vault({ serviceRoleArn: undefined }).store(REF, KEY));
+
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as Error).message).toContain('name the admin role (secretAdminRoleArn');
+    expect(secrets.calls()).toHaveLength(0);
+  });
+});
+
+describe('a missing admin role', () => {
+  const unsupportedPrincipal = () =>
+    new MalformedPolicyDocumentException({
+      message: 'This resource policy contains an unsupported principal.',
+      $metadata: { httpStatusCode: 400 },
+    });
+
+  /** Secrets Manager as it behaves while ADMIN_ROLE does not exist: a policy naming it is refused. */
+  function roleMissing(missing: () => boolean): void {
+    secrets.on(DescribeSecretCommand).resolves(existingSecret());
+    secrets.on(PutSecretValueCommand).resolves({});
+    secrets
+      .on(PutResourcePolicyCommand)
+      .callsFake((input: PutResourcePolicyCommandInput) =>
+        missing() && input.ResourcePolicy!.includes(ADMIN_ROLE)
+          ? Promise.reject(unsupportedPrincipal())
+          : Promise.resolve({ Name: REF.name }),
+      );
+  }
+
+  test('the key is stored without it, readable by the user, and the omission is returned', async () => {
+    roleMissing(() => true);
+
+    const outcome = await vault({ adminRoleArn: ADMIN_ROLE }).store(REF, KEY);
+
+    expect(outcome).toEqual({ omittedReaders: [ADMIN_ROLE] });
+    const [refused, stored] = policiesWritten();
+    expect(JSON.stringify(refused)).toContain(ADMIN_ROLE);
+    expect(JSON.stringify(stored)).not.toContain(ADMIN_ROLE);
+    expect(stored!.Statement.find((st) => st.Effect === 'Allow')?.Principal).toEqual({ AWS: [REF.userArn] });
+    expect(exemptFrom(stored!.Statement, 'secretsmanager:GetSecretValue')).toEqual([
+      [REF.userArn, SERVICE_ROLE],
+    ]);
+    expect(secrets.commandCalls(PutSecretValueCommand)).toHaveLength(1);
+  });
+
+  test('is remembered: later stores do not pay a refused call, until a re-check picks up the recreated role', async () => {
+    let now = Date.parse('2026-01-01T02:00:00Z');
+    let missing = true;
+    roleMissing(() => missing);
+    const theVault = vault({ adminRoleArn: ADMIN_ROLE, now: () => now });
+    const namingAdmin = () =>
+      inputsOf(secrets.commandCalls(PutResourcePolicyCommand)).filter((input) =>
+        input.ResourcePolicy!.includes(ADMIN_ROLE),
+      ).length;
+
+    await theVault.store(REF, KEY);
+    now += 14 * 60_000;
+    const second = await theVault.store(REF, KEY);
+
+    expect(second).toEqual({ omittedReaders: [ADMIN_ROLE] });
+    expect(namingAdmin()).toBe(1); // the first store's refused attempt only
+
+    missing = false; // the role is created again
+    now += 2 * 60_000;
+    const third = await theVault.store(REF, KEY);
+
+    expect(third).toEqual({ omittedReaders: [] });
+    expect(namingAdmin()).toBe(2);
+    expect(JSON.stringify(policiesWritten().at(-1))).toContain(ADMIN_ROLE);
+  });
+
+  test('without an admin role configured, a refused policy is an error, and nothing is stored', async () => {
+    secrets.on(DescribeSecretCommand).resolves(existingSecret());
+    secrets.on(PutResourcePolicyCommand).rejects(unsupportedPrincipal());
+
+    const error = await rejectionOf(() => vault().store(REF, KEY));
+
+    expect(error).toBeInstanceOf(KeyRotationError);
+    expect((error as Error).message).toContain(`the resource policy of ${REF.name} was refused`);
+    expect((error as Error).message).toContain('unsupported principal');
+    expect(secrets.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+  });
+
+  test('refused without the role too (an operator statement at fault): the error stands, nothing is stored', async () => {
+    secrets.on(DescribeSecretCommand).resolves(existingSecret());
+    secrets.on(PutResourcePolicyCommand).rejects(unsupportedPrincipal());
+
+    const error = await rejectionOf(() => vault({ adminRoleArn: ADMIN_ROLE }).store(REF, KEY));
+
+    expect(error).toBeInstanceOf(KeyRotationError);
+    expect(secrets.commandCalls(PutResourcePolicyCommand)).toHaveLength(2);
+    expect(secrets.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+  });
+});
+
+describe("Secrets Manager's own rotation", () => {
+  test('RotationEnabled is reported by describe', async () => {
+    secrets.on(DescribeSecretCommand).resolves(existingSecret({ RotationEnabled: true }));
+
+    await expect(vault().describe(REF)).resolves.toMatchObject({ managedByUs: true, rotationEnabled: true });
+  });
+
+  test('store refuses a secret with rotation turned on, and writes nothing', async () => {
+    secrets.on(DescribeSecretCommand).resolves(existingSecret({ RotationEnabled: true }));
+
+    const error = await rejectionOf(() => vault().store(REF, KEY));
+
+    expect(error).toBeInstanceOf(SecretRotationConflictError);
+    expect((error as Error).message).toContain('CancelRotateSecret');
+    expect(secrets.commandCalls(PutResourcePolicyCommand)).toHaveLength(0);
+    expect(secrets.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+    expect(secrets.commandCalls(UpdateSecretVersionStageCommand)).toHaveLength(0);
   });
 });
 
