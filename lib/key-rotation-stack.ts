@@ -45,7 +45,18 @@ export class KeyRotationStack extends Stack {
         value: rotation.config.secretAdminRoleArn ?? 'none',
         description: 'admin role that may read every secret (none if not set)',
       },
-      OpsTopicArn: { value: rotation.opsTopic.topicArn, description: 'SNS topic of alarms' },
+      [STACK_OUTPUT.rotatorRoleArn]: {
+        value: rotation.rotatorRole.roleArn,
+        description: "the rotator's role, exempt from the Deny in each secret's policy",
+      },
+      [STACK_OUTPUT.opsTopicArn]: {
+        value: rotation.opsTopic.topicArn,
+        description: 'SNS topic of alarms and findings for the operators',
+      },
+      [STACK_OUTPUT.ownerTopicPrefix]: {
+        value: rotation.ownerTopicPrefix ?? 'none',
+        description: 'name prefix of the per-owner SNS topics (none when owners are not subscribed)',
+      },
       DeadLetterQueueUrl: {
         value: rotation.deadLetterQueue.queueUrl,
         description: 'SQS FIFO dead-letter queue',

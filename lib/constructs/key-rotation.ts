@@ -1,5 +1,15 @@
 import * as path from 'node:path';
-import { Aws, CfnElement, Duration, RemovalPolicy, Stack, TimeZone, Validations } from 'aws-cdk-lib';
+import {
+  Annotations,
+  Aws,
+  CfnElement,
+  Duration,
+  RemovalPolicy,
+  Stack,
+  TimeZone,
+  Token,
+  Validations,
+} from 'aws-cdk-lib';
 import {
   Alarm,
   AlarmWidget,
@@ -23,7 +33,7 @@ import {
   Role,
   ServicePrincipal,
 } from 'aws-cdk-lib/aws-iam';
-import { Key } from 'aws-cdk-lib/aws-kms';
+import { IKey, Key } from 'aws-cdk-lib/aws-kms';
 import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogLevel, NodejsFunction, NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -34,7 +44,15 @@ import { SubscriptionFilter, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { DeadLetterQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
-import { ENV, METRIC, METRICS_NAMESPACE, PlannerInput, SERVICE_NAME } from '../../lambda/contract';
+import {
+  ENV,
+  METRIC,
+  METRICS_NAMESPACE,
+  PlannerInput,
+  ROTATOR_USER_BUDGET_MS,
+  SERVICE_NAME,
+} from '../../lambda/contract';
+import { ownerTopicPrefixFor } from '../../lambda/domain/naming';
 import type { RotationSettings } from '../../lambda/domain/settings';
 import { KeyRotationProps, ResolvedKeyRotationConfig, resolveKeyRotationProps } from './key-rotation-props';
 
@@ -45,10 +63,16 @@ export { SERVICE_NAME };
 /** Messages the rotator takes per invocation. */
 export const ROTATOR_BATCH_SIZE = 5;
 /**
- * Worst case per user: up to 120 s proving the new key with STS while IAM propagates, plus the IAM,
- * Secrets Manager, DynamoDB and SNS calls. A full batch must fit in one invocation.
+ * A full batch of users, each within its budget (ROTATOR_USER_BUDGET_MS: up to 120 s proving the new
+ * key with STS while IAM propagates, plus the IAM, Secrets Manager, DynamoDB and SNS calls), fits in
+ * one invocation. The rotator starts a message only with a user's budget left and defers the rest of
+ * the batch; a deferred message counts a receive towards maxReceiveCount (then the dead-letter queue),
+ * so this ratio must hold for deferral never to happen normally: 5 × 180 s = 15 min, Lambda's maximum.
  */
 export const ROTATOR_TIMEOUT = Duration.minutes(15);
+if (ROTATOR_TIMEOUT.toMilliseconds() < ROTATOR_BATCH_SIZE * ROTATOR_USER_BUDGET_MS) {
+  throw new Error('ROTATOR_TIMEOUT must fit ROTATOR_BATCH_SIZE users of ROTATOR_USER_BUDGET_MS each');
+}
 /** One account per run: credential report (generate, poll, read), then a few calls per user with work. */
 export const PLANNER_TIMEOUT = Duration.minutes(10);
 /** AWS guidance for SQS event sources: at least six times the function timeout. */
@@ -80,9 +104,14 @@ export class KeyRotation extends Construct {
   readonly config: ResolvedKeyRotationConfig;
   readonly settings: RotationSettings;
   readonly secretPrefix: string;
+  /** Name prefix of the per-owner topics the rotator creates; undefined when owners are not subscribed. */
+  readonly ownerTopicPrefix?: string;
 
-  /** The one customer-managed key: secrets, ledger, topics and queues. */
-  readonly encryptionKey: Key;
+  /**
+   * The one customer-managed key: secrets, ledger, topics and queues. Created by the construct, or the
+   * existing key named by `encryptionKeyArn` (whose policy the stack does not manage).
+   */
+  readonly encryptionKey: IKey;
   readonly ledgerTable: Table;
   /** Notices to owners, default recipients and operators (message attribute `owner` for filters). */
   readonly notificationTopic: Topic;
@@ -91,6 +120,8 @@ export class KeyRotation extends Construct {
   /** FIFO, one message group per `<accountId>/<userName>`. */
   readonly workQueue: Queue;
   readonly deadLetterQueue: Queue;
+  /** Standard queue (Scheduler refuses FIFO) for planner invocations the schedule could not deliver. */
+  readonly scheduleDeadLetterQueue: Queue;
 
   readonly plannerLogGroup: LogGroup;
   readonly rotatorLogGroup: LogGroup;
@@ -104,8 +135,15 @@ export class KeyRotation extends Construct {
   readonly plannerErrorsAlarm: Alarm;
   readonly rotatorErrorsAlarm: Alarm;
   readonly deadLetterQueueAlarm: Alarm;
+  readonly scheduleDeadLetterQueueAlarm: Alarm;
   readonly plannerNotRunningAlarm: Alarm;
   readonly overdueKeysAlarm: Alarm;
+  /** Users whose rotation failed (partial batch failures do not fail the invocation, so Errors stays 0). */
+  readonly rotationFailuresAlarm: Alarm;
+  /** A reader named for the secrets (secretAdminRoleArn) does not exist: secrets are stored without it. */
+  readonly secretReadersOmittedAlarm: Alarm;
+  /** An owner could not be subscribed to their notices. */
+  readonly ownerSubscriptionFailuresAlarm: Alarm;
   readonly dashboard: Dashboard;
   /** Saved CloudWatch Logs Insights queries over both log groups. */
   readonly auditQueries: {
@@ -117,11 +155,24 @@ export class KeyRotation extends Construct {
 
   constructor(scope: Construct, id: string, props: KeyRotationProps = {}) {
     super(scope, id);
-    this.config = resolveKeyRotationProps(props);
+    const stack = Stack.of(this);
+    this.config = resolveKeyRotationProps(props, {
+      account: Token.isUnresolved(stack.account) ? undefined : stack.account,
+      region: Token.isUnresolved(stack.region) ? undefined : stack.region,
+    });
+    if (this.config.defaultRecipients.length === 0) {
+      Annotations.of(this).addWarningV2(
+        'iam-key-rotation:noDefaultRecipients',
+        'defaultRecipients is empty: nobody receives the notices of users without a (valid) owner tag. Set defaultRecipients to the e-mail addresses that should.',
+      );
+    }
     this.settings = this.config.settings;
     this.secretPrefix = this.config.secretPrefix;
+    this.ownerTopicPrefix = this.config.subscribeOwners ? ownerTopicPrefixFor(this.secretPrefix) : undefined;
 
-    this.encryptionKey = this.createEncryptionKey();
+    this.encryptionKey = this.config.encryptionKeyArn
+      ? Key.fromKeyArn(this, 'EncryptionKey', this.config.encryptionKeyArn)
+      : this.createEncryptionKey();
     this.ledgerTable = new Table(this, 'Ledger', {
       partitionKey: { name: 'pk', type: AttributeType.STRING },
       sortKey: { name: 'sk', type: AttributeType.STRING },
@@ -194,8 +245,9 @@ export class KeyRotation extends Construct {
       timeout: PLANNER_TIMEOUT,
       // The credential report of up to 5,000 users is parsed in memory; memory also buys CPU.
       memorySize: 512,
-      // One planning run at a time: a manual run next to the scheduled one is throttled, not doubled.
-      reservedConcurrentExecutions: 1,
+      // Opt-in (reserveConcurrency): one planning run at a time. Otherwise the schedule alone keeps
+      // runs apart; an overlapping manual run is harmless (FIFO deduplication + per-user ledger lock).
+      reservedConcurrentExecutions: this.config.reserveConcurrency ? 1 : undefined,
       // Asynchronous invocations (the schedule): planning is idempotent, so retry, but not for long.
       retryAttempts: 2,
       maxEventAge: Duration.hours(2),
@@ -205,22 +257,48 @@ export class KeyRotation extends Construct {
       ...this.functionDefaults(),
       entry: path.join(HANDLERS_DIR, 'rotator.ts'),
       description: 'iam-key-rotation: rotates, deactivates and deletes the access keys of one user',
-      role: this.rotatorRole,
+      // Grants made through the function (CDK's SQS event source, X-Ray tracing) do not reach the role:
+      // the event source's would allow kms:Decrypt on the key through any service. The rotator's
+      // permissions are written explicitly below and in rotatorPolicies(); grant to rotatorRole.
+      role: this.rotatorRole.withoutPolicyUpdates(),
       logGroup: this.rotatorLogGroup,
       timeout: ROTATOR_TIMEOUT,
       // One user at a time, mostly waiting on AWS APIs.
       memorySize: 256,
-      // Bounds the IAM write rate; one user is never handled twice at once (FIFO group + ledger lock).
-      reservedConcurrentExecutions: this.config.rotatorConcurrency,
+      // Opt-in (reserveConcurrency); the queue trigger's maximum concurrency caps the rotator anyway.
+      reservedConcurrentExecutions: this.config.reserveConcurrency
+        ? this.config.rotatorConcurrency
+        : undefined,
       environment,
     });
     this.rotator.addEventSource(
       new SqsEventSource(this.workQueue, {
         batchSize: ROTATOR_BATCH_SIZE,
         reportBatchItemFailures: true,
-        // Equal to the reserved concurrency: a throttled batch would go back to the queue and count
-        // towards maxReceiveCount.
+        // Bounds the IAM write rate without reserving concurrency; one user is never handled twice at
+        // once (FIFO group + ledger lock). Equal to the reservation when there is one, so that no
+        // batch is throttled back into the queue and counted towards maxReceiveCount.
         maxConcurrency: this.config.rotatorConcurrency,
+      }),
+    );
+    // What the event source and active tracing would have granted, minus the unconditioned kms:Decrypt
+    // (the queue's messages are decrypted through SQS: the kms:ViaService statement of StoreSecrets).
+    this.rotatorRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: [
+          'sqs:ReceiveMessage',
+          'sqs:ChangeMessageVisibility',
+          'sqs:GetQueueUrl',
+          'sqs:DeleteMessage',
+          'sqs:GetQueueAttributes',
+        ],
+        resources: [this.workQueue.queueArn],
+      }),
+    );
+    this.rotatorRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+        resources: ['*'],
       }),
     );
 
@@ -235,6 +313,18 @@ export class KeyRotation extends Construct {
         },
       }),
     });
+    // Invocations the schedule could not deliver (after its retries, or older than maxEventAge).
+    this.scheduleDeadLetterQueue = new Queue(this, 'ScheduleDeadLetterQueue', {
+      encryption: QueueEncryption.KMS,
+      encryptionMasterKey: this.encryptionKey,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    // Scheduler sends dead letters with the schedule's role: SendMessage (granted by the target) and
+    // the key, through SQS only.
+    this.schedulerRole.addToPrincipalPolicy(
+      this.kmsStatement(['kms:Decrypt', 'kms:GenerateDataKey'], ['sqs']),
+    );
     const input: PlannerInput = { dryRun: this.config.dryRun };
     this.schedule = new Schedule(this, 'DailySchedule', {
       description: 'iam-key-rotation: daily planning run',
@@ -249,6 +339,7 @@ export class KeyRotation extends Construct {
         // and the not-running alarm tells the operators.
         retryAttempts: 10,
         maxEventAge: Duration.hours(2),
+        deadLetterQueue: this.scheduleDeadLetterQueue,
       }),
     });
     // The invoke permission must exist before the first run.
@@ -265,6 +356,33 @@ export class KeyRotation extends Construct {
       description:
         'Work messages failed 3 times and are in the dead-letter queue: read the rotator logs, fix, then redrive.',
     });
+    this.scheduleDeadLetterQueueAlarm = this.alarm('ScheduleDeadLetterQueueAlarm', {
+      metric: this.scheduleDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: Duration.minutes(5),
+        statistic: 'Maximum',
+      }),
+      threshold: 1,
+      description:
+        "The schedule could not invoke the planner (after its retries): a planning run was skipped. Read the message in the schedule's dead-letter queue (it holds the error), fix, then invoke the planner by hand.",
+    });
+    this.rotationFailuresAlarm = this.alarm('RotationFailuresAlarm', {
+      metric: this.serviceMetric(METRIC.rotationFailures, 'Sum', Duration.minutes(5)),
+      threshold: 1,
+      description:
+        'A user could not be rotated (the message is retried, then goes to the dead-letter queue): read the rotator\'s log group (Logs Insights query "failures").',
+    });
+    this.secretReadersOmittedAlarm = this.alarm('SecretReadersOmittedAlarm', {
+      metric: this.serviceMetric(METRIC.secretReadersOmitted, 'Sum', Duration.minutes(5)),
+      threshold: 1,
+      description:
+        'A reader named in secretAdminRoleArn does not exist; secrets are stored without it. Create the role or change secretAdminRoleArn and redeploy.',
+    });
+    this.ownerSubscriptionFailuresAlarm = this.alarm('OwnerSubscriptionFailuresAlarm', {
+      metric: this.serviceMetric(METRIC.ownerSubscriptionFailures, 'Sum', Duration.minutes(5)),
+      threshold: 1,
+      description:
+        "An owner could not be subscribed to their notices (the default recipients were told instead): see the ops topic's finding and the rotator's log.",
+    });
     this.plannerNotRunningAlarm = this.alarm('PlannerNotRunningAlarm', {
       metric: this.planner.metricInvocations({ period: Duration.hours(1), statistic: 'Sum' }),
       comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -277,6 +395,9 @@ export class KeyRotation extends Construct {
       metric: this.serviceMetric(METRIC.overdueKeys, 'Maximum', Duration.hours(1)),
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
       threshold: 0,
+      // One datapoint per planning run: between runs the alarm keeps the state of the last run instead
+      // of going back to OK every hour without data.
+      treatMissingData: TreatMissingData.IGNORE,
       description: `Active access keys older than maxKeyAgeDays (${this.settings.maxKeyAgeDays}) were found: see the planner's audit log.`,
     });
 
@@ -316,6 +437,8 @@ export class KeyRotation extends Construct {
         principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
         resources: ['*'],
+        // Only for alarms of this account and region (the same conditions as the ops topic's policy).
+        conditions: this.alarmSourceConditions(),
       }),
     );
     return key;
@@ -350,19 +473,29 @@ export class KeyRotation extends Construct {
         principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
         actions: ['sns:Publish'],
         resources: [this.opsTopic.topicArn],
-        conditions: {
-          ArnLike: {
-            'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*`,
-          },
-          StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
-        },
+        conditions: this.alarmSourceConditions(),
       }),
     );
+  }
+
+  /** CloudWatch acting for an alarm of this account and region only (confused-deputy protection). */
+  private alarmSourceConditions(): Record<string, Record<string, string>> {
+    return {
+      ArnLike: {
+        'aws:SourceArn': `arn:${Aws.PARTITION}:cloudwatch:${Aws.REGION}:${Aws.ACCOUNT_ID}:alarm:*`,
+      },
+      StringEquals: { 'aws:SourceAccount': Aws.ACCOUNT_ID },
+    };
   }
 
   /** `arn:<partition>:iam::<account>:user<path>*` for each path. */
   private userArns(paths: readonly string[]): string[] {
     return paths.map((userPath) => `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:user${userPath}*`);
+  }
+
+  /** `arn:<partition>:sns:<region>:<account>:<ownerTopicPrefix>*`: every owner topic, nothing else. */
+  private ownerTopicArnPattern(): string {
+    return `arn:${Aws.PARTITION}:sns:${Aws.REGION}:${Aws.ACCOUNT_ID}:${this.ownerTopicPrefix}*`;
   }
 
   private secretArnPattern(): string {
@@ -445,6 +578,8 @@ export class KeyRotation extends Construct {
               'secretsmanager:DescribeSecret',
               'secretsmanager:GetSecretValue',
               'secretsmanager:PutResourcePolicy',
+              // Read first, so that statements an operator added to a secret's policy are kept.
+              'secretsmanager:GetResourcePolicy',
               'secretsmanager:TagResource',
               // The vault stores a key as AWSPENDING, then promotes it to AWSCURRENT.
               'secretsmanager:UpdateSecretVersionStage',
@@ -461,9 +596,18 @@ export class KeyRotation extends Construct {
       Notify: new PolicyDocument({
         statements: [
           new PolicyStatement({
-            actions: ['sns:Publish', 'sns:Subscribe', 'sns:ListSubscriptionsByTopic'],
-            resources: [this.notificationTopic.topicArn],
+            actions: ['sns:Publish'],
+            resources: [this.notificationTopic.topicArn, this.opsTopic.topicArn],
           }),
+          // Owner topics are created on demand, one per owner, all named under the prefix.
+          ...(this.ownerTopicPrefix
+            ? [
+                new PolicyStatement({
+                  actions: ['sns:CreateTopic', 'sns:SetTopicAttributes', 'sns:Subscribe', 'sns:Publish'],
+                  resources: [this.ownerTopicArnPattern()],
+                }),
+              ]
+            : []),
         ],
       }),
       WriteLedger: new PolicyDocument({
@@ -488,6 +632,10 @@ export class KeyRotation extends Construct {
       [ENV.rotationSettings]: JSON.stringify(settings),
       [ENV.subscribeOwners]: String(config.subscribeOwners),
       ...(config.secretAdminRoleArn ? { [ENV.adminRoleArn]: config.secretAdminRoleArn } : {}),
+      // Exempt from the Deny in each secret's policy, as the service that writes the secrets.
+      [ENV.serviceRoleArn]: this.rotatorRole.roleArn,
+      [ENV.opsTopicArn]: this.opsTopic.topicArn,
+      ...(this.ownerTopicPrefix ? { [ENV.ownerTopicPrefix]: this.ownerTopicPrefix } : {}),
       POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       // Stack traces point into the TypeScript sources (the bundle ships its source map).
@@ -640,6 +788,15 @@ export class KeyRotation extends Construct {
           this.rotator.metricErrors({ period: hour, label: 'rotator errors' }),
           this.serviceMetric(METRIC.rotationFailures, 'Sum', hour).with({ label: 'rotation failures' }),
           this.serviceMetric(METRIC.invalidMessages, 'Sum', hour).with({ label: 'invalid messages' }),
+          this.serviceMetric(METRIC.usersDeferred, 'Sum', hour).with({
+            label: 'users deferred (no time left)',
+          }),
+          this.serviceMetric(METRIC.secretReadersOmitted, 'Sum', hour).with({
+            label: 'secret readers omitted',
+          }),
+          this.serviceMetric(METRIC.ownerSubscriptionFailures, 'Sum', hour).with({
+            label: 'owner subscriptions failed',
+          }),
         ],
         width: 12,
       }),
@@ -651,6 +808,11 @@ export class KeyRotation extends Construct {
             period: hour,
             statistic: 'Maximum',
             label: 'dead-letter queue',
+          }),
+          this.scheduleDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            period: hour,
+            statistic: 'Maximum',
+            label: "schedule's dead-letter queue",
           }),
           this.serviceMetric(METRIC.workMessages, 'Sum', hour).with({ label: 'messages planned' }),
         ],
@@ -691,9 +853,13 @@ export class KeyRotation extends Construct {
       ...[
         this.plannerErrorsAlarm,
         this.rotatorErrorsAlarm,
+        this.rotationFailuresAlarm,
         this.deadLetterQueueAlarm,
+        this.scheduleDeadLetterQueueAlarm,
         this.plannerNotRunningAlarm,
         this.overdueKeysAlarm,
+        this.secretReadersOmittedAlarm,
+        this.ownerSubscriptionFailuresAlarm,
       ].map((alarm) => new AlarmWidget({ alarm, title: alarm.node.id.replace(/Alarm$/, ''), width: 8 })),
     );
     dashboard.addWidgets(
@@ -743,6 +909,13 @@ export class KeyRotation extends Construct {
       ),
       `One secret per user, named ${this.secretPrefix}/<accountId>/<userName>, created at run time; the rotator may touch only secrets under the prefix.`,
     );
+    if (this.ownerTopicPrefix) {
+      acknowledge(
+        this.rotatorRole.node.defaultChild,
+        iam5(`Resource::arn:<AWS::Partition>:sns:<AWS::Region>:<AWS::AccountId>:${this.ownerTopicPrefix}*`),
+        `Each owner gets an SNS topic of their own, named ${this.ownerTopicPrefix}<owner>, created at run time (SNS allows 200 filter policies per topic, so filtered subscriptions on one topic cannot reach every owner); the rotator may create, configure, subscribe to and publish to topics under that prefix only.`,
+      );
+    }
     const plannerArn = Stack.of(this).getLogicalId(this.planner.node.defaultChild as CfnElement);
     acknowledge(
       defaultPolicyOf(this.schedulerRole),

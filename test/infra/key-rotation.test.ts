@@ -163,6 +163,7 @@ describe('functions', () => {
       [ENV.kmsKeyArn]: { 'Fn::GetAtt': [ids.key, 'Arn'] },
       [ENV.subscribeOwners]: 'false',
       [ENV.adminRoleArn]: 'arn:aws:iam::123456789012:role/secrets-admin',
+      [ENV.opsTopicArn]: { Ref: ids.opsTopic },
       POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       NODE_OPTIONS: '--enable-source-maps',
@@ -307,10 +308,11 @@ describe('IAM', () => {
           resources: [keyArn],
           conditions: viaServices('secretsmanager', 'sqs', 'sns', 'dynamodb'),
         },
+        // subscribeOwners is off here: notices and findings only, no owner topics.
         {
           effect: 'Allow',
-          actions: ['sns:ListSubscriptionsByTopic', 'sns:Publish', 'sns:Subscribe'],
-          resources: [`<${ids.topic}>`],
+          actions: ['sns:Publish'],
+          resources: [`<${ids.topic}>`, `<${ids.opsTopic}>`],
         },
         {
           effect: 'Allow',
@@ -652,5 +654,51 @@ describe('stack outputs', () => {
     });
     expect(JSON.parse(outputs[STACK_OUTPUT.settings]?.Value as string)).toEqual(rotation.settings);
     for (const key of Object.values(STACK_OUTPUT)) expect(outputs).toHaveProperty(key);
+  });
+});
+
+describe('per-owner notification topics', () => {
+  const ownerTopics = 'arn:<AWS::Partition>:sns:<AWS::Region>:<AWS::AccountId>:iam-key-rotation-owner-*';
+
+  test('by default the rotator may create and use topics under the owner prefix, and nothing wider', () => {
+    const role = defaults.id(defaults.stack.rotation.rotatorRole);
+    const sns = statementsOfRole(defaults.template, role).filter((statement) =>
+      statement.actions.some((action) => action.startsWith('sns:')),
+    );
+    expect(sns).toEqual(
+      sortStatements([
+        {
+          effect: 'Allow',
+          actions: ['sns:Publish'],
+          resources: [
+            `<${defaults.id(defaults.stack.rotation.notificationTopic)}>`,
+            `<${defaults.id(defaults.stack.rotation.opsTopic)}>`,
+          ],
+        },
+        {
+          effect: 'Allow',
+          actions: ['sns:CreateTopic', 'sns:Publish', 'sns:SetTopicAttributes', 'sns:Subscribe'],
+          resources: [ownerTopics],
+        },
+      ]),
+    );
+    expect(sns.flatMap((statement) => statement.actions)).not.toContain('sns:ListSubscriptionsByTopic');
+  });
+
+  test('the rotator is told the owner prefix and the ops topic; without subscribeOwners, no prefix', () => {
+    const environmentOf = (synthesized: typeof defaults) =>
+      Object.values(synthesized.template.findResources('AWS::Lambda::Function')).find((fn) =>
+        JSON.stringify(fn).includes('rotates, deactivates'),
+      )?.Properties?.Environment?.Variables as Record<string, unknown>;
+    // (the rotator is the function whose description says it rotates)
+    expect(environmentOf(defaults)).toMatchObject({ OWNER_TOPIC_PREFIX: 'iam-key-rotation-owner-' });
+    expect(environmentOf(defaults).OPS_TOPIC_ARN).toBeDefined();
+    expect(environmentOf(custom).OWNER_TOPIC_PREFIX).toBeUndefined();
+    const prefixOutput = (synthesized: typeof defaults): unknown =>
+      (synthesized.template.toJSON().Outputs as Record<string, { Value: unknown }>)[
+        STACK_OUTPUT.ownerTopicPrefix
+      ]?.Value;
+    expect(prefixOutput(custom)).toBe('none');
+    expect(prefixOutput(defaults)).toBe('iam-key-rotation-owner-');
   });
 });
