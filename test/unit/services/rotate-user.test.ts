@@ -274,10 +274,12 @@ describe('rotateUser', () => {
     const outcome = await world.rotate('alice');
 
     expect(outcome.performed.map((action) => action.kind)).toEqual(['rotate']);
-    expect(world.notifier.events('alice')).toEqual(['key.rotated']);
-    expect(world.logger.lines.find((line) => line.level === 'error')?.message).toBe(
-      'could not subscribe the owner; notices are still published',
-    );
+    expect(outcome.subscriptionFailures).toEqual(['alice@example.com']);
+    expect(world.notifier.events('alice')).toEqual(['owner.subscription-failed', 'key.rotated']);
+    expect(world.logger.audits('owner.unsubscribed')[0]).toMatchObject({
+      outcome: 'failure',
+      owner: 'alice@example.com',
+    });
   });
 
   test('after a crash, a new key found in the vault is adopted even if it was used or created late', async () => {
