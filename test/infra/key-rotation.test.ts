@@ -164,6 +164,8 @@ describe('functions', () => {
       [ENV.subscribeOwners]: 'false',
       [ENV.adminRoleArn]: 'arn:aws:iam::123456789012:role/secrets-admin',
       [ENV.opsTopicArn]: { Ref: ids.opsTopic },
+      // The rotator's role, exempt from the Deny in each secret's policy.
+      [ENV.serviceRoleArn]: { 'Fn::GetAtt': [ids.rotatorRole, 'Arn'] },
       POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
       POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
       NODE_OPTIONS: '--enable-source-maps',
@@ -292,6 +294,7 @@ describe('IAM', () => {
           actions: [
             'secretsmanager:CreateSecret',
             'secretsmanager:DescribeSecret',
+            'secretsmanager:GetResourcePolicy',
             'secretsmanager:GetSecretValue',
             'secretsmanager:PutResourcePolicy',
             'secretsmanager:PutSecretValue',
@@ -649,6 +652,7 @@ describe('stack outputs', () => {
       [STACK_OUTPUT.queueUrl]: { Value: { Ref: ids.queue } },
       [STACK_OUTPUT.secretPrefix]: { Value: 'acme/keys' },
       [STACK_OUTPUT.kmsKeyArn]: { Value: { 'Fn::GetAtt': [ids.key, 'Arn'] } },
+      [STACK_OUTPUT.rotatorRoleArn]: { Value: { 'Fn::GetAtt': [ids.rotatorRole, 'Arn'] } },
       PlannerFunctionName: { Value: { Ref: ids.planner } },
       OpsTopicArn: { Value: { Ref: ids.opsTopic } },
     });
