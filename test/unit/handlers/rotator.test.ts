@@ -214,6 +214,23 @@ describe('rotator handler', () => {
     for (const user of users) expect(world.iam.users.get(user)!.keys).toHaveLength(2);
   });
 
+  test('a missing admin role left out of a secret policy is counted, for the alarm to the operators', async () => {
+    const world = new World();
+    world.vault.adminRoleArn = `arn:aws:iam::${ACCOUNT}:role/secrets-admin`;
+    world.vault.missingPrincipals.add(world.vault.adminRoleArn);
+    dueUser(world, 'alice');
+    dueUser(world, 'bob');
+
+    const response = await rotatorFor(world)(
+      { Records: ['alice', 'bob'].map((user) => fifoRecord(user, message(user), `${ACCOUNT}/${user}`)) },
+      contextRunningDown(world, 900_000),
+    );
+
+    expect(response.batchItemFailures).toEqual([]);
+    const emf = output.lines().find((line) => line._aws !== undefined);
+    expect(emf).toMatchObject({ KeysRotated: 2, SecretReadersOmitted: 2 });
+  });
+
   test("one user's budget covers the STS verification timeout with a margin for the other calls", () => {
     expect(ROTATOR_USER_BUDGET_MS - DEFAULT_ROTATION_OPTIONS.verifyTimeoutMs).toBeGreaterThanOrEqual(30_000);
   });
