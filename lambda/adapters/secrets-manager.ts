@@ -298,8 +298,9 @@ export class SecretsManagerVault implements AccessKeyVault {
     if (!list.every((statement) => typeof statement === 'object' && statement !== null)) {
       throw new KeyRotationError(`the resource policy of ${ref.name} has a statement that is not an object`);
     }
+    const version = (parsed as { Version?: unknown }).Version;
     return {
-      Version: String((parsed as { Version?: unknown }).Version ?? '2012-10-17'),
+      Version: typeof version === 'string' ? version : '2012-10-17',
       Statement: list as Statement[],
     };
   }
@@ -411,7 +412,7 @@ function canonical(value: unknown, key?: string): unknown {
   if (Array.isArray(value)) {
     const items = value.map((item) => canonical(item));
     if (items.length === 1) return items[0];
-    return items.every((item) => typeof item === 'string') ? [...(items as string[])].sort() : items;
+    return items.every((item) => typeof item === 'string') ? [...items].sort() : items;
   }
   if (key === 'Principal' && value === '*') return { AWS: '*' };
   if (typeof value === 'object' && value !== null) {

@@ -507,7 +507,8 @@ describe('the resource policy', () => {
     // As Secrets Manager may hand it back: other key order, one-element lists unwrapped, "*" spelt out.
     const reformatted = written!.Statement.map((statement) => {
       const { Sid, Effect, Principal, Action, Resource, Condition } = statement;
-      const unwrap = (value: unknown) => (Array.isArray(value) && value.length === 1 ? value[0] : value);
+      const unwrap = (value: unknown): unknown =>
+        Array.isArray(value) && value.length === 1 ? (value[0] as unknown) : value;
       return {
         Resource,
         ...(Condition

@@ -67,7 +67,10 @@ describe("a secret with Secrets Manager's own rotation turned on", () => {
 
     for (const outcome of [first, second]) {
       expect(outcome.performed).toEqual([
-        expect.objectContaining({ kind: 'refused', detail: expect.stringContaining('rotation turned on') }),
+        expect.objectContaining({
+          kind: 'refused',
+          detail: expect.stringContaining('rotation turned on') as string,
+        }),
       ]);
     }
     expect(world.iam.apiCreatedKeys()).toHaveLength(createdBefore);
@@ -77,12 +80,14 @@ describe("a secret with Secrets Manager's own rotation turned on", () => {
     expect(skipped).toHaveLength(2);
     expect(skipped[0]).toMatchObject({
       outcome: 'skipped',
-      reason: expect.stringContaining('cancel-rotate-secret'),
+      reason: expect.stringContaining('cancel-rotate-secret') as string,
     });
     const conflicts = noticesOf(world, 'alice', 'secret.conflict');
     expect(conflicts).toHaveLength(1);
     expect(conflicts[0]).toMatchObject({ owner: 'default' });
-    expect(conflicts[0]!.details).toMatchObject({ reason: expect.stringContaining('rotation turned on') });
+    expect(conflicts[0]!.details).toMatchObject({
+      reason: expect.stringContaining('rotation turned on') as string,
+    });
     expect(world.ledger.peek(world.accountId, 'alice')?.inFlight).toBeUndefined();
   });
 
@@ -145,7 +150,7 @@ describe('the admin role named for the secret policies does not exist', () => {
       newKeyId: newKey.accessKeyId,
       secretName: name,
       omittedReaders: [ADMIN_ROLE],
-      reason: expect.stringContaining(`${ADMIN_ROLE} does not exist`),
+      reason: expect.stringContaining(`${ADMIN_ROLE} does not exist`) as string,
     });
   });
 
