@@ -61,6 +61,10 @@ export class KeyRotationStack extends Stack {
         value: rotation.deadLetterQueue.queueUrl,
         description: 'SQS FIFO dead-letter queue',
       },
+      ScheduleDeadLetterQueueUrl: {
+        value: rotation.scheduleDeadLetterQueue.queueUrl,
+        description: 'SQS queue of planner runs the schedule could not start (each message holds the error)',
+      },
       PlannerFunctionName: {
         value: rotation.planner.functionName,
         description: 'invoke with {"dryRun": true} for a dry run',

@@ -56,10 +56,22 @@ export interface KeyRotationProps extends Partial<RotationSettings> {
 
   /**
    * ARN of an IAM role of this account that may also read every secret (written into each secret's
-   * resource policy), for example a break-glass or audit role.
+   * resource policy), for example a break-glass or audit role. When the stack's account is known at
+   * synth, a role of another account is refused.
    * @default - only the IAM user a secret belongs to may read it
    */
   readonly secretAdminRoleArn?: string;
+
+  /**
+   * ARN of an existing customer-managed KMS key (`arn:aws:kms:<region>:<account>:key/<key-id>`, not an
+   * alias) to use instead of creating one: secrets, ledger, topics and queues are encrypted with it.
+   * Use it to redeploy after the stack was deleted: the old key is retained and the secrets it
+   * encrypts can only be updated with it. The stack cannot change an imported key's policy, so the
+   * key must already hold the statements the README lists ("Redeploying after the stack was
+   * deleted"). Must be in the stack's account and region when those are known at synth.
+   * @default - a new key is created (rotated yearly, retained when the stack is deleted)
+   */
+  readonly encryptionKeyArn?: string;
 
   /**
    * How long the planner's and the rotator's logs (the audit trail) are kept, in days. One of the
@@ -70,12 +82,26 @@ export interface KeyRotationProps extends Partial<RotationSettings> {
   readonly logRetention?: RetentionDays;
 
   /**
-   * How many rotator invocations may run at once (reserved concurrency and the queue's maximum
-   * concurrency). Each handles one batch of users; one user is never handled twice at once (the
-   * queue is FIFO per user and the ledger holds a lock).
+   * How many rotator invocations may run at once: the maximum concurrency of the work queue's trigger
+   * (and the rotator's reserved concurrency when `reserveConcurrency` is on). Each handles one batch of
+   * users; one user is never handled twice at once (the queue is FIFO per user and the ledger holds a
+   * lock).
    * @default 5
    */
   readonly rotatorConcurrency?: number;
+
+  /**
+   * Reserve Lambda concurrency for the functions: 1 for the planner (so that a second run is throttled
+   * rather than run alongside) and `rotatorConcurrency` for the rotator (so that other functions cannot
+   * starve it). Off by default because Lambda refuses a reservation that leaves the account less than
+   * its minimum unreserved concurrency (100): the account's concurrency quota must exceed the existing
+   * reservations + 1 + `rotatorConcurrency` + 100, which new accounts (quotas of 10 to 50) do not.
+   * Without it the queue trigger's maximum concurrency still caps the rotator at `rotatorConcurrency`,
+   * and the planner runs once per schedule (planning is idempotent, so an overlapping manual run is
+   * harmless).
+   * @default false
+   */
+  readonly reserveConcurrency?: boolean;
 
   /**
    * The "planner not running" alarm fires when the planner has not been invoked for this many hours.
@@ -96,9 +122,17 @@ export interface ResolvedKeyRotationConfig {
   readonly opsRecipients: readonly string[];
   readonly subscribeOwners: boolean;
   readonly secretAdminRoleArn?: string;
+  readonly encryptionKeyArn?: string;
   readonly logRetention: RetentionDays;
   readonly rotatorConcurrency: number;
+  readonly reserveConcurrency: boolean;
   readonly notRunningAlarmHours: number;
+}
+
+/** Where the stack is deployed, when known at synth (an environment-agnostic stack knows neither). */
+export interface KeyRotationEnvironment {
+  readonly account?: string;
+  readonly region?: string;
 }
 
 /** The construct's own props (besides the rotation settings), for naming unknown ones. */
@@ -111,8 +145,10 @@ const CONSTRUCT_PROPS = [
   'opsRecipients',
   'subscribeOwners',
   'secretAdminRoleArn',
+  'encryptionKeyArn',
   'logRetention',
   'rotatorConcurrency',
+  'reserveConcurrency',
   'notRunningAlarmHours',
 ] as const;
 
@@ -124,14 +160,17 @@ export const KEY_ROTATION_DEFAULTS = {
   subscribeOwners: true,
   logRetention: RetentionDays.ONE_YEAR,
   rotatorConcurrency: 5,
+  reserveConcurrency: false,
   notRunningAlarmHours: 26,
 } as const;
 
 const EMAIL = /^[^\s@,;<>()"]+@[^\s@,;<>()"]+\.[^\s@,;<>()".]{2,}$/;
-/** `cron(` six fields `)`, or `rate(1 unit)` / `rate(N units)` as EventBridge Scheduler spells them. */
-const SCHEDULE =
-  /^(cron\((\S+ ){5}\S+\)|rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\))$/;
-const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+/** `rate(1 unit)` / `rate(N units)` as EventBridge Scheduler spells them. */
+const RATE = /^rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)$/;
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):role\/[\w+=,.@/-]{1,512}$/;
+/** A KMS key ARN (single- or multi-Region key id), not an alias: grants and key policies name the key. */
+const KMS_KEY_ARN =
+  /^arn:aws[a-z-]*:kms:([a-z]{2}(-[a-z]+)+-\d):(\d{12}):key\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/;
 const RETENTION_VALUES = new Set<unknown>(Object.values(RetentionDays).filter((v) => typeof v === 'number'));
 /** CloudWatch evaluates at most 7 days of 1-hour periods. */
 const MAX_ALARM_HOURS = 168;
@@ -192,11 +231,148 @@ function isValidTimeZone(zone: string): boolean {
   }
 }
 
+interface CronField {
+  readonly name: string;
+  readonly min: number;
+  readonly max: number;
+  /** Names accepted for values (JAN-DEC, SUN-SAT), in value order from `min`. */
+  readonly names?: readonly string[];
+  readonly valuesHint: string;
+}
+
+const CRON_FIELDS: readonly CronField[] = [
+  { name: 'minutes', min: 0, max: 59, valuesHint: '0-59' },
+  { name: 'hours', min: 0, max: 23, valuesHint: '0-23' },
+  { name: 'day-of-month', min: 1, max: 31, valuesHint: '1-31, ?, L, LW or nW' },
+  {
+    name: 'month',
+    min: 1,
+    max: 12,
+    names: ['JAN', 'FEB', 'MAR', 'APR', 'MAY', 'JUN', 'JUL', 'AUG', 'SEP', 'OCT', 'NOV', 'DEC'],
+    valuesHint: '1-12 or JAN-DEC',
+  },
+  {
+    name: 'day-of-week',
+    min: 1,
+    max: 7,
+    names: ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'],
+    valuesHint: '1-7 or SUN-SAT, ?, L, nL or n#k',
+  },
+  { name: 'year', min: 1970, max: 2199, valuesHint: '1970-2199' },
+];
+const DAY_OF_MONTH = 2;
+const DAY_OF_WEEK = 4;
+const CRON_EXAMPLES = '"cron(0 2 * * ? *)" (every day at 02:00) or "cron(0 2 ? * MON-FRI *)" (weekdays)';
+
+/** A value of a cron field (a number or, for months and days of the week, a name); undefined if neither. */
+function cronValue(field: CronField, text: string): number | undefined {
+  if (/^\d+$/.test(text)) return Number(text);
+  const index = field.names?.indexOf(text.toUpperCase()) ?? -1;
+  return index >= 0 ? field.min + index : undefined;
+}
+
+/** What is wrong with one item of a cron field's comma-separated list, if anything. */
+function cronItemProblem(field: CronField, index: number, item: string): string | undefined {
+  const outOfRange = (text: string): string | undefined => {
+    const value = cronValue(field, text);
+    if (value === undefined) return `"${text}" is not a value`;
+    if (value < field.min || value > field.max) return `"${text}" is out of range`;
+    return undefined;
+  };
+  if (index === DAY_OF_MONTH && /^(L|LW)$/.test(item)) return undefined;
+  if (index === DAY_OF_MONTH && /^\d+W$/.test(item)) return outOfRange(item.slice(0, -1));
+  if (index === DAY_OF_WEEK && item === 'L') return undefined;
+  if (index === DAY_OF_WEEK && /^\w+L$/i.test(item) && cronValue(field, item.slice(0, -1)) !== undefined) {
+    return outOfRange(item.slice(0, -1));
+  }
+  if (index === DAY_OF_WEEK && item.includes('#')) {
+    const [day = '', nth = ''] = item.split('#');
+    if (!/^[1-5]$/.test(nth)) return `"${item}": the week after # must be 1 to 5`;
+    return outOfRange(day);
+  }
+  const match = /^(\*|[^-/*]+(?:-[^-/*]+)?)(?:\/(\d+))?$/.exec(item);
+  if (!match) return `"${item}" is not a value, range (a-b), step (a/n) or "*"`;
+  const [, base = '', step] = match;
+  if (step !== undefined && Number(step) < 1) return `"${item}": the step must be at least 1`;
+  if (base === '*') return undefined;
+  for (const bound of base.split('-')) {
+    const problem = outOfRange(bound);
+    if (problem) return problem;
+  }
+  return undefined;
+}
+
+/**
+ * The ways EventBridge Scheduler would refuse a cron expression at deploy time: not six fields, not
+ * exactly one of day-of-month and day-of-week as "?", values out of their ranges or unknown syntax.
+ */
+function cronProblems(expression: string): string[] {
+  const fields = expression.slice('cron('.length, -1).trim().split(/\s+/);
+  const prefix = `scheduleExpression ${JSON.stringify(expression)}`;
+  if (fields.length !== CRON_FIELDS.length) {
+    return [
+      `${prefix} has ${fields.length} fields; EventBridge Scheduler needs 6 (minutes hours day-of-month month day-of-week year), such as ${CRON_EXAMPLES}`,
+    ];
+  }
+  const problems: string[] = [];
+  const dayOfMonth = fields[DAY_OF_MONTH];
+  const dayOfWeek = fields[DAY_OF_WEEK];
+  if (dayOfMonth !== '?' && dayOfWeek !== '?') {
+    problems.push(
+      `${prefix}: day-of-month ("${dayOfMonth}") and day-of-week ("${dayOfWeek}") cannot both be set: put "?" in one of them, such as ${CRON_EXAMPLES}`,
+    );
+  } else if (dayOfMonth === '?' && dayOfWeek === '?') {
+    problems.push(
+      `${prefix}: day-of-month and day-of-week cannot both be "?": set one of them, such as ${CRON_EXAMPLES}`,
+    );
+  }
+  CRON_FIELDS.forEach((field, index) => {
+    const text = fields[index] ?? '';
+    if (text === '?') {
+      if (index !== DAY_OF_MONTH && index !== DAY_OF_WEEK) {
+        problems.push(`${prefix}: "?" is allowed only in day-of-month and day-of-week, not in ${field.name}`);
+      }
+      return;
+    }
+    const items = text.split(',');
+    if (index === DAY_OF_WEEK && items.length > 1 && text.includes('#')) {
+      problems.push(`${prefix}: day-of-week "${text}": an expression with # must stand alone`);
+      return;
+    }
+    for (const item of items) {
+      const problem = cronItemProblem(field, index, item);
+      if (problem) {
+        problems.push(`${prefix}: ${field.name} ${problem} (allowed: ${field.valuesHint})`);
+        break;
+      }
+    }
+  });
+  return problems;
+}
+
+function scheduleProblems(expression: unknown): string[] {
+  if (typeof expression === 'string' && expression.startsWith('cron(') && expression.endsWith(')')) {
+    return cronProblems(expression);
+  }
+  if (typeof expression === 'string' && RATE.test(expression)) return [];
+  return [
+    `scheduleExpression must be an EventBridge Scheduler expression such as "cron(0 2 * * ? *)" or "rate(1 day)" (got ${describe(expression)})`,
+  ];
+}
+
+/** The account of an ARN that is a concrete value of another account than the stack's, if it is. */
+function otherAccount(arnAccount: string | undefined, stackAccount: string | undefined): boolean {
+  return arnAccount !== undefined && stackAccount !== undefined && arnAccount !== stackAccount;
+}
+
 /**
  * Applies the defaults and validates every prop. Throws one error that lists every problem, each
  * naming the prop and what to change (the rotation settings' messages come from resolveSettings).
  */
-export function resolveKeyRotationProps(props: KeyRotationProps = {}): ResolvedKeyRotationConfig {
+export function resolveKeyRotationProps(
+  props: KeyRotationProps = {},
+  environment: KeyRotationEnvironment = {},
+): ResolvedKeyRotationConfig {
   const {
     secretPrefix = KEY_ROTATION_DEFAULTS.secretPrefix,
     scheduleExpression = KEY_ROTATION_DEFAULTS.scheduleExpression,
@@ -206,8 +382,10 @@ export function resolveKeyRotationProps(props: KeyRotationProps = {}): ResolvedK
     opsRecipients,
     subscribeOwners,
     secretAdminRoleArn,
+    encryptionKeyArn,
     logRetention = KEY_ROTATION_DEFAULTS.logRetention,
     rotatorConcurrency,
+    reserveConcurrency,
     notRunningAlarmHours,
     ...settingsInput
   } = props;
@@ -242,11 +420,7 @@ export function resolveKeyRotationProps(props: KeyRotationProps = {}): ResolvedK
   const prefixProblem = secretPrefixProblem(secretPrefix);
   if (prefixProblem) problems.push(prefixProblem);
 
-  if (typeof scheduleExpression !== 'string' || !SCHEDULE.test(scheduleExpression)) {
-    problems.push(
-      `scheduleExpression must be an EventBridge Scheduler expression such as "cron(0 2 * * ? *)" or "rate(1 day)" (got ${describe(scheduleExpression)})`,
-    );
-  }
+  problems.push(...scheduleProblems(scheduleExpression));
   if (typeof scheduleTimeZone !== 'string' || !isValidTimeZone(scheduleTimeZone)) {
     problems.push(
       `scheduleTimeZone must be an IANA time zone such as "UTC" or "Europe/Paris" (got ${describe(scheduleTimeZone)})`,
@@ -257,13 +431,37 @@ export function resolveKeyRotationProps(props: KeyRotationProps = {}): ResolvedK
       `logRetention must be one of the CloudWatch Logs retention periods in days (${[...RETENTION_VALUES].join(', ')}) (got ${describe(logRetention)})`,
     );
   }
-  if (
-    secretAdminRoleArn !== undefined &&
-    (typeof secretAdminRoleArn !== 'string' || !ROLE_ARN.test(secretAdminRoleArn))
-  ) {
-    problems.push(
-      `secretAdminRoleArn must be an IAM role ARN such as "arn:aws:iam::123456789012:role/secrets-admin" (got ${describe(secretAdminRoleArn)})`,
-    );
+  if (secretAdminRoleArn !== undefined) {
+    const role = typeof secretAdminRoleArn === 'string' ? ROLE_ARN.exec(secretAdminRoleArn) : null;
+    if (!role) {
+      problems.push(
+        `secretAdminRoleArn must be an IAM role ARN such as "arn:aws:iam::123456789012:role/secrets-admin" (got ${describe(secretAdminRoleArn)})`,
+      );
+    } else if (otherAccount(role[1], environment.account)) {
+      problems.push(
+        `secretAdminRoleArn must be a role of the stack's account ${environment.account}, but ${secretAdminRoleArn} is in account ${role[1]}: name a role of account ${environment.account}`,
+      );
+    }
+  }
+  if (encryptionKeyArn !== undefined) {
+    const key = typeof encryptionKeyArn === 'string' ? KMS_KEY_ARN.exec(encryptionKeyArn) : null;
+    if (!key) {
+      problems.push(
+        `encryptionKeyArn must be the ARN of a KMS key (not an alias) such as "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab" (got ${describe(encryptionKeyArn)})`,
+      );
+    } else {
+      const [, keyRegion, , keyAccount] = key;
+      if (otherAccount(keyAccount, environment.account)) {
+        problems.push(
+          `encryptionKeyArn must be a key of the stack's account ${environment.account}, but ${encryptionKeyArn} is in account ${keyAccount}: name a key of account ${environment.account}`,
+        );
+      }
+      if (otherAccount(keyRegion, environment.region)) {
+        problems.push(
+          `encryptionKeyArn must be a key of the stack's region ${environment.region}, but ${encryptionKeyArn} is in ${keyRegion}: name a key of ${environment.region}`,
+        );
+      }
+    }
   }
 
   const resolved = {
@@ -280,14 +478,20 @@ export function resolveKeyRotationProps(props: KeyRotationProps = {}): ResolvedK
       problems,
     ),
     ...(secretAdminRoleArn === undefined ? {} : { secretAdminRoleArn }),
+    ...(encryptionKeyArn === undefined ? {} : { encryptionKeyArn }),
     logRetention,
-    // At least 2: the queue's maximum concurrency (kept equal, so that no batch is throttled back
-    // into the queue and counted towards the dead-letter queue) cannot be lower.
+    // At least 2: the queue trigger's maximum concurrency cannot be lower (Lambda's minimum for SQS).
     rotatorConcurrency: checkWholeNumber(
       'rotatorConcurrency',
       rotatorConcurrency,
       KEY_ROTATION_DEFAULTS.rotatorConcurrency,
       [2, 100],
+      problems,
+    ),
+    reserveConcurrency: checkBoolean(
+      'reserveConcurrency',
+      reserveConcurrency,
+      KEY_ROTATION_DEFAULTS.reserveConcurrency,
       problems,
     ),
     notRunningAlarmHours: checkWholeNumber(

@@ -916,6 +916,11 @@ export class KeyRotation extends Construct {
         `Each owner gets an SNS topic of their own, named ${this.ownerTopicPrefix}<owner>, created at run time (SNS allows 200 filter policies per topic, so filtered subscriptions on one topic cannot reach every owner); the rotator may create, configure, subscribe to and publish to topics under that prefix only.`,
       );
     }
+    acknowledge(
+      this.scheduleDeadLetterQueue.node.defaultChild,
+      'AwsSolutions-SQS3',
+      "This queue is the dead-letter queue of the EventBridge Scheduler schedule (its target's DeadLetterConfig), which cdk-nag does not recognise as a DLQ; a dead-letter queue needs none of its own.",
+    );
     const plannerArn = Stack.of(this).getLogicalId(this.planner.node.defaultChild as CfnElement);
     acknowledge(
       defaultPolicyOf(this.schedulerRole),

@@ -2,11 +2,13 @@
  * Fine-grained Template assertions for the KeyRotation construct and its stack: one synth with every
  * prop set (`custom`) and one with the defaults (`defaults`), shared by all tests.
  */
-import { Match } from 'aws-cdk-lib/assertions';
+import { App } from 'aws-cdk-lib';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { ENV, METRIC, METRICS_NAMESPACE, STACK_OUTPUT } from '../../lambda/contract';
+import { ENV, METRIC, METRICS_NAMESPACE, ROTATOR_USER_BUDGET_MS, STACK_OUTPUT } from '../../lambda/contract';
 import type { KeyRotationProps } from '../../lib/constructs/key-rotation';
-import { ROTATOR_TIMEOUT, SERVICE_NAME } from '../../lib/constructs/key-rotation';
+import { ROTATOR_BATCH_SIZE, ROTATOR_TIMEOUT, SERVICE_NAME } from '../../lib/constructs/key-rotation';
+import { KeyRotationStack } from '../../lib/key-rotation-stack';
 import { flatten, flattenDeep, sortStatements, Statement, statementsOfRole, synthesize } from './support';
 
 const CUSTOM: KeyRotationProps = {
@@ -26,8 +28,10 @@ const CUSTOM: KeyRotationProps = {
   secretAdminRoleArn: 'arn:aws:iam::123456789012:role/secrets-admin',
   logRetention: RetentionDays.THREE_MONTHS,
   rotatorConcurrency: 3,
+  reserveConcurrency: true,
   notRunningAlarmHours: 80,
 };
+const IMPORTED_KEY_ARN = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 
 const custom = synthesize(CUSTOM);
 const defaults = synthesize();
@@ -39,6 +43,7 @@ const ids = {
   opsTopic: custom.id(rotation.opsTopic),
   queue: custom.id(rotation.workQueue),
   dlq: custom.id(rotation.deadLetterQueue),
+  scheduleDlq: custom.id(rotation.scheduleDeadLetterQueue),
   planner: custom.id(rotation.planner),
   rotator: custom.id(rotation.rotator),
   plannerRole: custom.id(rotation.plannerRole),
@@ -79,6 +84,27 @@ describe('schedule', () => {
         RoleArn: { 'Fn::GetAtt': [ids.schedulerRole, 'Arn'] },
         Input: JSON.stringify({ dryRun: true }),
         RetryPolicy: { MaximumRetryAttempts: 10, MaximumEventAgeInSeconds: 7200 },
+        DeadLetterConfig: { Arn: { 'Fn::GetAtt': [ids.scheduleDlq, 'Arn'] } },
+      },
+    });
+  });
+
+  test('its dead-letter queue is a standard queue, encrypted with the key, refusing plain HTTP, kept 14 days', () => {
+    const queue = resources()[ids.scheduleDlq];
+    expect(queue?.Properties).toEqual({
+      KmsMasterKeyId: { 'Fn::GetAtt': [ids.key, 'Arn'] },
+      MessageRetentionPeriod: 14 * 24 * 3600,
+    });
+    custom.template.hasResourceProperties('AWS::SQS::QueuePolicy', {
+      Queues: [{ Ref: ids.scheduleDlq }],
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({
+            Effect: 'Deny',
+            Action: 'sqs:*',
+            Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+          }),
+        ]),
       },
     });
   });
@@ -91,17 +117,26 @@ describe('schedule', () => {
     });
   });
 
-  test('depends on the invoke grant of its role', () => {
+  test('depends on the grants of its role: invoke the planner, send dead letters through SQS only', () => {
     const schedule = single('AWS::Scheduler::Schedule');
     const grantPolicy = custom.id(rotation.schedulerRole.node.findChild('DefaultPolicy'));
     expect(schedule.DependsOn).toEqual(expect.arrayContaining([grantPolicy, ids.schedulerRole]));
-    expect(statementsOfRole(custom.template, ids.schedulerRole)).toEqual([
-      {
-        effect: 'Allow',
-        actions: ['lambda:InvokeFunction'],
-        resources: [`<${ids.planner}.Arn>`, `<${ids.planner}.Arn>:*`],
-      },
-    ]);
+    expect(statementsOfRole(custom.template, ids.schedulerRole)).toEqual(
+      sortStatements([
+        {
+          effect: 'Allow',
+          actions: ['lambda:InvokeFunction'],
+          resources: [`<${ids.planner}.Arn>`, `<${ids.planner}.Arn>:*`],
+        },
+        { effect: 'Allow', actions: ['sqs:SendMessage'], resources: [`<${ids.scheduleDlq}.Arn>`] },
+        {
+          effect: 'Allow',
+          actions: ['kms:Decrypt', 'kms:GenerateDataKey'],
+          resources: [`<${ids.key}.Arn>`],
+          conditions: viaServices('sqs'),
+        },
+      ]),
+    );
   });
 
   test('its role can be assumed only by EventBridge Scheduler of this account', () => {
@@ -130,20 +165,38 @@ describe('functions', () => {
   test.each([
     ['planner', ids.planner, ids.plannerRole, ids.plannerLogs, 600, 512, 1],
     ['rotator', ids.rotator, ids.rotatorRole, ids.rotatorLogs, 900, 256, 3],
-  ])('%s: runtime, ARM64, tracing, timeout, memory, concurrency, role and log group', (...args) => {
-    const [, logicalId, role, logGroup, timeout, memory, concurrency] = args;
-    const fn = resources()[logicalId];
-    expect(fn?.Properties).toMatchObject({
-      Runtime: 'nodejs24.x',
-      Architectures: ['arm64'],
-      Handler: 'index.handler',
-      TracingConfig: { Mode: 'Active' },
-      Timeout: timeout,
-      MemorySize: memory,
-      ReservedConcurrentExecutions: concurrency,
-      Role: { 'Fn::GetAtt': [role, 'Arn'] },
-      LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: logGroup } },
+  ])(
+    '%s: runtime, ARM64, tracing, timeout, memory, reserved concurrency (opted in), role and log group',
+    (...args) => {
+      const [, logicalId, role, logGroup, timeout, memory, concurrency] = args;
+      const fn = resources()[logicalId];
+      expect(fn?.Properties).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        TracingConfig: { Mode: 'Active' },
+        Timeout: timeout,
+        MemorySize: memory,
+        ReservedConcurrentExecutions: concurrency,
+        Role: { 'Fn::GetAtt': [role, 'Arn'] },
+        LoggingConfig: { LogFormat: 'JSON', LogGroup: { Ref: logGroup } },
+      });
+    },
+  );
+
+  test('by default no concurrency is reserved (new accounts cannot spare it): the queue trigger caps the rotator', () => {
+    for (const [, fn] of ofType('AWS::Lambda::Function', defaults.template)) {
+      expect(fn.Properties).not.toHaveProperty('ReservedConcurrentExecutions');
+    }
+    defaults.template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      ScalingConfig: { MaximumConcurrency: 5 },
     });
+  });
+
+  test('a full batch of users, each within its time budget, fits in the rotator timeout', () => {
+    expect(ROTATOR_TIMEOUT.toMilliseconds()).toBeGreaterThanOrEqual(
+      ROTATOR_BATCH_SIZE * ROTATOR_USER_BUDGET_MS,
+    );
   });
 
   test('the planner is retried briefly when invoked asynchronously', () => {
@@ -322,7 +375,7 @@ describe('IAM', () => {
           actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem'],
           resources: [`<${ids.table}.Arn>`],
         },
-        // The SQS event source.
+        // Consuming the work queue (its messages are decrypted through SQS, by the statement above).
         {
           effect: 'Allow',
           actions: [
@@ -334,7 +387,6 @@ describe('IAM', () => {
           ],
           resources: [`<${ids.queue}.Arn>`],
         },
-        { effect: 'Allow', actions: ['kms:Decrypt'], resources: [keyArn] },
         ...logging(ids.rotatorLogs),
       ]),
     );
@@ -349,6 +401,24 @@ describe('IAM', () => {
       actions: ['iam:CreateAccessKey', 'iam:DeleteAccessKey', 'iam:UpdateAccessKey'],
       resources: [userArn('/')],
     });
+  });
+
+  test('no role may use the key except through a named service (kms:ViaService on every KMS statement)', () => {
+    for (const template of [custom.template, defaults.template]) {
+      const roles = Object.entries(resources(template)).filter(([, r]) => r.Type === 'AWS::IAM::Role');
+      expect(roles.length).toBeGreaterThanOrEqual(3);
+      for (const [logicalId] of roles) {
+        for (const statement of statementsOfRole(template, logicalId)) {
+          if (!statement.actions.some((action) => action.startsWith('kms:'))) continue;
+          const conditions = statement.conditions as { StringEquals?: Record<string, unknown> } | undefined;
+          expect({ logicalId, statement, viaService: conditions?.StringEquals?.['kms:ViaService'] }).toEqual({
+            logicalId,
+            statement,
+            viaService: expect.anything(),
+          });
+        }
+      }
+    }
   });
 
   test('no action has a wildcard and no role uses a managed policy', () => {
@@ -410,6 +480,13 @@ describe('encryption', () => {
       Principal: { Service: 'cloudwatch.amazonaws.com' },
       Action: ['kms:Decrypt', 'kms:GenerateDataKey'],
       Resource: '*',
+      // Only for alarms of this account and region.
+      Condition: {
+        ArnLike: {
+          'aws:SourceArn': 'arn:<AWS::Partition>:cloudwatch:<AWS::Region>:<AWS::AccountId>:alarm:*',
+        },
+        StringEquals: { 'aws:SourceAccount': '<AWS::AccountId>' },
+      },
     });
     // Besides those two, only the account root statement that lets IAM policies grant use of the key.
     expect(policy.Statement).toHaveLength(3);
@@ -543,8 +620,8 @@ describe('alarms', () => {
   const toOps = [{ Ref: ids.opsTopic }];
   const alarm = (construct: Parameters<typeof custom.id>[0]) => resources()[custom.id(construct)]?.Properties;
 
-  test('five alarms, each notifying the ops topic on alarm and on recovery', () => {
-    custom.template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+  test('nine alarms, each notifying the ops topic on alarm and on recovery', () => {
+    custom.template.resourceCountIs('AWS::CloudWatch::Alarm', 9);
     custom.template.allResourcesProperties('AWS::CloudWatch::Alarm', {
       AlarmActions: toOps,
       OKActions: toOps,
@@ -598,7 +675,7 @@ describe('alarms', () => {
     expect(byDefault?.Properties).toMatchObject({ EvaluationPeriods: 26, DatapointsToAlarm: 26 });
   });
 
-  test('overdue keys > 0 (the planner’s EMF metric)', () => {
+  test('overdue keys > 0 (the planner’s EMF metric), holding its state between daily runs', () => {
     expect(alarm(rotation.overdueKeysAlarm)).toMatchObject({
       Namespace: METRICS_NAMESPACE,
       MetricName: METRIC.overdueKeys,
@@ -606,6 +683,55 @@ describe('alarms', () => {
       Statistic: 'Maximum',
       ComparisonOperator: 'GreaterThanThreshold',
       Threshold: 0,
+      // One datapoint a day: missing hours neither clear nor raise the alarm.
+      TreatMissingData: 'ignore',
+    });
+  });
+
+  test.each([
+    [
+      'rotation failures (users reported as failed batch items)',
+      () => rotation.rotationFailuresAlarm,
+      METRIC.rotationFailures,
+    ],
+    [
+      'secret readers omitted (secretAdminRoleArn does not exist)',
+      () => rotation.secretReadersOmittedAlarm,
+      METRIC.secretReadersOmitted,
+    ],
+    [
+      'owner subscription failures',
+      () => rotation.ownerSubscriptionFailuresAlarm,
+      METRIC.ownerSubscriptionFailures,
+    ],
+  ])('%s: sum ≥ 1 in 5 minutes (EMF metric), missing data not breaching', (_name, get, metricName) => {
+    expect(alarm(get())).toMatchObject({
+      Namespace: METRICS_NAMESPACE,
+      MetricName: metricName,
+      Dimensions: [{ Name: 'service', Value: SERVICE_NAME }],
+      Statistic: 'Sum',
+      Period: 300,
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Threshold: 1,
+      EvaluationPeriods: 1,
+      TreatMissingData: 'notBreaching',
+    });
+  });
+
+  test('the secret-readers alarm says what it means and what to do', () => {
+    expect(alarm(rotation.secretReadersOmittedAlarm)?.AlarmDescription).toBe(
+      'A reader named in secretAdminRoleArn does not exist; secrets are stored without it. Create the role or change secretAdminRoleArn and redeploy.',
+    );
+  });
+
+  test("schedule's dead-letter queue not empty", () => {
+    expect(alarm(rotation.scheduleDeadLetterQueueAlarm)).toMatchObject({
+      Namespace: 'AWS/SQS',
+      MetricName: 'ApproximateNumberOfMessagesVisible',
+      Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [ids.scheduleDlq, 'QueueName'] } }],
+      Statistic: 'Maximum',
+      ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      Threshold: 1,
       TreatMissingData: 'notBreaching',
     });
   });
@@ -624,6 +750,14 @@ describe('dashboard and saved queries', () => {
       expect(body).toContain(`"${name}"`);
     }
     expect(body).toContain(`<${ids.dlq}.QueueName>`);
+    expect(body).toContain(`<${ids.scheduleDlq}.QueueName>`);
+  });
+
+  test('the dashboard shows every alarm', () => {
+    const body = flatten(single('AWS::CloudWatch::Dashboard').Properties.DashboardBody);
+    for (const [logicalId] of ofType('AWS::CloudWatch::Alarm')) {
+      expect(body).toContain(`<${logicalId}.Arn>`);
+    }
   });
 
   test.each([
@@ -654,6 +788,7 @@ describe('stack outputs', () => {
       [STACK_OUTPUT.kmsKeyArn]: { Value: { 'Fn::GetAtt': [ids.key, 'Arn'] } },
       [STACK_OUTPUT.rotatorRoleArn]: { Value: { 'Fn::GetAtt': [ids.rotatorRole, 'Arn'] } },
       PlannerFunctionName: { Value: { Ref: ids.planner } },
+      ScheduleDeadLetterQueueUrl: { Value: { Ref: ids.scheduleDlq } },
       OpsTopicArn: { Value: { Ref: ids.opsTopic } },
     });
     expect(JSON.parse(outputs[STACK_OUTPUT.settings]?.Value as string)).toEqual(rotation.settings);
@@ -704,5 +839,93 @@ describe('per-owner notification topics', () => {
       ]?.Value;
     expect(prefixOutput(custom)).toBe('none');
     expect(prefixOutput(defaults)).toBe('iam-key-rotation-owner-');
+  });
+});
+
+describe('an existing key (encryptionKeyArn), for a redeploy after the stack was deleted', () => {
+  const imported = synthesize({ encryptionKeyArn: IMPORTED_KEY_ARN });
+  const importedResources = resources(imported.template);
+  const of = (type: string) => Object.values(importedResources).filter((r) => r.Type === type);
+
+  test('creates no key and encrypts the ledger, both topics and all three queues with the named one', () => {
+    imported.template.resourceCountIs('AWS::KMS::Key', 0);
+    expect(of('AWS::DynamoDB::Table')[0]?.Properties.SSESpecification).toMatchObject({
+      KMSMasterKeyId: IMPORTED_KEY_ARN,
+    });
+    const topics = of('AWS::SNS::Topic');
+    expect(topics).toHaveLength(2);
+    for (const topic of topics) expect(topic.Properties.KmsMasterKeyId).toBe(IMPORTED_KEY_ARN);
+    const queues = of('AWS::SQS::Queue');
+    expect(queues).toHaveLength(3);
+    for (const queue of queues) expect(queue.Properties.KmsMasterKeyId).toBe(IMPORTED_KEY_ARN);
+  });
+
+  test('grants, the functions and the stack output name the existing key', () => {
+    const rotatorRole = imported.id(imported.stack.rotation.rotatorRole);
+    const kmsStatements = statementsOfRole(imported.template, rotatorRole).filter((s) =>
+      s.actions.some((action) => action.startsWith('kms:')),
+    );
+    expect(kmsStatements.length).toBeGreaterThan(0);
+    for (const statement of kmsStatements) expect(statement.resources).toEqual([IMPORTED_KEY_ARN]);
+    for (const fn of of('AWS::Lambda::Function')) {
+      const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
+      expect(variables[ENV.kmsKeyArn]).toBe(IMPORTED_KEY_ARN);
+    }
+    const outputs = imported.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs[STACK_OUTPUT.kmsKeyArn]?.Value).toBe(IMPORTED_KEY_ARN);
+  });
+});
+
+describe('synth-time warnings', () => {
+  const warnings = (template: ReturnType<typeof synthesize>) =>
+    Annotations.fromStack(template.stack).findWarning('*', Match.stringLikeRegexp('defaultRecipients'));
+
+  test('without defaultRecipients nobody would hear of users without an owner tag: a warning says so', () => {
+    expect(warnings(defaults)).toHaveLength(1);
+    expect(JSON.stringify(warnings(defaults)[0]?.entry.data)).toContain(
+      'defaultRecipients is empty: nobody receives the notices of users without a (valid) owner tag',
+    );
+  });
+
+  test('with defaultRecipients there is no such warning', () => {
+    expect(warnings(custom)).toEqual([]);
+  });
+});
+
+describe('a stack with a concrete account and region', () => {
+  const build = (rotation: KeyRotationProps) => () =>
+    Template.fromStack(
+      new KeyRotationStack(new App({ context: { 'aws:cdk:bundling-stacks': [] } }), 'Pinned', {
+        env: { account: '123456789012', region: 'eu-west-1' },
+        rotation,
+      }),
+    );
+
+  test('accepts a key and an admin role of its own account and region', () => {
+    const template = build({
+      encryptionKeyArn: IMPORTED_KEY_ARN,
+      secretAdminRoleArn: 'arn:aws:iam::123456789012:role/secrets-admin',
+    })();
+    template.resourceCountIs('AWS::KMS::Key', 0);
+  });
+
+  test.each<[string, KeyRotationProps, RegExp]>([
+    [
+      'secretAdminRoleArn of another account',
+      { secretAdminRoleArn: 'arn:aws:iam::999999999999:role/secrets-admin' },
+      /secretAdminRoleArn must be a role of the stack's account 123456789012, but arn:aws:iam::999999999999:role\/secrets-admin is in account 999999999999/,
+    ],
+    [
+      'encryptionKeyArn of another account',
+      { encryptionKeyArn: IMPORTED_KEY_ARN.replace('123456789012', '999999999999') },
+      /encryptionKeyArn must be a key of the stack's account 123456789012, but .* is in account 999999999999/,
+    ],
+    [
+      'encryptionKeyArn of another region',
+      { encryptionKeyArn: IMPORTED_KEY_ARN.replace('eu-west-1', 'us-east-1') },
+      /encryptionKeyArn must be a key of the stack's region eu-west-1, but .* is in us-east-1/,
+    ],
+  ])('refuses %s, naming the prop', (_name, rotation, message) => {
+    expect(build(rotation)).toThrow(message);
   });
 });

@@ -131,7 +131,13 @@ describe('cdk-nag AwsSolutions', () => {
         'Nag/KeyRotation/RotatorRole/Resource',
         'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:acme/keys/*]',
       ],
+      [
+        'Nag/KeyRotation/RotatorRole/Resource',
+        'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sns:<AWS::Region>:<AWS::AccountId>:acme-keys-owner-*]',
+      ],
       ['Nag/KeyRotation/RotatorRole/DefaultPolicy/Resource', 'AwsSolutions-IAM5[Resource::*]'],
+      // The schedule's dead-letter queue is a DLQ that cdk-nag does not recognise as one.
+      ['Nag/KeyRotation/ScheduleDeadLetterQueue/Resource', 'AwsSolutions-SQS3'],
       [
         'Nag/KeyRotation/SchedulerRole/DefaultPolicy/Resource',
         `AwsSolutions-IAM5[Resource::<${plannerId}.Arn>:*]`,

@@ -39,7 +39,11 @@ describe('KeyRotation props', () => {
       { scheduleExpression: 'daily' },
       /scheduleExpression must be an EventBridge Scheduler expression .* \(got "daily"\)/,
     ],
-    ['scheduleExpression cron fields', { scheduleExpression: 'cron(0 2 * * ?)' }, /scheduleExpression/],
+    [
+      'scheduleExpression cron fields',
+      { scheduleExpression: 'cron(0 2 * * ?)' },
+      /scheduleExpression "cron\(0 2 \* \* \?\)" has 5 fields; EventBridge Scheduler needs 6 \(minutes hours day-of-month month day-of-week year\), such as "cron\(0 2 \* \* \? \*\)"/,
+    ],
     [
       'scheduleExpression rate unit',
       { scheduleExpression: 'rate(1 days)' },
@@ -51,6 +55,26 @@ describe('KeyRotation props', () => {
       /scheduleTimeZone must be an IANA time zone .* \(got "Mars\/Olympus"\)/,
     ],
     ['dryRun', { dryRun: 'yes' }, /dryRun must be true or false \(got "yes"\)/],
+    [
+      'reserveConcurrency',
+      { reserveConcurrency: 'yes' },
+      /reserveConcurrency must be true or false \(got "yes"\)/,
+    ],
+    [
+      'encryptionKeyArn not an ARN',
+      { encryptionKeyArn: 'my-key' },
+      /encryptionKeyArn must be the ARN of a KMS key \(not an alias\) such as "arn:aws:kms:eu-west-1:123456789012:key\/1234abcd-12ab-34cd-56ef-1234567890ab" \(got "my-key"\)/,
+    ],
+    [
+      'encryptionKeyArn an alias',
+      { encryptionKeyArn: 'arn:aws:kms:eu-west-1:123456789012:alias/iam-key-rotation' },
+      /encryptionKeyArn must be the ARN of a KMS key \(not an alias\)/,
+    ],
+    [
+      'encryptionKeyArn a key id',
+      { encryptionKeyArn: '1234abcd-12ab-34cd-56ef-1234567890ab' },
+      /encryptionKeyArn must be the ARN of a KMS key/,
+    ],
     ['subscribeOwners', { subscribeOwners: 1 }, /subscribeOwners must be true or false \(got 1\)/],
     [
       'secretAdminRoleArn',
@@ -96,6 +120,16 @@ describe('KeyRotation props', () => {
       /rotateAfterDay is not a KeyRotation prop; the props are secretPrefix, .*rotateAfterDays/,
     ],
     ['a prop in the wrong case', { dryrun: true }, /dryrun is not a KeyRotation prop: did you mean dryRun\?/],
+    [
+      'reserveConcurrency in the wrong case',
+      { reserveconcurrency: true },
+      /reserveconcurrency is not a KeyRotation prop: did you mean reserveConcurrency\?/,
+    ],
+    [
+      'encryptionKeyArn in the wrong case',
+      { encryptionKeyARN: 'x' },
+      /encryptionKeyARN is not a KeyRotation prop: did you mean encryptionKeyArn\?/,
+    ],
   ])('%s', (_name, props, message) => {
     expect(build(props)).toThrow(message);
   });
@@ -124,12 +158,94 @@ describe('KeyRotation props', () => {
     expect(config.scheduleExpression).toBe('cron(0 2 * * ? *)');
     expect(config.scheduleTimeZone).toBe('UTC');
     expect(config).not.toHaveProperty('secretAdminRoleArn');
+    expect(config).not.toHaveProperty('encryptionKeyArn');
+    // Reserving concurrency fails to deploy in new accounts: off unless asked for.
+    expect(config.reserveConcurrency).toBe(false);
   });
 
-  test.each(['rate(1 day)', 'rate(12 hours)', 'cron(0 2 * * ? *)', 'cron(30 6 ? * MON-FRI *)'])(
-    'accepts the schedule %s',
-    (scheduleExpression) => {
-      expect(resolveKeyRotationProps({ scheduleExpression }).scheduleExpression).toBe(scheduleExpression);
-    },
-  );
+  test.each([
+    'rate(1 day)',
+    'rate(12 hours)',
+    'cron(0 2 * * ? *)',
+    'cron(30 6 ? * MON-FRI *)',
+    'cron(0 2 ? * 2-6 *)',
+    'cron(0 */6 * * ? *)',
+    'cron(15 10 ? * 6L 2026-2030)',
+    'cron(0 8 ? * 2#1 *)',
+    'cron(0 0 L * ? *)',
+    'cron(0 9 15W * ? *)',
+    'cron(0,30 1-3 1,15 JAN,JUL ? *)',
+    'cron(0 2 ? * SUN *)',
+  ])('accepts the schedule %s', (scheduleExpression) => {
+    expect(resolveKeyRotationProps({ scheduleExpression }).scheduleExpression).toBe(scheduleExpression);
+  });
+
+  // What EventBridge Scheduler refuses at deploy time is refused at synth, naming the prop and the fix.
+  test.each<[string, RegExp]>([
+    [
+      'cron(0 2 * * * *)',
+      /scheduleExpression "cron\(0 2 \* \* \* \*\)": day-of-month \("\*"\) and day-of-week \("\*"\) cannot both be set: put "\?" in one of them, such as "cron\(0 2 \* \* \? \*\)" \(every day at 02:00\)/,
+    ],
+    ['cron(0 2 1 * MON *)', /day-of-month \("1"\) and day-of-week \("MON"\) cannot both be set/],
+    ['cron(0 2 ? * ? *)', /day-of-month and day-of-week cannot both be "\?": set one of them/],
+    ['cron(0 2 * *)', /has 4 fields; EventBridge Scheduler needs 6/],
+    ['cron(0 2 * * ? * *)', /has 7 fields; EventBridge Scheduler needs 6/],
+    ['cron(60 2 * * ? *)', /: minutes "60" is out of range \(allowed: 0-59\)/],
+    ['cron(0 24 * * ? *)', /: hours "24" is out of range \(allowed: 0-23\)/],
+    ['cron(0 2 32 * ? *)', /: day-of-month "32" is out of range/],
+    ['cron(0 2 0 * ? *)', /: day-of-month "0" is out of range/],
+    ['cron(0 2 * 13 ? *)', /: month "13" is out of range \(allowed: 1-12 or JAN-DEC\)/],
+    ['cron(0 2 ? * 0 *)', /: day-of-week "0" is out of range \(allowed: 1-7 or SUN-SAT/],
+    ['cron(0 2 ? * MON-FUN *)', /: day-of-week "FUN" is not a value/],
+    ['cron(0 2 * * ? 1969)', /: year "1969" is out of range \(allowed: 1970-2199\)/],
+    ['cron(0 2-25 * * ? *)', /: hours "25" is out of range/],
+    ['cron(x 2 * * ? *)', /: minutes "x" is not a value/],
+    ['cron(0/0 2 * * ? *)', /: minutes "0\/0": the step must be at least 1/],
+    ['cron(? 2 * * ? *)', /"\?" is allowed only in day-of-month and day-of-week, not in minutes/],
+    ['cron(0 2 ? * 2#6 *)', /day-of-week "2#6": the week after # must be 1 to 5/],
+    ['cron(0 2 ? * 2#1,3#2 *)', /day-of-week "2#1,3#2": an expression with # must stand alone/],
+  ])('refuses the schedule %s', (scheduleExpression, message) => {
+    expect(() => resolveKeyRotationProps({ scheduleExpression })).toThrow(message);
+  });
+
+  test('a cron expression with several problems reports each', () => {
+    expect(() => resolveKeyRotationProps({ scheduleExpression: 'cron(61 2 * 13 * *)' })).toThrow(
+      /cannot both be set.*\n.*minutes "61" is out of range.*\n.*month "13" is out of range/,
+    );
+  });
+
+  test('accepts an existing key (by ARN, multi-Region too) and reserving concurrency', () => {
+    for (const encryptionKeyArn of [
+      'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+      'arn:aws-us-gov:kms:us-gov-west-1:123456789012:key/mrk-1234abcd12ab34cd56ef1234567890ab',
+    ]) {
+      const config = resolveKeyRotationProps({ encryptionKeyArn, reserveConcurrency: true });
+      expect(config).toMatchObject({ encryptionKeyArn, reserveConcurrency: true });
+    }
+  });
+
+  test('an environment-agnostic stack cannot compare accounts: ARNs of any account pass', () => {
+    const config = resolveKeyRotationProps({
+      secretAdminRoleArn: 'arn:aws:iam::999999999999:role/secrets-admin',
+      encryptionKeyArn: 'arn:aws:kms:us-east-1:999999999999:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+    });
+    expect(config.secretAdminRoleArn).toBe('arn:aws:iam::999999999999:role/secrets-admin');
+  });
+
+  test.each<[string, Record<string, unknown>, RegExp]>([
+    [
+      'secretAdminRoleArn',
+      { secretAdminRoleArn: 'arn:aws:iam::999999999999:role/secrets-admin' },
+      /secretAdminRoleArn must be a role of the stack's account 123456789012, but arn:aws:iam::999999999999:role\/secrets-admin is in account 999999999999: name a role of account 123456789012/,
+    ],
+    [
+      'encryptionKeyArn',
+      { encryptionKeyArn: 'arn:aws:kms:eu-west-1:999999999999:key/1234abcd-12ab-34cd-56ef-1234567890ab' },
+      /encryptionKeyArn must be a key of the stack's account 123456789012, but .* is in account 999999999999: name a key of account 123456789012/,
+    ],
+  ])("with the stack's account known, refuses a %s of another account", (_name, props, message) => {
+    expect(() => resolveKeyRotationProps(props, { account: '123456789012', region: 'eu-west-1' })).toThrow(
+      message,
+    );
+  });
 });
