@@ -1,11 +1,23 @@
 /** Command-line parsing for `keyrot`: flags, their validation, and the help texts. */
 import { parseArgs } from 'node:util';
+import { MAX_DAYS } from '../lambda/domain/settings';
 
 /** A mistake in how the command was called: printed with a pointer to --help, exit code 1. */
 export class UsageError extends Error {
   constructor(message: string) {
     super(message);
     this.name = 'UsageError';
+  }
+}
+
+/**
+ * The command was well formed but must not go ahead (wrong account, wrong identity, no region):
+ * printed as is, exit code 1, before anything was written.
+ */
+export class RefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RefusedError';
   }
 }
 
@@ -28,20 +40,25 @@ export interface CliOptions {
   readonly secretPrefix?: string;
   readonly kmsKeyArn?: string;
   readonly adminRoleArn?: string;
+  readonly rotatorRoleArn?: string;
   readonly configFile?: string;
   readonly subscribeOwners: boolean;
   /** Rotation settings given as flags, by setting name (validated later with the construct's rules). */
   readonly settings: Readonly<Record<string, unknown>>;
 }
 
-/** Setting flags: --flag-name -> setting name, and whether it takes a number or repeats. */
+/**
+ * Setting flags: --flag-name -> setting name, whether it takes a number or repeats, and for numbers
+ * the smallest value and an example (the largest is the construct's MAX_DAYS for every day setting).
+ */
 const SETTING_FLAGS = {
-  'rotate-after-days': { setting: 'rotateAfterDays', kind: 'days' },
-  'warn-days': { setting: 'warnDays', kind: 'days' },
-  'grace-days': { setting: 'graceDays', kind: 'days' },
-  'max-key-age-days': { setting: 'maxKeyAgeDays', kind: 'days' },
-  'delete-after-days': { setting: 'deleteAfterDays', kind: 'days' },
-  'reap-unused-days': { setting: 'reapUnusedDays', kind: 'days' },
+  'rotate-after-days': { setting: 'rotateAfterDays', kind: 'days', min: 0, example: 80 },
+  'warn-days': { setting: 'warnDays', kind: 'days', min: 0, example: 4 },
+  'grace-days': { setting: 'graceDays', kind: 'days', min: 0, example: 7 },
+  'max-key-age-days': { setting: 'maxKeyAgeDays', kind: 'days', min: 0, example: 90 },
+  'delete-after-days': { setting: 'deleteAfterDays', kind: 'days', min: 0, example: 14 },
+  // 0 would reap every key at once; leaving the flag out turns reaping off.
+  'reap-unused-days': { setting: 'reapUnusedDays', kind: 'days', min: 1, example: 45 },
   'exemption-tag': { setting: 'exemptionTag', kind: 'text' },
   'owner-tag': { setting: 'ownerTag', kind: 'text' },
   'include-path': { setting: 'includePaths', kind: 'list' },
@@ -63,6 +80,7 @@ const OPTIONS = {
   'secret-prefix': { type: 'string' },
   'kms-key-arn': { type: 'string' },
   'admin-role-arn': { type: 'string' },
+  'rotator-role-arn': { type: 'string' },
   config: { type: 'string' },
   'no-subscribe': { type: 'boolean' },
   ...Object.fromEntries(
@@ -73,15 +91,87 @@ const OPTIONS = {
   ),
 } as const;
 
+const VALUE_OPTIONS = new Set(
+  Object.entries(OPTIONS as Record<string, { type: string }>)
+    .filter(([, option]) => option.type === 'string')
+    .map(([name]) => `--${name}`),
+);
+
+/**
+ * Node's parser takes `--grace-days -1` for a flag followed by another option and answers in its own
+ * words. A value that looks like a negative number is joined to its flag (`--grace-days=-1`) so that
+ * our validation names the allowed range; a flag left without its value is named here.
+ */
+function joinValues(argv: readonly string[]): string[] {
+  const args: string[] = [];
+  for (let index = 0; index < argv.length; index++) {
+    const arg = argv[index]!;
+    if (arg === '--') {
+      args.push(...argv.slice(index));
+      break;
+    }
+    if (!VALUE_OPTIONS.has(arg)) {
+      args.push(arg);
+      continue;
+    }
+    const value = argv[index + 1];
+    if (value === undefined || (value.startsWith('-') && !/^-\d/.test(value))) {
+      throw new UsageError(
+        `${arg} needs a value${value === undefined ? '' : ` (it is followed by ${value})`}; e.g. ${arg} ${exampleFor(arg)}`,
+      );
+    }
+    args.push(`${arg}=${value}`);
+    index++;
+  }
+  return args;
+}
+
+function exampleFor(flag: string): string {
+  const name = flag.slice(2);
+  const setting = SETTING_FLAGS[name as keyof typeof SETTING_FLAGS];
+  if (setting && 'example' in setting) return String(setting.example);
+  const examples: Record<string, string> = {
+    user: 'NAME',
+    format: 'json',
+    region: 'eu-west-1',
+    'account-id': '111122223333',
+    stack: 'IamKeyRotation',
+    config: 'settings.json',
+  };
+  return examples[name] ?? (name.endsWith('-arn') ? 'ARN' : 'VALUE');
+}
+
+/** A day flag's value: a whole number in the setting's range, else an error naming flag and range. */
+function daysValue(flag: string, text: string, min: number, example: number): number {
+  const value = /^-?\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > MAX_DAYS) {
+    throw new UsageError(
+      `--${flag} must be a whole number of days from ${min} to ${MAX_DAYS} (got "${text}"); e.g. --${flag} ${example}`,
+    );
+  }
+  return value;
+}
+
 export function parseCli(argv: readonly string[]): CliOptions {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], options: OPTIONS as never, allowPositionals: true, strict: true });
+    parsed = parseArgs({
+      args: joinValues(argv),
+      options: OPTIONS as never,
+      allowPositionals: true,
+      strict: true,
+    });
   } catch (error) {
+    if (error instanceof UsageError) throw error;
     const text = error instanceof Error ? error.message : String(error);
     const unknown = /Unknown option '([^']+)'/.exec(text);
+    const noValue = /Option '([^' ]+)' does not take an argument/.exec(text);
     throw new UsageError(
-      unknown ? `unknown option ${unknown[1]}` : text.replace(/^.*TypeError \[[A-Z_]+\]: /, ''),
+      unknown
+        ? `unknown option ${unknown[1]}`
+        : noValue
+          ? `${noValue[1]} takes no value; write it alone`
+          : text.replace(/^.*TypeError \[[A-Z_]+\]: /, ''),
     );
   }
   const values = parsed.values as Record<string, string | boolean | string[] | undefined>;
@@ -93,24 +183,21 @@ export function parseCli(argv: readonly string[]): CliOptions {
   const command = commandWord as CommandName | undefined;
 
   const settings: Record<string, unknown> = {};
-  for (const [flag, { setting, kind }] of Object.entries(SETTING_FLAGS)) {
+  for (const [flag, definition] of Object.entries(SETTING_FLAGS)) {
     const value = values[flag];
     if (value === undefined) continue;
-    if (kind === 'days') {
-      const text = String(value);
-      if (!/^\d+$/.test(text))
-        throw new UsageError(`--${flag} must be a whole number of days (got "${text}")`);
-      settings[setting] = Number(text);
-    } else {
-      settings[setting] = value;
-    }
+    settings[definition.setting] =
+      definition.kind === 'days' ? daysValue(flag, String(value), definition.min, definition.example) : value;
   }
 
-  const format = (values.format as string | undefined) ?? 'csv';
+  const format = (values.format as string | undefined) ?? (values.json ? 'json' : 'csv');
   if (format !== 'csv' && format !== 'json')
     throw new UsageError(`--format must be csv or json (got "${format}")`);
   if (values.format !== undefined && command !== 'report')
     throw new UsageError('--format is for the report command; use --json');
+  // report --json is report --format json; only a contradiction is refused.
+  if (values.json && format !== 'json')
+    throw new UsageError(`--json contradicts --format ${format}; pass one of them`);
   const user = values.user as string | undefined;
   if (command === 'rotate' && !values.help && (user === undefined || user.trim() === '')) {
     throw new UsageError('rotate needs --user NAME');
@@ -119,14 +206,8 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (values.apply && (command === 'plan' || command === 'report')) {
     throw new UsageError(`${command} is read-only; --apply is for run and rotate`);
   }
-  const adminRoleArn = values['admin-role-arn'] as string | undefined;
-  if (
-    adminRoleArn !== undefined &&
-    adminRoleArn !== 'none' &&
-    !/^arn:aws[a-z-]*:iam::\d{12}:role\/\S+$/.test(adminRoleArn)
-  ) {
-    throw new UsageError(`--admin-role-arn must be an IAM role ARN or "none" (got "${adminRoleArn}")`);
-  }
+  const adminRoleArn = roleArnFlag(values, 'admin-role-arn');
+  const rotatorRoleArn = roleArnFlag(values, 'rotator-role-arn');
   const accountId = values['account-id'] as string | undefined;
   if (accountId !== undefined && !/^\d{12}$/.test(accountId)) {
     throw new UsageError(`--account-id must be 12 digits (got "${accountId}")`);
@@ -148,25 +229,40 @@ export function parseCli(argv: readonly string[]): CliOptions {
     secretPrefix: values['secret-prefix'] as string | undefined,
     kmsKeyArn: values['kms-key-arn'] as string | undefined,
     adminRoleArn,
+    rotatorRoleArn,
     configFile: values.config as string | undefined,
     subscribeOwners: values['no-subscribe'] !== true,
     settings,
   };
 }
 
+function roleArnFlag(values: Record<string, unknown>, flag: string): string | undefined {
+  const value = values[flag] as string | undefined;
+  if (value !== undefined && value !== 'none' && !/^arn:aws[a-z-]*:iam::\d{12}:role\/\S+$/.test(value)) {
+    throw new UsageError(
+      `--${flag} must be an IAM role ARN such as arn:aws:iam::111122223333:role/NAME, or "none" (got "${value}")`,
+    );
+  }
+  return value;
+}
+
 const COMMON = `
 AWS:
   --profile NAME          AWS profile (default: the standard SDK chain: env, ~/.aws, SSO, role)
-  --region REGION         AWS region (default: the SDK chain); AWS_ENDPOINT_URL is honoured
-  --account-id ID         account to work on (default: the caller's, from STS)
+  --region REGION         AWS region (default: AWS_REGION, then the profile's region);
+                          AWS_ENDPOINT_URL is honoured
+  --account-id ID         a check: refuse unless the credentials are of this account (keyrot
+                          always works on the account of its credentials, from STS)
 
 Resources (from the deployed stack, or given one by one):
-  --stack NAME            read the ledger table, topic, secret prefix, KMS key and settings
-                          from the outputs of the deployed CloudFormation stack
+  --stack NAME            read the ledger table, topic, secret prefix, KMS key, roles and
+                          settings from the outputs of the deployed CloudFormation stack
   --table NAME            ledger table      --topic-arn ARN       notification topic
   --secret-prefix PREFIX  secret prefix     --kms-key-arn ARN     key that encrypts secrets
-  --admin-role-arn ARN    the stack's secretAdminRoleArn, or "none" (read from --stack when
-                          it has it); --apply rewrites secret policies and keeps this role
+  --admin-role-arn ARN    the stack's secretAdminRoleArn, or "none" (read from --stack)
+  --rotator-role-arn ARN  the stack's rotator role, or "none" (read from --stack)
+                          --apply writes each secret's policy naming both roles, and must run
+                          as the admin role (e.g. --profile of that role)
 
 Policy (same names, rules and messages as the construct props; flags override --config):
   --config FILE           JSON file of settings, e.g. {"rotateAfterDays": 80, "graceDays": 7}
@@ -200,21 +296,23 @@ ${COMMON}`,
 
 Plans the account, then rotates each user that needs it, in this process, with the same safety
 rules as the Lambdas (ledger lock, intent before CreateAccessKey, verification, notices).
-Without --apply it is a dry run (the same as keyrot plan). --apply needs the deployed stack's
-resources (--stack NAME, or --table, --topic-arn, --secret-prefix and --kms-key-arn).
+Without --apply it is a dry run (the same as keyrot plan). --apply needs --stack NAME (the
+deployed stack), or without a stack all of --table, --topic-arn, --secret-prefix, --kms-key-arn,
+--config (the deployed settings), --admin-role-arn and --rotator-role-arn; it runs as the admin
+role, the one identity besides the rotator that each secret's policy lets write the secret.
 --no-subscribe: do not subscribe owners to the topic when notifying them.
 ${COMMON}`,
   rotate: `keyrot rotate --user NAME [--apply] [--json] [options]
 
 Rotates one user's active key now whatever its age (a leaked key). The old key stays active for
 the grace period and is deactivated by the usual rules; exempt and out-of-scope users are not
-touched. Without --apply it only shows what would happen.
+touched. Without --apply it only shows what would happen. --apply needs what run --apply needs.
 ${COMMON}`,
-  report: `keyrot report [--format csv|json] [options]
+  report: `keyrot report [--format csv|json | --json] [options]
 
 Compliance summary, one row per key that matters: over the policy age (maxKeyAgeDays), in grace
 after a rotation, postponed because still in use, exempt (with expiry), conflicts (two active keys
-the service did not create). CSV by default. Exit code 2 when any key that is not exempt is over
+the service did not create). CSV by default; --json is --format json. Exit code 2 when any key that is not exempt is over
 age, or any key is postponed or in conflict.
 ${COMMON}`,
 };

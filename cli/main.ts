@@ -4,12 +4,12 @@
  * due, 1 failure or bad usage.
  */
 import { hostname } from 'node:os';
-import { ConfigError } from '../lambda/domain/errors';
+import { ConfigError, NoSuchUserError } from '../lambda/domain/errors';
 import type { Logger } from '../lambda/ports';
 import { describeError } from '../lambda/services/audit';
 import { AccountPlan, planAccount } from '../lambda/services/plan-account';
 import { rotateUser, UserOutcome } from '../lambda/services/rotate-user';
-import { CliOptions, COMMANDS, HELP, parseCli, UsageError } from './args';
+import { CliOptions, COMMANDS, HELP, parseCli, RefusedError, UsageError } from './args';
 import { connect, Connection, forWriting, readOnly, WriteConnection } from './connect';
 import {
   csv,
@@ -40,19 +40,33 @@ export interface Wiring {
 
 export const AWS_WIRING: Wiring = { connect, forWriting };
 
+/** Attributes of a log line that say why, printed after its message (as --json shows them). */
+const DETAIL_ATTRIBUTES = ['finding', 'reason', 'owner'] as const;
+
 /**
  * The services' log lines on stderr, so that stdout stays the result: warnings and errors as one
- * readable line each (the audit lines, for the Lambdas' log groups, are not printed here).
+ * readable line each, with the reason the service gave (the audit lines, for the Lambdas' log
+ * groups, are not printed here).
  */
 function terminalLogger(io: CliIo): Logger {
   const write =
     (level: string) =>
-    (message: string, attributes: Record<string, unknown> = {}) => {
+    (text: string, fields: Record<string, unknown> = {}) => {
+      // An audit line that reports a failure: its action, user and reason, not the whole entry. A
+      // failed rotation is not: the command reports it with its result.
+      const entry = fields.audit as Record<string, unknown> | undefined;
+      if (entry?.action === 'rotation.failed') return;
+      const message = typeof entry?.action === 'string' ? entry.action : text;
+      const attributes = entry ?? fields;
       const user = typeof attributes.userName === 'string' ? ` (user ${attributes.userName})` : '';
+      const details = DETAIL_ATTRIBUTES.flatMap((name) => {
+        const value = attributes[name];
+        if (typeof value !== 'string') return [];
+        return [name === 'owner' ? `owner ${value}` : value];
+      });
       const error = attributes.error as { name?: string; message?: string } | undefined;
-      io.stderr.write(
-        `keyrot: ${level}: ${message}${user}${error ? `: ${error.name}: ${error.message}` : ''}\n`,
-      );
+      if (error && !details.includes(error.message ?? '')) details.push(`${error.name}: ${error.message}`);
+      io.stderr.write(`keyrot: ${level}: ${message}${user}${details.map((text) => `: ${text}`).join('')}\n`);
     };
   const quiet = () => undefined;
   return { debug: quiet, info: quiet, warn: write('warning'), error: write('error') };
@@ -259,9 +273,23 @@ async function rotate(
     dryRun: !options.apply,
     forceRotation: 'rotation requested by an operator (keyrot rotate)',
   };
-  const outcome = options.apply
-    ? await rotateUser(request, deps(wiring.forWriting(connection, options, 'rotate'), options, logger))
-    : await rotateUser(request, deps(readOnly(connection), options, logger));
+  let outcome: UserOutcome;
+  if (options.apply) {
+    const write = wiring.forWriting(connection, options, 'rotate');
+    // Taking the user's lock writes a ledger record: a name that is not a user gets none.
+    try {
+      await connection.iam.getUser(userName);
+    } catch (error) {
+      if (!(error instanceof NoSuchUserError)) throw error;
+      io.stderr.write(
+        `keyrot: user ${userName} does not exist in account ${connection.accountId}; nothing was changed\n`,
+      );
+      return EXIT.failure;
+    }
+    outcome = await rotateUser(request, deps(write, options, logger));
+  } else {
+    outcome = await rotateUser(request, deps(readOnly(connection), options, logger));
+  }
   printOutcomes(options, io, [outcome], []);
   const rotates = (outcome.plan?.actions ?? []).some((action) => action.kind === 'rotate');
   if (outcome.status === 'user-gone') {
@@ -287,6 +315,19 @@ async function rotate(
   return EXIT.ok;
 }
 
+/**
+ * Without the ledger the plan cannot tell the service's own work from anyone else's. Said once, on
+ * stderr, so that a reader does not take the service's rotated pairs for conflicts.
+ */
+function warnWithoutLedger(io: CliIo, connection: Connection): void {
+  if (connection.resources.table) return;
+  io.stderr.write(
+    'keyrot: warning: no ledger (pass --stack NAME, or --table NAME): what the service remembers is not read, so ' +
+      'keys it rotated and whose old key is still in grace show as "conflict" (two active keys it did not create), ' +
+      'and grace, deactivation and deletion dates are unknown (an inactive key is counted from today)\n',
+  );
+}
+
 export async function main(argv: readonly string[], io: CliIo, wiring: Wiring = AWS_WIRING): Promise<number> {
   let options: CliOptions;
   try {
@@ -305,6 +346,7 @@ export async function main(argv: readonly string[], io: CliIo, wiring: Wiring = 
   const logger = terminalLogger(io);
   try {
     const connection = await wiring.connect(options);
+    if (!options.apply) warnWithoutLedger(io, connection);
     switch (options.command) {
       case 'plan':
         return await plan(options, io, connection, logger);
@@ -318,7 +360,7 @@ export async function main(argv: readonly string[], io: CliIo, wiring: Wiring = 
   } catch (error) {
     if (error instanceof UsageError) {
       io.stderr.write(`keyrot: ${error.message}\nRun "keyrot ${options.command} --help" for usage.\n`);
-    } else if (error instanceof ConfigError) {
+    } else if (error instanceof RefusedError || error instanceof ConfigError) {
       io.stderr.write(`keyrot: ${error.message}\n`);
     } else {
       const { message } = describeError(error);

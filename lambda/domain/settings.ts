@@ -43,7 +43,8 @@ export const DEFAULT_SETTINGS: RotationSettings = {
 /** The value to use for reapUnusedDays when it is switched on without a number. */
 export const DEFAULT_REAP_UNUSED_DAYS = 45;
 
-const MAX_DAYS = 3650;
+/** The largest number of days any day setting takes (ten years). */
+export const MAX_DAYS = 3650;
 const TAG_KEY = /^[\p{L}\p{Z}\p{N}_.:/=+\-@]{1,128}$/u;
 const IAM_PATH = /^\/([\x21-\x7e]+\/)?$/;
 

@@ -3,14 +3,38 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
-import { CreateAccessKeyCommand, IAMClient } from '@aws-sdk/client-iam';
-import { DynamoDBDocumentClient, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  CreateAccessKeyCommand,
+  DeleteAccessKeyCommand,
+  IAMClient,
+  UpdateAccessKeyCommand,
+} from '@aws-sdk/client-iam';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { parseCli } from '../../../cli/args';
-import { Connection, forWriting, Resources } from '../../../cli/connect';
-import { SecretsManagerVault } from '../../../lambda/adapters/secrets-manager';
+import { callerIsRole, Connection, forWriting, Resources } from '../../../cli/connect';
+import { POLICY_SIDS, SecretsManagerVault } from '../../../lambda/adapters/secrets-manager';
 import { World } from '../../fakes/world';
-import { keyrot, mockIamFrom, worldWiring } from './harness';
+import { ADMIN_ROLE, ADMIN_SESSION, keyrot, mockIamFrom, worldWiring } from './harness';
+
+// The real wiring resolves a region before any call; the operator's shell would have one.
+const regionBefore = process.env.AWS_REGION;
+beforeAll(() => {
+  process.env.AWS_REGION = 'eu-west-1';
+});
+afterAll(() => {
+  if (regionBefore === undefined) delete process.env.AWS_REGION;
+  else process.env.AWS_REGION = regionBefore;
+});
+
+const ROTATOR_ROLE = 'arn:aws:iam::111122223333:role/IamKeyRotation-Rotator';
 
 const OWNER = (name: string) => ({ 'key-rotation:owner': `${name}@example.com` });
 
@@ -146,7 +170,7 @@ describe('keyrot plan (real adapters, mocked SDK clients)', () => {
     const piped = await keyrot('plan --account-id 111122223333', undefined, false);
 
     expect(onTerminal.stderr).toContain('reading users 2/3');
-    expect(piped.stderr).toBe('');
+    expect(piped.stderr).not.toContain('reading users');
   });
 });
 
@@ -268,15 +292,19 @@ describe('keyrot run', () => {
     ]);
   });
 
-  test('--apply without the stack resources says what to pass', async () => {
+  test('--apply without the stack names everything it needs in one message', async () => {
     const world = account();
     mockIamFrom(world);
 
     const run = await keyrot('run --apply --account-id 111122223333');
 
     expect(run.code).toBe(1);
-    expect(run.stderr).toContain(
-      "run --apply needs the stack's resources: pass --stack NAME (the deployed stack), or --table, --topic-arn, --secret-prefix, --kms-key-arn",
+    expect(run.stderr).toBe(
+      'keyrot: run --apply writes what the Lambdas write, so it needs the deployed stack: pass --stack NAME, or without a stack all of ' +
+        '--table NAME (the ledger table), --topic-arn ARN (the notification topic), --secret-prefix PREFIX, ' +
+        '--kms-key-arn ARN (the key that encrypts the secrets), --config FILE (the settings the stack was deployed with), ' +
+        "--admin-role-arn ARN or none (the stack's secretAdminRoleArn), --rotator-role-arn ARN or none (the stack's rotator role)\n" +
+        'Run "keyrot run --help" for usage.\n',
     );
   });
 });
@@ -288,10 +316,14 @@ describe('--apply follows the deployed policy', () => {
     secretPrefix: 'iam-key-rotation',
     kmsKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/1',
   };
-  const connection = (extra: Partial<Resources> = {}): Connection => {
+  const connection = (
+    extra: Partial<Resources> = {},
+    callerArn = ADMIN_SESSION('111122223333'),
+  ): Connection => {
     const world = account();
     return {
       accountId: world.accountId,
+      caller: { account: world.accountId, arn: callerArn },
       clock: world.clock,
       settings: world.settings,
       resources: { ...resources, ...extra },
@@ -300,41 +332,63 @@ describe('--apply follows the deployed policy', () => {
     };
   };
 
-  test('setting flags are refused with --apply (an override could rotate an exempt user)', () => {
-    expect(() =>
-      forWriting(
-        connection({ settingsJson: '{}' }),
-        parseCli(['run', '--apply', '--exemption-tag', 'other']),
-        'run',
-      ),
-    ).toThrow('run --apply follows the deployed policy; setting flags are for plan and report (what-if)');
+  const roles = { adminRoleArn: ADMIN_ROLE('111122223333'), rotatorRoleArn: ROTATOR_ROLE };
+  const refusal = (resources: Partial<Resources>, argv: string[]) => {
+    try {
+      forWriting(connection(resources), parseCli(argv), 'run');
+    } catch (error) {
+      return (error as Error).message;
+    }
+    return 'not refused';
+  };
+
+  test('setting flags are refused with --apply (an override could rotate an exempt user); the hint fits the source', () => {
+    const overStack = refusal({ settingsJson: '{}', ...roles }, [
+      'run',
+      '--apply',
+      '--exemption-tag',
+      'other',
+    ]);
+    const overFile = refusal({ ...roles }, [
+      'run',
+      '--apply',
+      '--config',
+      'f.json',
+      '--exemption-tag',
+      'other',
+    ]);
+
+    expect(overStack).toBe(
+      "run --apply follows the deployed policy; setting flags are for plan and report (what-if). To change the policy, change the stack's settings and redeploy",
+    );
+    expect(overStack).not.toContain('--config'); // --config over a stack's settings is refused too
+    expect(overFile).toContain('Put the settings the stack was deployed with in the --config FILE');
   });
 
   test('without the stack settings or a --config file, --apply is refused', () => {
-    expect(() => forWriting(connection(), parseCli(['run', '--apply']), 'run')).toThrow(
-      'run --apply needs the policy the stack uses: pass --stack NAME, or --config FILE with the same settings',
+    expect(refusal({ ...roles }, ['run', '--apply'])).toContain(
+      '--config FILE (the settings the stack was deployed with)',
     );
   });
 
   test('--config is refused with --apply when the stack gives the settings', () => {
-    expect(() =>
-      forWriting(
-        connection({ settingsJson: '{}', adminRoleArn: 'none' }),
-        parseCli(['run', '--apply', '--config', 'whatif.json']),
-        'run',
-      ),
-    ).toThrow("run --apply follows the stack's settings; --config is for plan and report (what-if)");
-  });
-
-  test('an unknown admin role (a stack without that output, no flag) is refused, not dropped', () => {
-    expect(() => forWriting(connection({ settingsJson: '{}' }), parseCli(['run', '--apply']), 'run')).toThrow(
-      "run --apply rewrites each secret's policy: pass --admin-role-arn ARN (or none)",
+    expect(refusal({ settingsJson: '{}', ...roles }, ['run', '--apply', '--config', 'whatif.json'])).toBe(
+      "run --apply follows the stack's settings; leave --config out (it is for what-if plans and reports)",
     );
   });
 
-  test('the admin role of the stack is kept in every secret policy the CLI writes', () => {
+  test('unknown roles (a stack without those outputs, no flags) are refused, not dropped', () => {
+    const message = refusal({ settingsJson: '{}' }, ['run', '--apply', '--stack', 'Old']);
+
+    expect(message).toBe(
+      'run --apply needs what stack Old does not say (deployed by an earlier version?): redeploy the stack, or pass ' +
+        "--admin-role-arn ARN or none (the stack's secretAdminRoleArn), --rotator-role-arn ARN or none (the stack's rotator role)",
+    );
+  });
+
+  test('the admin role and the rotator are kept in every secret policy the CLI writes', () => {
     const write = forWriting(
-      connection({ settingsJson: '{}', adminRoleArn: 'arn:aws:iam::111122223333:role/secrets-admin' }),
+      connection({ settingsJson: '{}', ...roles }),
       parseCli(['rotate', '--user', 'alice', '--apply']),
       'rotate',
     );
@@ -344,7 +398,10 @@ describe('--apply follows the deployed policy', () => {
       name: 'iam-key-rotation/111122223333/alice',
       userArn: 'arn:aws:iam::111122223333:user/alice',
     });
-    expect(JSON.stringify(policy)).toContain('arn:aws:iam::111122223333:role/secrets-admin');
+    const deny = policy.Statement.find((statement) => statement.Sid === POLICY_SIDS.denyWriting);
+    expect(deny?.Condition).toEqual({
+      ArnNotEquals: { 'aws:PrincipalArn': [ADMIN_ROLE('111122223333'), ROTATOR_ROLE] },
+    });
   });
 });
 
@@ -392,7 +449,7 @@ describe('keyrot rotate', () => {
 
 describe('flags and configuration', () => {
   test.each([
-    ['plan --grace-days soon', '--grace-days must be a whole number of days (got "soon")'],
+    ['plan --grace-days soon', '--grace-days must be a whole number of days from 0 to 3650 (got "soon")'],
     [
       'plan --rotate-after-days 85 --grace-days 10',
       'rotateAfterDays + graceDays (95) exceeds maxKeyAgeDays (90)',
@@ -457,10 +514,339 @@ describe('the keyrot command', () => {
   );
 
   test('a usage error exits 1 from a real process', () => {
-    const result = spawnSync(process.execPath, ['cli/keyrot.cjs', 'plan', '--warn-days', 'x'], {
+    const result = spawnSync(process.execPath, ['cli/keyrot.cjs', 'plan', '--grace-days', '-1'], {
       encoding: 'utf8',
     });
     expect(result.status).toBe(1);
-    expect(result.stderr).toContain('--warn-days must be a whole number of days (got "x")');
+    // Ours, not Node's parser's ("argument is ambiguous ... use '--grace-days=-XYZ'").
+    expect(result.stderr).toBe(
+      'keyrot: --grace-days must be a whole number of days from 0 to 3650 (got "-1"); e.g. --grace-days 7\n' +
+        'Run "keyrot plan --help" for usage.\n',
+    );
+  });
+});
+
+/** The deployed stack's outputs as CloudFormation returns them, and every write-side client mocked. */
+function mockDeployedStack(extra: Record<string, string> = {}) {
+  const outputs: Record<string, string> = {
+    LedgerTableName: 'ledger-table',
+    NotificationTopicArn: 'arn:aws:sns:eu-west-1:111122223333:notices',
+    SecretPrefix: 'iam-key-rotation',
+    EncryptionKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/1',
+    RotationSettings: '{}',
+    SecretAdminRoleArn: ADMIN_ROLE('111122223333'),
+    RotatorRoleArn: ROTATOR_ROLE,
+    ...extra,
+  };
+  const cloudFormation = mockClient(CloudFormationClient);
+  cloudFormation.on(DescribeStacksCommand).resolves({
+    Stacks: [
+      {
+        StackName: 'IamKeyRotation',
+        CreationTime: new Date(0),
+        StackStatus: 'CREATE_COMPLETE',
+        Outputs: Object.entries(outputs).map(([OutputKey, OutputValue]) => ({ OutputKey, OutputValue })),
+      },
+    ],
+  });
+  const dynamo = mockClient(DynamoDBDocumentClient);
+  dynamo.on(QueryCommand).resolves({ Items: [] });
+  dynamo.on(GetCommand).resolves({});
+  const secrets = mockClient(SecretsManagerClient);
+  const restore = () => {
+    cloudFormation.restore();
+    dynamo.restore();
+    secrets.restore();
+  };
+  return { cloudFormation, dynamo, secrets, restore };
+}
+
+/** No IAM call that changes something was made. */
+function expectNoIamWrites(iam: ReturnType<typeof mockIamFrom>['iam']) {
+  expect(iam.commandCalls(CreateAccessKeyCommand)).toHaveLength(0);
+  expect(iam.commandCalls(UpdateAccessKeyCommand)).toHaveLength(0);
+  expect(iam.commandCalls(DeleteAccessKeyCommand)).toHaveLength(0);
+}
+
+describe("the account is the credentials' account", () => {
+  afterEach(() => mockClient(IAMClient).restore());
+
+  test('a different --account-id is refused before anything is read or written, naming both accounts', async () => {
+    const world = account();
+    const { iam, sts } = mockIamFrom(world);
+    const stack = mockDeployedStack();
+
+    const run = await keyrot('run --apply --stack IamKeyRotation --account-id 999999999999');
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      'keyrot: --account-id 999999999999 is not the account of your credentials: they are ' +
+        'arn:aws:iam::111122223333:user/operator in account 111122223333. keyrot works on the account its credentials ' +
+        'belong to: use credentials of account 999999999999 (e.g. --profile NAME of a role there), or leave ' +
+        '--account-id out to work on 111122223333. Nothing was changed\n',
+    );
+    expect(sts.calls()).toHaveLength(1); // GetCallerIdentity, and nothing after it
+    expect(iam.calls()).toHaveLength(0);
+    expect(stack.cloudFormation.calls()).toHaveLength(0);
+    expect(stack.dynamo.calls()).toHaveLength(0);
+    expect(stack.secrets.calls()).toHaveLength(0);
+    expect(world.iam.users.get('alice')!.keys).toHaveLength(1);
+    stack.restore();
+  });
+
+  test('read-only commands refuse it too (they would read the wrong ledger records)', async () => {
+    mockIamFrom(account());
+
+    const run = await keyrot('plan --account-id 999999999999');
+
+    expect(run.code).toBe(1);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toContain('--account-id 999999999999 is not the account of your credentials');
+  });
+
+  test('the account of the credentials, given, is accepted', async () => {
+    mockIamFrom(account());
+
+    const run = await keyrot('plan --account-id 111122223333 --json');
+
+    expect(run.code).toBe(2);
+    expect((JSON.parse(run.stdout) as { accountId: string }).accountId).toBe('111122223333');
+  });
+
+  test('a verification error names both accounts, not two identical ARNs', async () => {
+    const world = account();
+    world.verifier.propagationMs = 0;
+    // What the check above prevents: a connection that works on an account the keys are not in.
+    const wiring = worldWiring(world, undefined, '999999999999');
+
+    const run = await keyrot('rotate --user bob --apply', wiring);
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      'keyrot: failed: new key AKIAFAKE000000000004 signs as arn:aws:iam::111122223333:user/bob in account 111122223333, ' +
+        'expected arn:aws:iam::111122223333:user/bob in account 999999999999\n',
+    );
+  });
+});
+
+describe('--apply runs as the admin role (each secret policy denies everyone else its value)', () => {
+  afterEach(() => mockClient(IAMClient).restore());
+
+  test('other credentials are refused up front, saying which role to use; nothing is written', async () => {
+    const world = account();
+    const { iam } = mockIamFrom(world); // an IAM user, operator
+    const stack = mockDeployedStack();
+
+    const run = await keyrot('rotate --user alice --apply --stack IamKeyRotation');
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      `keyrot: rotate --apply must run as the admin role ${ADMIN_ROLE('111122223333')}: each secret's policy lets only ` +
+        "the key's user, that role and the rotator read or write the secret; you are arn:aws:iam::111122223333:user/operator. " +
+        'Run keyrot with credentials of that role (e.g. --profile NAME of a profile whose role_arn is that role). Nothing was changed\n',
+    );
+    expectNoIamWrites(iam);
+    expect(stack.dynamo.commandCalls(UpdateCommand)).toHaveLength(0);
+    expect(stack.dynamo.commandCalls(PutCommand)).toHaveLength(0);
+    expect(stack.secrets.calls()).toHaveLength(0);
+    stack.restore();
+  });
+
+  test('a session of the admin role passes, although its ARN has neither the role ARN nor its path', async () => {
+    const world = account();
+    const { iam } = mockIamFrom(world, ADMIN_SESSION('111122223333'));
+    const stack = mockDeployedStack();
+    // Stops the run at its first write, after the checks: the lock.
+    stack.dynamo.on(UpdateCommand).rejects(new Error('the lock was reached'));
+
+    const run = await keyrot('rotate --user alice --apply --stack IamKeyRotation');
+
+    expect(run.stderr).toBe('keyrot: failed: dynamodb:UpdateItem: Error: the lock was reached\n');
+    expect(stack.dynamo.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+      TableName: 'ledger-table',
+      Key: { pk: '111122223333', sk: 'alice' },
+    });
+    expectNoIamWrites(iam);
+    stack.restore();
+  });
+
+  test.each([
+    ['arn:aws:sts::111122223333:assumed-role/secrets-admin/alice', true],
+    ['arn:aws:iam::111122223333:role/ops/secrets-admin', true],
+    ['arn:aws:sts::111122223333:assumed-role/IamKeyRotation-Rotator/1f2e', false],
+    ['arn:aws:sts::444455556666:assumed-role/secrets-admin/alice', false],
+    ['arn:aws:iam::111122223333:user/secrets-admin', false],
+    ['arn:aws:sts::111122223333:federated-user/secrets-admin', false],
+    ['arn:aws-cn:sts::111122223333:assumed-role/secrets-admin/alice', false],
+  ])('%s is the admin role: %s', (callerArn, expected) => {
+    expect(callerIsRole(callerArn, ADMIN_ROLE('111122223333'))).toBe(expected);
+  });
+
+  test('without an admin role the message says how to get one', async () => {
+    const world = account();
+    mockIamFrom(world);
+    const stack = mockDeployedStack({ SecretAdminRoleArn: 'none' });
+
+    const run = await keyrot('run --apply --stack IamKeyRotation');
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(
+      "run --apply must run as a role that each secret's policy names, and there is no admin role: set secretAdminRoleArn on the stack to a role you can assume, redeploy, and run keyrot as that role",
+    );
+    stack.restore();
+  });
+});
+
+describe('plan and report without the ledger', () => {
+  afterEach(() => mockClient(IAMClient).restore());
+
+  test.each(['plan', 'report', 'run', 'rotate --user alice'])(
+    "%s warns that the service's own rotated pairs will look like conflicts",
+    async (command) => {
+      mockIamFrom(account());
+
+      const run = await keyrot(command);
+
+      expect(run.stderr).toContain('keyrot: warning: no ledger (pass --stack NAME, or --table NAME)');
+      expect(run.stderr).toContain('show as "conflict" (two active keys it did not create)');
+      expect(run.stderr).toContain('grace, deactivation and deletion dates are unknown');
+    },
+  );
+
+  test('with the ledger there is no warning', async () => {
+    const run = await keyrot('report', worldWiring(account()));
+
+    expect(run.stderr).toBe('');
+  });
+});
+
+describe('text output says why', () => {
+  test('a tag finding is printed with its reason', async () => {
+    const world = account();
+    world.iam.addUser('carol', { tags: { 'key-rotation:owner': 'carol at example' } });
+    world.iam.addKey('carol', { ageDays: 5 });
+
+    const run = await keyrot('plan', worldWiring(world));
+
+    expect(run.stderr).toBe(
+      'keyrot: warning: user tags need attention (user carol): owner: tag key-rotation:owner is not a list of ' +
+        'e-mail addresses ("carol at example"); notices go to the default recipients\n',
+    );
+  });
+});
+
+describe('report --json', () => {
+  test('is report --format json', async () => {
+    const world = account();
+
+    const run = await keyrot('report --json', worldWiring(world));
+    const same = await keyrot('report --format json', worldWiring(world));
+
+    expect(run.code).toBe(0); // the only key over age is exempt
+    expect(JSON.parse(run.stdout)).toMatchObject({ accountId: '111122223333', counts: { exempt: 1 } });
+    const withoutTime = (stdout: string) => ({ ...(JSON.parse(stdout) as object), generatedAt: undefined });
+    expect(withoutTime(run.stdout)).toEqual(withoutTime(same.stdout)); // the fake clock moves on between runs
+  });
+
+  test('with --format csv is refused as a contradiction', async () => {
+    const run = await keyrot('report --json --format csv', worldWiring(account()));
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('--json contradicts --format csv; pass one of them');
+  });
+});
+
+describe('numeric flags get our message: the flag, its range, an example', () => {
+  test.each([
+    ['--rotate-after-days', 0, 80],
+    ['--warn-days', 0, 4],
+    ['--grace-days', 0, 7],
+    ['--max-key-age-days', 0, 90],
+    ['--delete-after-days', 0, 14],
+    ['--reap-unused-days', 1, 45],
+  ])('%s', async (flag, min, example) => {
+    for (const value of ['-1', String(min - 1), '3651', '1.5', '1e3']) {
+      const run = await keyrot(`plan ${flag} ${value}`, worldWiring(account()));
+      expect(run.code).toBe(1);
+      expect(run.stderr).toContain(
+        `keyrot: ${flag} must be a whole number of days from ${min} to 3650 (got "${value}"); e.g. ${flag} ${example}\n`,
+      );
+    }
+    const edge = await keyrot(`plan ${flag}=${min}`, worldWiring(account()));
+    expect(edge.stderr).not.toContain('must be a whole number');
+  });
+
+  test.each([
+    ['plan --grace-days', '--grace-days needs a value; e.g. --grace-days 7'],
+    [
+      'plan --grace-days --json',
+      '--grace-days needs a value (it is followed by --json); e.g. --grace-days 7',
+    ],
+    ['plan --account-id -1', '--account-id must be 12 digits (got "-1")'],
+    ['plan --json=yes', '--json takes no value; write it alone'],
+  ])('keyrot %s', async (argv, message) => {
+    const run = await keyrot(argv, worldWiring(account()));
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain(`keyrot: ${message}\n`);
+  });
+});
+
+describe('no region', () => {
+  test('is said before any call: pass --region or set AWS_REGION', async () => {
+    const { sts, iam } = mockIamFrom(account());
+    const saved = { ...process.env };
+    delete process.env.AWS_REGION;
+    process.env.AWS_DEFAULT_REGION = 'eu-west-1';
+    process.env.AWS_EC2_METADATA_DISABLED = 'true';
+    process.env.AWS_CONFIG_FILE = join(tmpdir(), 'keyrot-no-such-config');
+    process.env.AWS_SHARED_CREDENTIALS_FILE = join(tmpdir(), 'keyrot-no-such-credentials');
+    try {
+      const run = await keyrot('plan');
+
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe(
+        'keyrot: no AWS region: pass --region REGION (e.g. --region eu-west-1) or set AWS_REGION ' +
+          '(AWS_DEFAULT_REGION is set, but the AWS SDK for JavaScript reads AWS_REGION), or set region in your AWS profile\n',
+      );
+      expect(sts.calls()).toHaveLength(0);
+      expect(iam.calls()).toHaveLength(0);
+    } finally {
+      process.env = saved;
+      mockClient(IAMClient).restore();
+    }
+  });
+
+  test('from a real process: exit 1 and the message, no call attempted', () => {
+    const home = mkdtempSync(join(tmpdir(), 'keyrot-home-'));
+    const env: NodeJS.ProcessEnv = { PATH: process.env.PATH, HOME: home, AWS_EC2_METADATA_DISABLED: 'true' };
+    // Any call would fail against this endpoint with a different message.
+    env.AWS_ENDPOINT_URL = 'http://127.0.0.1:9';
+    env.AWS_ACCESS_KEY_ID = 'AKIAEXAMPLE';
+    env.AWS_SECRET_ACCESS_KEY = 'example';
+
+    const result = spawnSync(process.execPath, ['cli/keyrot.cjs', 'plan'], { encoding: 'utf8', env });
+
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe(
+      'keyrot: no AWS region: pass --region REGION (e.g. --region eu-west-1) or set AWS_REGION, or set region in your AWS profile\n',
+    );
+  });
+});
+
+describe('rotate --user for a user that does not exist', () => {
+  test('writes nothing: no ledger record, no key, no secret', async () => {
+    const world = account();
+    const ledgerBefore = [...world.ledger.items.keys()];
+
+    const run = await keyrot('rotate --user nobody --apply', worldWiring(world));
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toBe(
+      'keyrot: user nobody does not exist in account 111122223333; nothing was changed\n',
+    );
+    expect(world.ledger.peek('111122223333', 'nobody')).toBeUndefined();
+    expect([...world.ledger.items.keys()]).toEqual(ledgerBefore);
+    expect(world.faults.writes()).toEqual([]);
   });
 });

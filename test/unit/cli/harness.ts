@@ -38,7 +38,16 @@ export async function keyrot(argv: string, wiring?: Wiring, isTTY = false): Prom
   return { code, stdout, stderr };
 }
 
-/** The CLI wired to one in-memory account, with the stack's resources known. */
+/** The role the operator runs --apply as in these tests (the stack's secretAdminRoleArn). */
+export const ADMIN_ROLE = (accountId: string) => `arn:aws:iam::${accountId}:role/ops/secrets-admin`;
+/** A session of that role, as STS GetCallerIdentity names it (no path). */
+export const ADMIN_SESSION = (accountId: string) =>
+  `arn:aws:sts::${accountId}:assumed-role/secrets-admin/operator`;
+
+/**
+ * The CLI wired to one in-memory account, with the stack's resources known. `accountId` is the
+ * account the connection works on: the world's unless a test simulates a mistaken one.
+ */
 export function worldWiring(
   world: World,
   resources: Resources = {
@@ -47,11 +56,13 @@ export function worldWiring(
     secretPrefix: SECRET_PREFIX,
     kmsKeyArn: 'key',
   },
+  accountId: string = world.accountId,
 ): Wiring {
   return {
     connect: (options) =>
       Promise.resolve({
-        accountId: world.accountId,
+        accountId,
+        caller: { account: world.accountId, arn: ADMIN_SESSION(world.accountId) },
         clock: world.clock,
         settings: settingsFor(options, resources),
         resources,
@@ -68,15 +79,18 @@ export function worldWiring(
   };
 }
 
-/** Mocked IAM and STS SDK clients that answer from the fake account, so the real adapters run. */
-export function mockIamFrom(world: World) {
+/**
+ * Mocked IAM and STS SDK clients that answer from the fake account, so the real adapters run. The
+ * operator's credentials are `callerArn` (an IAM user by default).
+ */
+export function mockIamFrom(world: World, callerArn = `arn:aws:iam::${world.accountId}:user/operator`) {
   // A report generated moments ago, as IAM keeps it for four hours: no polling wait in tests.
   world.iam.reportGenerationPolls = 0;
   const iam = mockClient(IAMClient);
   const sts = mockClient(STSClient);
   sts.on(GetCallerIdentityCommand).resolves({
     Account: world.accountId,
-    Arn: `arn:aws:iam::${world.accountId}:user/operator`,
+    Arn: callerArn,
     UserId: 'AIDAOPERATOR',
   });
   iam
