@@ -414,7 +414,7 @@ describe('IAM', () => {
           expect({ logicalId, statement, viaService: conditions?.StringEquals?.['kms:ViaService'] }).toEqual({
             logicalId,
             statement,
-            viaService: expect.anything(),
+            viaService: expect.anything() as unknown,
           });
         }
       }
