@@ -825,11 +825,17 @@ describe('per-owner notification topics', () => {
   });
 
   test('the rotator is told the owner prefix and the ops topic; without subscribeOwners, no prefix', () => {
-    const environmentOf = (synthesized: typeof defaults) =>
-      Object.values(synthesized.template.findResources('AWS::Lambda::Function')).find((fn) =>
+    // The rotator is the function whose description says it rotates.
+    const environmentOf = (synthesized: typeof defaults): Record<string, unknown> => {
+      const functions = synthesized.template.findResources('AWS::Lambda::Function') as Record<
+        string,
+        { Properties: { Environment: { Variables: Record<string, unknown> } } }
+      >;
+      const rotator = Object.values(functions).find((fn) =>
         JSON.stringify(fn).includes('rotates, deactivates'),
-      )?.Properties?.Environment?.Variables as Record<string, unknown>;
-    // (the rotator is the function whose description says it rotates)
+      );
+      return rotator!.Properties.Environment.Variables;
+    };
     expect(environmentOf(defaults)).toMatchObject({ OWNER_TOPIC_PREFIX: 'iam-key-rotation-owner-' });
     expect(environmentOf(defaults).OPS_TOPIC_ARN).toBeDefined();
     expect(environmentOf(custom).OWNER_TOPIC_PREFIX).toBeUndefined();

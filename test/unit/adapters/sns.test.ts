@@ -205,13 +205,13 @@ describe('per-owner topics', () => {
     expect(sns.commandCalls(CreateTopicCommand).map((c) => c.args[0].input)).toEqual([
       { Name: ownerTopicName(PREFIX, 'team-a@example.com') },
     ]);
-    const attributes = Object.fromEntries(
+    const attributes = new Map(
       sns
         .commandCalls(SetTopicAttributesCommand)
-        .map((c) => [c.args[0].input.AttributeName, c.args[0].input]),
+        .map((c) => [c.args[0].input.AttributeName, c.args[0].input.AttributeValue ?? ''] as const),
     );
-    expect(attributes.KmsMasterKeyId?.AttributeValue).toBe(KEY);
-    const policy = JSON.parse(attributes.Policy?.AttributeValue ?? '{}') as {
+    expect(attributes.get('KmsMasterKeyId')).toBe(KEY);
+    const policy = JSON.parse(attributes.get('Policy') ?? '{}') as {
       Statement: { Effect: string; Resource: string; Condition?: unknown }[];
     };
     expect(policy.Statement.every((statement) => statement.Resource === arn)).toBe(true);
