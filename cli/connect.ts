@@ -381,6 +381,6 @@ export function readOnly(connection: Connection): WriteConnection {
     secretPrefix: connection.resources.secretPrefix ?? 'iam-key-rotation',
     verifier: { callerIdentity: refuse },
     vault: { describe: refuse, store: refuse, promote: refuse, read: refuse },
-    notifier: { publish: refuse, ensureSubscribed: refuse },
+    notifier: { publish: refuse, ensureSubscribed: refuse, subscriptionState: refuse },
   };
 }

@@ -255,7 +255,11 @@ function deps(write: WriteConnection, options: CliOptions, logger: Logger) {
     settings: write.settings,
     secretPrefix: write.secretPrefix,
     holderId: holderId(),
-    options: { subscribeOwners: options.subscribeOwners },
+    options: {
+      subscribeOwners: options.subscribeOwners,
+      // The stack's owners have topics of their own unless it says `none` (as the notifier does).
+      ownerTopics: write.resources.ownerTopicPrefix !== 'none',
+    },
   };
 }
 

@@ -108,25 +108,33 @@ export interface OwnerSubscription {
   /** The address, in lower case. */
   readonly owner: string;
   readonly topicArn: string;
-  /** ISO time the subscription was requested; the owner confirms it from the e-mail SNS sends. */
+  /** ISO time the subscription was (last) requested; SNS then e-mails the owner a confirmation link. */
   readonly subscribedAt: string;
+  /** ISO time the subscription was last seen confirmed; absent until the owner has confirmed. */
+  readonly confirmedAt?: string;
 }
+
+/** An owner's subscription as SNS sees it: confirmed, waiting for the owner's click, or none at all. */
+export type SubscriptionState = 'confirmed' | 'pending' | 'none';
 
 /** What became of one notice. */
 export interface PublishOutcome {
-  /** Owners without a topic (never subscribed, or it was deleted): the default recipients got their copy. */
+  /** Owners not reachable on a topic of their own: the default recipients got their copy. */
   readonly undeliveredOwners: readonly string[];
 }
 
 /**
  * SNS: notices to owners, default recipients and operators. Every notice goes to the notification
- * topic (message attribute `owner` for filters); with per-owner topics, also to each recipient's own
- * topic; a notice marked for operators also goes to the ops topic.
+ * topic (message attribute `owner` for filters); with per-owner topics, also to the own topic of each
+ * recipient known to be reachable there, and the default recipients get the copy of any other owner;
+ * a notice marked for operators also goes to the ops topic.
  */
 export interface OwnerNotifier {
-  publish(notification: OwnerNotification): Promise<PublishOutcome>;
+  publish(notification: OwnerNotification, reachableOwners: readonly string[]): Promise<PublishOutcome>;
   /** Creates the owner's topic if needed and subscribes the address to it. Idempotent. */
-  ensureSubscribed(owner: string): Promise<Omit<OwnerSubscription, 'subscribedAt'>>;
+  ensureSubscribed(owner: string): Promise<Pick<OwnerSubscription, 'owner' | 'topicArn'>>;
+  /** The state of the owner's subscription to their own topic (`none` if the topic does not exist). */
+  subscriptionState(owner: string): Promise<SubscriptionState>;
 }
 
 /** DynamoDB: per-user memory with conditional writes and a lock with a lease. */

@@ -9,6 +9,7 @@
  */
 import {
   CreateTopicCommand,
+  GetTopicAttributesCommand,
   PublishCommand,
   SetTopicAttributesCommand,
   SNSClient,
@@ -18,7 +19,7 @@ import {
 import { ConfigError, KeyRotationError } from '../domain/errors';
 import type { OwnerNotification } from '../domain/model';
 import { ownerTopicName, topicArnBeside } from '../domain/naming';
-import type { OwnerNotifier, OwnerSubscription, PublishOutcome } from '../ports';
+import type { OwnerNotifier, OwnerSubscription, PublishOutcome, SubscriptionState } from '../ports';
 import { call } from './aws-errors';
 import { SDK_CLIENT_CONFIG } from './sdk-config';
 
@@ -45,11 +46,19 @@ export class SnsNotifier implements OwnerNotifier {
     private readonly client: SNSClient = new SNSClient(SDK_CLIENT_CONFIG),
   ) {}
 
-  async publish(notification: OwnerNotification): Promise<PublishOutcome> {
+  async publish(
+    notification: OwnerNotification,
+    reachableOwners: readonly string[],
+  ): Promise<PublishOutcome> {
     const undeliveredOwners: string[] = [];
     if (this.options.ownerTopicPrefix) {
       for (const owner of notification.recipients) {
         if (owner === 'default') continue;
+        // An owner who has not confirmed (or never got) a subscription would receive nothing there.
+        if (!reachableOwners.includes(owner)) {
+          undeliveredOwners.push(owner);
+          continue;
+        }
         try {
           await this.send(this.ownerTopicArn(owner), notification, notification.recipients);
         } catch (error) {
@@ -63,7 +72,7 @@ export class SnsNotifier implements OwnerNotifier {
     const forTopic: OwnerNotification = detour
       ? {
           ...notification,
-          text: `${notification.text}\n\nYou receive this as a default recipient: ${undeliveredOwners.join(', ')} has no notification topic yet (not subscribed).`,
+          text: `${notification.text}\n\nYou receive this as a default recipient: ${undeliveredOwners.join(', ')} cannot be reached on their own notification topic yet (not subscribed, or the subscription is not confirmed).`,
           details: { ...notification.details, undeliveredOwners: undeliveredOwners.join(' ') },
         }
       : notification;
@@ -78,7 +87,7 @@ export class SnsNotifier implements OwnerNotifier {
     return { undeliveredOwners };
   }
 
-  async ensureSubscribed(owner: string): Promise<Omit<OwnerSubscription, 'subscribedAt'>> {
+  async ensureSubscribed(owner: string): Promise<Pick<OwnerSubscription, 'owner' | 'topicArn'>> {
     const prefix = this.options.ownerTopicPrefix;
     if (!prefix) {
       throw new ConfigError(['owner topics are off (no owner topic prefix): owners cannot be subscribed']);
@@ -96,12 +105,35 @@ export class SnsNotifier implements OwnerNotifier {
       await this.setAttribute(topicArn, 'KmsMasterKeyId', this.options.kmsKeyArn);
     }
     await this.setAttribute(topicArn, 'Policy', JSON.stringify(ownerTopicPolicy(topicArn)));
+    // The sender name of the confirmation e-mail and of every notice on this topic.
+    await this.setAttribute(topicArn, 'DisplayName', 'IAM access key rotation');
     // Subscribing an address that is already subscribed (or pending confirmation) returns the same
     // subscription: no duplicate e-mail subscription is made.
     await call('sns:Subscribe', () =>
       this.client.send(new SubscribeCommand({ TopicArn: topicArn, Protocol: 'email', Endpoint: address })),
     );
     return { owner: address, topicArn };
+  }
+
+  async subscriptionState(owner: string): Promise<SubscriptionState> {
+    let attributes: Record<string, string>;
+    try {
+      const response = await call(
+        'sns:GetTopicAttributes',
+        () => this.client.send(new GetTopicAttributesCommand({ TopicArn: this.ownerTopicArn(owner) })),
+        {
+          NotFoundException: (text) => new TopicNotFoundError(text),
+          NotFound: (text) => new TopicNotFoundError(text),
+        },
+      );
+      attributes = response.Attributes ?? {};
+    } catch (error) {
+      if (error instanceof TopicNotFoundError) return 'none';
+      throw error;
+    }
+    if (Number(attributes.SubscriptionsConfirmed ?? '0') > 0) return 'confirmed';
+    if (Number(attributes.SubscriptionsPending ?? '0') > 0) return 'pending';
+    return 'none';
   }
 
   private ownerTopicArn(owner: string): string {

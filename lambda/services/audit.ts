@@ -19,6 +19,7 @@ export type AuditAction =
   | 'ledger.tidied'
   | 'notice.sent'
   | 'owner.unsubscribed'
+  | 'owner.resubscribed'
   | 'rotation.started'
   | 'rotation.recovered'
   | 'rotation.skipped'

@@ -37,8 +37,13 @@ export interface RotationOptions {
   readonly lockLeaseMs: number;
   /** How long to keep trying the new key with STS while IAM propagates it. @default 120 s */
   readonly verifyTimeoutMs: number;
-  /** Subscribe an owner to the topic (filtered on their address) when first notifying them. @default true */
+  /** Subscribe an owner (to a topic of their own) when first warning them or rotating. @default true */
   readonly subscribeOwners: boolean;
+  /**
+   * Owners are reached on topics of their own, so each notice needs to know which owners are
+   * subscribed and confirmed. @default the value of subscribeOwners
+   */
+  readonly ownerTopics?: boolean;
   /** How many history entries the ledger keeps per user. @default 100 */
   readonly historyLimit: number;
 }
@@ -49,6 +54,11 @@ export const DEFAULT_ROTATION_OPTIONS: RotationOptions = {
   subscribeOwners: true,
   historyLimit: 100,
 };
+
+/** A confirmed owner subscription is trusted this long before SNS is asked again (owners may unsubscribe). */
+const CONFIRMED_TRUST_MS = 30 * 24 * 3_600_000;
+/** SNS confirmation links are valid for three days: an owner is not asked again sooner. */
+const RESUBSCRIBE_AFTER_MS = 3 * 24 * 3_600_000;
 
 /** How long after recording an intent CreateAccessKey can still take effect (SDK retries included). */
 const ORPHAN_WINDOW_MS = 5 * 60_000;
@@ -333,7 +343,8 @@ class UserRotation {
   /** Publishes every queued notice; each is removed from the outbox only after SNS accepted it. */
   private async deliverNotices(): Promise<void> {
     for (const pending of [...this.record.outbox]) {
-      const { undeliveredOwners } = await this.deps.notifier.publish(pending.notification);
+      const reachable = await this.reachableOwners(pending.notification.recipients);
+      const { undeliveredOwners } = await this.deps.notifier.publish(pending.notification, reachable);
       await this.update((record) => ({
         ...record,
         outbox: record.outbox.filter((entry) => entry.id !== pending.id),
@@ -369,6 +380,59 @@ class UserRotation {
         await this.reportSubscriptionFailure(plan, user, address, error);
       }
     }
+  }
+
+  /**
+   * The recipients that will receive a notice on their own topic: subscribed and confirmed. The
+   * default recipients get the copy of every other owner, so that nobody is left unaware. Best effort:
+   * a failed look-up only sends that owner's copy to the default recipients.
+   */
+  private async reachableOwners(recipients: readonly string[]): Promise<string[]> {
+    if (!(this.options.ownerTopics ?? this.options.subscribeOwners)) return [...recipients];
+    const reachable: string[] = [];
+    for (const address of recipients) {
+      if (address === DEFAULT_OWNER) continue;
+      try {
+        if (await this.ownerReachable(address)) reachable.push(address);
+      } catch (error) {
+        this.deps.logger.warn(
+          'could not tell whether the owner is subscribed; the default recipients get the notice',
+          {
+            owner: address,
+            error: describeError(error),
+          },
+        );
+      }
+    }
+    return reachable;
+  }
+
+  private async ownerReachable(address: string): Promise<boolean> {
+    const { ledger, notifier, clock } = this.deps;
+    const known = await ledger.findOwnerSubscription(address);
+    if (!known) return false;
+    const now = clock.now();
+    const since = (iso: string): number => now.getTime() - new Date(iso).getTime();
+    if (known.confirmedAt && since(known.confirmedAt) < CONFIRMED_TRUST_MS) return true;
+    const state = await notifier.subscriptionState(address);
+    if (state === 'confirmed') {
+      await ledger.recordOwnerSubscription({ ...known, confirmedAt: now.toISOString() });
+      return true;
+    }
+    if (
+      state === 'none' &&
+      this.options.subscribeOwners &&
+      since(known.subscribedAt) >= RESUBSCRIBE_AFTER_MS
+    ) {
+      // Never confirmed in time, unsubscribed, or the topic was deleted: ask the owner again.
+      const again = await notifier.ensureSubscribed(address);
+      await ledger.recordOwnerSubscription({ ...again, subscribedAt: now.toISOString() });
+      this.log('owner.resubscribed', 'success', {
+        reason: `${address} had no confirmed subscription; a new confirmation e-mail was sent`,
+        owner: address,
+      });
+    }
+    return false;
   }
 
   private async reportSubscriptionFailure(

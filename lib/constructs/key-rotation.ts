@@ -603,7 +603,13 @@ export class KeyRotation extends Construct {
           ...(this.ownerTopicPrefix
             ? [
                 new PolicyStatement({
-                  actions: ['sns:CreateTopic', 'sns:SetTopicAttributes', 'sns:Subscribe', 'sns:Publish'],
+                  actions: [
+                    'sns:CreateTopic',
+                    'sns:SetTopicAttributes',
+                    'sns:GetTopicAttributes',
+                    'sns:Subscribe',
+                    'sns:Publish',
+                  ],
                   resources: [this.ownerTopicArnPattern()],
                 }),
               ]
@@ -913,7 +919,7 @@ export class KeyRotation extends Construct {
       acknowledge(
         this.rotatorRole.node.defaultChild,
         iam5(`Resource::arn:<AWS::Partition>:sns:<AWS::Region>:<AWS::AccountId>:${this.ownerTopicPrefix}*`),
-        `Each owner gets an SNS topic of their own, named ${this.ownerTopicPrefix}<owner>, created at run time (SNS allows 200 filter policies per topic, so filtered subscriptions on one topic cannot reach every owner); the rotator may create, configure, subscribe to and publish to topics under that prefix only.`,
+        `Each owner gets an SNS topic of their own, named ${this.ownerTopicPrefix}<owner>, created at run time (SNS allows 200 filter policies per topic, so filtered subscriptions on one topic cannot reach every owner); the rotator may create, configure, read the subscription counts of, subscribe to and publish to topics under that prefix only.`,
       );
     }
     acknowledge(

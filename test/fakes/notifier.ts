@@ -1,12 +1,13 @@
 /**
  * SNS in memory, with the parts of SNS that decide who hears of what: topics (the notification topic
- * and per-owner topics created on demand), e-mail subscriptions with filter policies on the `owner`
- * attribute, SNS's default quota of 200 filter policies per topic, and delivery to each subscriber.
+ * and per-owner topics created on demand), e-mail subscriptions that deliver nothing until the owner
+ * confirms them, filter policies on the `owner` attribute with SNS's default quota of 200 per topic,
+ * and delivery to each subscriber.
  */
 import { KeyRotationError } from '../../lambda/domain/errors';
 import type { OwnerNotification } from '../../lambda/domain/model';
 import { ownerTopicName } from '../../lambda/domain/naming';
-import type { OwnerNotifier, OwnerSubscription, PublishOutcome } from '../../lambda/ports';
+import type { OwnerNotifier, OwnerSubscription, PublishOutcome, SubscriptionState } from '../../lambda/ports';
 import { Faults } from './faults';
 
 /** SNS's default quota of subscription filter policies per topic. */
@@ -20,6 +21,8 @@ interface Subscription {
   readonly endpoint: string;
   /** Allowed values of the `owner` attribute; undefined = no filter (every message). */
   readonly ownerFilter?: readonly string[];
+  /** An e-mail subscription delivers only once its owner clicked the confirmation link. */
+  confirmed: boolean;
 }
 
 interface FakeTopic {
@@ -40,6 +43,7 @@ export class FakeNotifier implements OwnerNotifier {
   /** Owners subscribed (to their own topic, or with a filter on the notification topic). */
   readonly subscribed = new Set<string>();
   readonly topics = new Map<string, FakeTopic>();
+  private readonly deliveries: { readonly endpoint: string; readonly message: OwnerNotification }[] = [];
   private readonly ownerTopics: boolean;
 
   constructor(
@@ -49,23 +53,24 @@ export class FakeNotifier implements OwnerNotifier {
     this.ownerTopics = options.ownerTopics ?? true;
     this.topics.set(NOTIFICATION_TOPIC, { subscriptions: [], messages: [] });
     this.topics.set(OPS_TOPIC, { subscriptions: [], messages: [] });
+    // The stack's own subscriptions were confirmed after the deployment.
     for (const address of options.defaultRecipients ?? []) {
-      this.subscribe(NOTIFICATION_TOPIC, { endpoint: address, ownerFilter: ['default'] });
+      this.subscribe(NOTIFICATION_TOPIC, { endpoint: address, ownerFilter: ['default'], confirmed: true });
     }
     for (const address of options.opsRecipients ?? []) {
-      this.subscribe(NOTIFICATION_TOPIC, { endpoint: address });
-      this.subscribe(OPS_TOPIC, { endpoint: address });
+      this.subscribe(NOTIFICATION_TOPIC, { endpoint: address, confirmed: true });
+      this.subscribe(OPS_TOPIC, { endpoint: address, confirmed: true });
     }
   }
 
-  publish(notification: OwnerNotification): Promise<PublishOutcome> {
+  publish(notification: OwnerNotification, reachableOwners: readonly string[]): Promise<PublishOutcome> {
     return this.faults.around('sns:Publish', () => {
       const undeliveredOwners: string[] = [];
       if (this.ownerTopics) {
         for (const owner of notification.recipients) {
           if (owner === 'default') continue;
           const topic = this.topics.get(ownerTopicName(OWNER_TOPIC_PREFIX, owner));
-          if (topic) topic.messages.push(structuredClone(notification));
+          if (topic && reachableOwners.includes(owner)) this.deliver(topic, notification);
           else undeliveredOwners.push(owner);
         }
       }
@@ -74,41 +79,76 @@ export class FakeNotifier implements OwnerNotifier {
         ? { ...notification, recipients: [...notification.recipients, 'default'] }
         : notification;
       this.published.push(structuredClone(notification));
-      this.topics.get(NOTIFICATION_TOPIC)!.messages.push(structuredClone(onTopic));
-      if (notification.toOperators) this.topics.get(OPS_TOPIC)!.messages.push(structuredClone(notification));
+      this.deliver(this.topics.get(NOTIFICATION_TOPIC)!, onTopic);
+      if (notification.toOperators) this.deliver(this.topics.get(OPS_TOPIC)!, notification);
       return { undeliveredOwners };
     });
   }
 
-  ensureSubscribed(owner: string): Promise<Omit<OwnerSubscription, 'subscribedAt'>> {
+  ensureSubscribed(owner: string): Promise<Pick<OwnerSubscription, 'owner' | 'topicArn'>> {
     return this.faults.around('sns:Subscribe', () => {
       const address = owner.toLowerCase();
       if (this.ownerTopics) {
         const name = ownerTopicName(OWNER_TOPIC_PREFIX, address);
         if (!this.topics.has(name)) this.topics.set(name, { subscriptions: [], messages: [] });
-        this.subscribe(name, { endpoint: address });
+        this.subscribe(name, { endpoint: address, confirmed: false });
         this.subscribed.add(address);
         return { owner: address, topicArn: `arn:aws:sns:eu-west-1:111122223333:${name}` };
       }
-      this.subscribe(NOTIFICATION_TOPIC, { endpoint: address, ownerFilter: [address] });
+      this.subscribe(NOTIFICATION_TOPIC, { endpoint: address, ownerFilter: [address], confirmed: false });
       this.subscribed.add(address);
       return { owner: address, topicArn: `arn:aws:sns:eu-west-1:111122223333:${NOTIFICATION_TOPIC}` };
     });
   }
 
-  /** What one e-mail address received, over every topic, as SNS would deliver it. */
-  inbox(address: string): OwnerNotification[] {
-    const received: OwnerNotification[] = [];
+  subscriptionState(owner: string): Promise<SubscriptionState> {
+    return this.faults.around('sns:GetTopicAttributes', () => {
+      const topic = this.topics.get(ownerTopicName(OWNER_TOPIC_PREFIX, owner.toLowerCase()));
+      if (!topic) return 'none';
+      if (topic.subscriptions.some((subscription) => subscription.confirmed)) return 'confirmed';
+      return topic.subscriptions.length > 0 ? 'pending' : 'none';
+    });
+  }
+
+  /** The owner clicks the confirmation link of every subscription of their address. */
+  confirm(address: string): void {
     for (const topic of this.topics.values()) {
       for (const subscription of topic.subscriptions) {
-        if (subscription.endpoint !== address) continue;
-        for (const message of topic.messages) {
-          const filter = subscription.ownerFilter;
-          if (!filter || message.recipients.some((owner) => filter.includes(owner))) received.push(message);
-        }
+        if (subscription.endpoint === address) subscription.confirmed = true;
       }
     }
-    return received;
+  }
+
+  /** Every owner confirms. */
+  confirmAll(): void {
+    for (const address of this.subscribed) this.confirm(address);
+  }
+
+  /** The owner clicks "unsubscribe" (or SNS dropped a subscription never confirmed). */
+  unsubscribe(address: string): void {
+    for (const topic of this.topics.values()) {
+      const index = topic.subscriptions.findIndex((subscription) => subscription.endpoint === address);
+      if (index >= 0) topic.subscriptions.splice(index, 1);
+    }
+  }
+
+  /** What one e-mail address received, over every topic, as SNS delivered it at the time. */
+  inbox(address: string): OwnerNotification[] {
+    return this.deliveries
+      .filter((delivery) => delivery.endpoint === address)
+      .map((delivery) => delivery.message);
+  }
+
+  /** SNS delivers a message to each confirmed subscription whose filter (if any) matches it. */
+  private deliver(topic: FakeTopic, notification: OwnerNotification): void {
+    const message = structuredClone(notification);
+    topic.messages.push(message);
+    for (const subscription of topic.subscriptions) {
+      if (!subscription.confirmed) continue;
+      const filter = subscription.ownerFilter;
+      if (filter && !message.recipients.some((owner) => filter.includes(owner))) continue;
+      this.deliveries.push({ endpoint: subscription.endpoint, message });
+    }
   }
 
   /** Notices published to the ops topic. */

@@ -816,7 +816,13 @@ describe('per-owner notification topics', () => {
         },
         {
           effect: 'Allow',
-          actions: ['sns:CreateTopic', 'sns:Publish', 'sns:SetTopicAttributes', 'sns:Subscribe'],
+          actions: [
+            'sns:CreateTopic',
+            'sns:GetTopicAttributes',
+            'sns:Publish',
+            'sns:SetTopicAttributes',
+            'sns:Subscribe',
+          ],
           resources: [ownerTopics],
         },
       ]),

@@ -66,6 +66,8 @@ const CLEAN_RUN_CALLS: readonly string[] = [
   'sts:GetCallerIdentity', // ...accepted
   'secretsmanager:Promote', // the verified key becomes AWSCURRENT
   'dynamodb:Save', // rotated, notice in the outbox
+  'dynamodb:FindOwnerSubscription', // is she reachable on her own topic?
+  'sns:GetTopicAttributes', // not confirmed yet: the default recipients get her copy
   'sns:Publish',
   'dynamodb:Save', // outbox emptied
   'dynamodb:ReleaseLock',
@@ -193,6 +195,7 @@ function expectRotatedOnce(
 /** The owner's subscription is best effort: its failure is reported, and the rotation goes on. */
 const SUBSCRIPTION_OPS = new Set([
   'dynamodb:FindOwnerSubscription',
+  'sns:GetTopicAttributes',
   'sns:Subscribe',
   'dynamodb:RecordOwnerSubscription',
 ]);

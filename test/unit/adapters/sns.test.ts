@@ -1,5 +1,6 @@
 import {
   CreateTopicCommand,
+  GetTopicAttributesCommand,
   NotFoundException,
   PublishCommand,
   SetTopicAttributesCommand,
@@ -52,7 +53,7 @@ describe('publish', () => {
   test('sends text to people and JSON to machines, with the filterable attributes', async () => {
     sns.on(PublishCommand).resolves({ MessageId: 'm-1' });
 
-    await notifier().publish(NOTIFICATION);
+    await notifier().publish(NOTIFICATION, []);
 
     const inputs = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
     expect(inputs).toHaveLength(1);
@@ -88,7 +89,7 @@ describe('publish', () => {
   test('a user without an owner goes to the default recipients', async () => {
     sns.on(PublishCommand).resolves({});
 
-    await notifier().publish({ ...NOTIFICATION, owner: 'default', recipients: ['default'] });
+    await notifier().publish({ ...NOTIFICATION, owner: 'default', recipients: ['default'] }, []);
 
     const [input] = sns.commandCalls(PublishCommand).map((c) => c.args[0].input);
     expect(input?.MessageAttributes?.owner).toEqual({ DataType: 'String.Array', StringValue: '["default"]' });
@@ -111,7 +112,7 @@ describe('publish', () => {
   ] as const)('%s fails the publish with its engine error', async (_name, make, expected) => {
     sns.on(PublishCommand).rejects(make());
 
-    const error = await rejectionOf(() => notifier().publish(NOTIFICATION));
+    const error = await rejectionOf(() => notifier().publish(NOTIFICATION, []));
 
     expect(error).toBeInstanceOf(expected);
     expect((error as Error).message.startsWith('sns:Publish: ')).toBe(true);
@@ -136,11 +137,45 @@ function publishedTo(): { topic: string; owner: string; text: string }[] {
 
 describe('per-owner topics', () => {
   const withTopics = () => notifier({ ownerTopicPrefix: PREFIX, kmsKeyArn: KEY, opsTopicArn: OPS });
+  const BOTH = ['alice@example.com', 'ops@example.com'];
+
+  test('an owner not known to be reachable is not published to: the default recipients get the copy', async () => {
+    sns.on(PublishCommand).resolves({ MessageId: 'm' });
+
+    const outcome = await withTopics().publish(NOTIFICATION, ['alice@example.com']);
+
+    expect(outcome).toEqual({ undeliveredOwners: ['ops@example.com'] });
+    expect(publishedTo().map((call) => call.topic)).toEqual([ownerTopicArn('alice@example.com'), TOPIC]);
+    const onTopic = publishedTo().find((call) => call.topic === TOPIC)!;
+    expect(JSON.parse(onTopic.owner)).toEqual(['alice@example.com', 'ops@example.com', 'default']);
+    expect(onTopic.text).toContain('ops@example.com cannot be reached on their own notification topic');
+  });
+
+  test.each([
+    [{ SubscriptionsConfirmed: '1', SubscriptionsPending: '0' }, 'confirmed'],
+    [{ SubscriptionsConfirmed: '0', SubscriptionsPending: '1' }, 'pending'],
+    [{ SubscriptionsConfirmed: '0', SubscriptionsPending: '0' }, 'none'],
+  ] as const)('subscription state from the topic attributes %j is %s', async (attributes, expected) => {
+    sns.on(GetTopicAttributesCommand).resolves({ Attributes: { ...attributes } });
+
+    expect(await withTopics().subscriptionState('Alice@Example.com')).toBe(expected);
+    expect(sns.commandCalls(GetTopicAttributesCommand)[0]?.args[0].input).toEqual({
+      TopicArn: ownerTopicArn('alice@example.com'),
+    });
+  });
+
+  test('a topic that does not exist means no subscription', async () => {
+    sns
+      .on(GetTopicAttributesCommand)
+      .rejects(new NotFoundException({ message: 'Topic does not exist', $metadata: {} }));
+
+    expect(await withTopics().subscriptionState('gone@example.com')).toBe('none');
+  });
 
   test("a notice goes to each owner's own topic and to the notification topic", async () => {
     sns.on(PublishCommand).resolves({ MessageId: 'm' });
 
-    const outcome = await withTopics().publish(NOTIFICATION);
+    const outcome = await withTopics().publish(NOTIFICATION, BOTH);
 
     expect(outcome).toEqual({ undeliveredOwners: [] });
     expect(publishedTo().map((call) => [call.topic, call.owner])).toEqual([
@@ -157,25 +192,28 @@ describe('per-owner topics', () => {
       .on(PublishCommand, { TopicArn: ownerTopicArn('ops@example.com') })
       .rejects(new NotFoundException({ message: 'Topic does not exist', $metadata: {} }));
 
-    const outcome = await withTopics().publish(NOTIFICATION);
+    const outcome = await withTopics().publish(NOTIFICATION, BOTH);
 
     expect(outcome).toEqual({ undeliveredOwners: ['ops@example.com'] });
     const onTopic = publishedTo().find((call) => call.topic === TOPIC)!;
     expect(JSON.parse(onTopic.owner)).toEqual(['alice@example.com', 'ops@example.com', 'default']);
-    expect(onTopic.text).toContain('ops@example.com has no notification topic');
+    expect(onTopic.text).toContain('ops@example.com cannot be reached on their own notification topic');
   });
 
   test('a notice for the operators also goes to the ops topic; others do not', async () => {
     sns.on(PublishCommand).resolves({ MessageId: 'm' });
 
-    await withTopics().publish({ ...NOTIFICATION, recipients: ['default'], owner: 'default' });
-    await withTopics().publish({
-      ...NOTIFICATION,
-      event: 'owner.subscription-failed',
-      recipients: ['default'],
-      owner: 'default',
-      toOperators: true,
-    });
+    await withTopics().publish({ ...NOTIFICATION, recipients: ['default'], owner: 'default' }, []);
+    await withTopics().publish(
+      {
+        ...NOTIFICATION,
+        event: 'owner.subscription-failed',
+        recipients: ['default'],
+        owner: 'default',
+        toOperators: true,
+      },
+      [],
+    );
 
     expect(publishedTo().map((call) => call.topic)).toEqual([TOPIC, TOPIC, OPS]);
   });
@@ -187,7 +225,7 @@ describe('per-owner topics', () => {
       .on(PublishCommand, { TopicArn: ownerTopicArn('alice@example.com') })
       .rejects(sdkError('Throttling', { fault: 'client' }));
 
-    const error = await rejectionOf(() => withTopics().publish(NOTIFICATION));
+    const error = await rejectionOf(() => withTopics().publish(NOTIFICATION, BOTH));
 
     expect(error).toBeInstanceOf(ThrottledError);
     expect(publishedTo().map((call) => call.topic)).not.toContain(TOPIC);

@@ -1,21 +1,23 @@
 /**
  * Owner notices at the scale of a real account: thousands of owners, each with a topic of their own,
- * subscriptions remembered in the ledger, and a failed subscription that never silences an owner.
+ * subscriptions remembered in the ledger, and no owner ever left unaware: until an owner has a
+ * confirmed subscription, the default recipients get that owner's copy.
  */
-import { World } from '../../fakes/world';
 import { FILTER_POLICIES_PER_TOPIC } from '../../fakes/notifier';
+import { World } from '../../fakes/world';
 
 const OWNER_TAG = 'key-rotation:owner';
 const DEFAULT = 'security@example.com';
 const OPS = 'cloud-ops@example.com';
 
-function worldWith(owners: number, options: { ownerTopics?: boolean } = {}): World {
+function worldWith(owners: number, options: { ownerTopics?: boolean; ageDays?: number } = {}): World {
   const world = new World({
     notifier: { defaultRecipients: [DEFAULT], opsRecipients: [OPS], ownerTopics: options.ownerTopics },
   });
   for (let index = 0; index < owners; index++) {
     world.iam.addUser(`svc-${index}`, { tags: { [OWNER_TAG]: `owner-${index}@example.com` } });
-    world.iam.addKey(`svc-${index}`, { ageDays: 76 }); // warning day: the owner is subscribed
+    // Warning day by default: the owner is subscribed four days before the rotation.
+    world.iam.addKey(`svc-${index}`, { ageDays: options.ageDays ?? 76 });
   }
   return world;
 }
@@ -24,46 +26,57 @@ async function runEveryUser(world: World, owners: number): Promise<void> {
   for (let index = 0; index < owners; index++) await world.rotate(`svc-${index}`);
 }
 
+function events(notices: readonly { event: string; userName: string }[]): string[] {
+  return notices.map((notice) => `${notice.event} ${notice.userName}`);
+}
+
 describe('owner notices for 1,000 distinct owners', () => {
   const OWNERS = 1_000;
 
-  test('every owner is subscribed to a topic of their own and receives their warning and rotation', async () => {
+  test('each owner gets a topic of their own; once confirmed, they receive their rotation there', async () => {
     const world = worldWith(OWNERS);
 
-    await runEveryUser(world, OWNERS);
+    await runEveryUser(world, OWNERS); // day 76: warned and subscribed
+    world.notifier.confirmAll(); // the owners click the link in SNS's confirmation e-mail
     world.clock.advanceDays(4);
-    await runEveryUser(world, OWNERS);
+    await runEveryUser(world, OWNERS); // day 80: rotated
 
     expect(world.notifier.subscribed.size).toBe(OWNERS);
     expect(world.ledger.ownerSubscriptions.size).toBe(OWNERS);
-    for (const index of [0, 199, 200, 201, 500, 999]) {
-      const inbox = world.notifier.inbox(`owner-${index}@example.com`);
-      expect([index, inbox.map((notice) => `${notice.event} ${notice.userName}`)]).toEqual([
-        index,
-        [`key.expiring svc-${index}`, `key.rotated svc-${index}`],
-      ]);
-    }
-    // Nobody is left out, and the default recipients were not needed.
-    const silenced = Array.from({ length: OWNERS }, (_, index) => `owner-${index}@example.com`).filter(
-      (address) => world.notifier.inbox(address).length !== 2,
+    const missed = Array.from({ length: OWNERS }, (_, index) => index).filter(
+      (index) =>
+        events(world.notifier.inbox(`owner-${index}@example.com`)).join() !== `key.rotated svc-${index}`,
     );
-    expect(silenced).toEqual([]);
-    expect(world.notifier.inbox(DEFAULT)).toEqual([]);
+    expect(missed).toEqual([]);
+    // The warnings went out while the subscriptions were still pending: the default recipients got
+    // each owner's copy, saying why, so that nobody was left unaware.
+    const forDefault = world.notifier.inbox(DEFAULT);
+    expect(forDefault.map((notice) => notice.event)).toEqual(Array(OWNERS).fill('key.expiring'));
+    expect(forDefault[0]?.recipients).toEqual(['owner-0@example.com', 'default']);
     expect(world.notifier.opsMessages).toEqual([]);
   });
 
-  test('the ledger remembers subscriptions: later notices cost no subscription call at all', async () => {
+  test('the ledger remembers subscriptions: SNS is asked once per owner to confirm, then not at all', async () => {
     const world = worldWith(OWNERS);
-    await runEveryUser(world, OWNERS);
-    const subscribeCalls = world.faults.count('sns:Subscribe');
-
+    await runEveryUser(world, OWNERS); // day 76
+    world.notifier.confirmAll();
     world.clock.advanceDays(4);
-    await runEveryUser(world, OWNERS);
+    await runEveryUser(world, OWNERS); // day 80: rotation, confirmation seen and recorded
+    const afterRotation = {
+      subscribe: world.faults.count('sns:Subscribe'),
+      state: world.faults.count('sns:GetTopicAttributes'),
+    };
 
-    expect(subscribeCalls).toBe(OWNERS);
-    expect(world.faults.count('sns:Subscribe')).toBe(OWNERS); // rotation day: none more
-    // One ledger read per owner per user with work, never a scan of the topic's subscriptions.
-    expect(world.faults.count('dynamodb:FindOwnerSubscription')).toBe(2 * OWNERS);
+    world.clock.advanceDays(7);
+    await runEveryUser(world, OWNERS); // day 87: old keys deactivated, owners told
+
+    expect(afterRotation).toEqual({ subscribe: OWNERS, state: 2 * OWNERS });
+    expect(world.faults.count('sns:Subscribe')).toBe(OWNERS);
+    expect(world.faults.count('sns:GetTopicAttributes')).toBe(2 * OWNERS);
+    expect(world.notifier.inbox('owner-7@example.com').map((notice) => notice.event)).toEqual([
+      'key.rotated',
+      'key.deactivated',
+    ]);
   });
 
   test('filtered subscriptions on one topic (the old design) would silence every owner past 200', async () => {
@@ -87,8 +100,8 @@ describe('owner notices for 1,000 distinct owners', () => {
   });
 });
 
-describe('an owner who cannot be subscribed', () => {
-  test('the default recipients and the ops topic are told, naming the owner; the rotation goes on', async () => {
+describe('an owner who cannot be reached on their own topic', () => {
+  test('a refused subscription: default recipients and the ops topic are told, the rotation goes on', async () => {
     const world = worldWith(1);
     world.faults.inject('sns:Subscribe', 'access-denied', 10);
 
@@ -105,12 +118,11 @@ describe('an owner who cannot be subscribed', () => {
       ['owner.subscription-failed', 'owner-0@example.com'], // a new day, a new reminder
     ]);
     // The owner's own notices reach the default recipients instead of nobody.
-    const forDefault = world.notifier.inbox(DEFAULT).map((notice) => notice.event);
-    expect(forDefault).toEqual([
-      'owner.subscription-failed',
-      'key.expiring',
-      'owner.subscription-failed',
-      'key.rotated',
+    expect(events(world.notifier.inbox(DEFAULT))).toEqual([
+      'owner.subscription-failed svc-0',
+      'key.expiring svc-0',
+      'owner.subscription-failed svc-0',
+      'key.rotated svc-0',
     ]);
     expect(world.notifier.inbox(DEFAULT)[0]?.subject).toContain('owner-0@example.com');
     expect(world.logger.audits('owner.unsubscribed')).toHaveLength(2);
@@ -118,9 +130,7 @@ describe('an owner who cannot be subscribed', () => {
   });
 
   test('the failure is reported once a day per user and address, however often it is retried', async () => {
-    const world = worldWith(0);
-    world.iam.addUser('svc-0', { tags: { [OWNER_TAG]: 'owner-0@example.com' } });
-    world.iam.addKey('svc-0', { ageDays: 80 }); // rotation day, first seen today
+    const world = worldWith(1, { ageDays: 80 }); // rotation day, first seen today
     world.faults.inject('sns:Subscribe', 'throttle', 2);
     world.faults.inject('iam:CreateAccessKey', 'access-denied', 1);
 
@@ -129,9 +139,75 @@ describe('an owner who cannot be subscribed', () => {
 
     expect(world.notifier.opsMessages.map((notice) => notice.event)).toEqual(['owner.subscription-failed']);
     expect(world.iam.users.get('svc-0')!.keys).toHaveLength(2);
-    expect(world.notifier.inbox(DEFAULT).map((notice) => notice.event)).toEqual([
-      'owner.subscription-failed',
-      'key.rotated',
+    expect(events(world.notifier.inbox(DEFAULT))).toEqual([
+      'owner.subscription-failed svc-0',
+      'key.rotated svc-0',
     ]);
+  });
+
+  test('a subscription whose answer was lost (topic made, not recorded) still leaves nobody unaware', async () => {
+    const world = worldWith(1);
+    world.faults.inject('sns:Subscribe', 'timeout-after', 1);
+
+    await world.rotate('svc-0'); // warning day: SNS subscribed the owner, the service never heard
+    world.notifier.confirmAll();
+    world.clock.advanceDays(4);
+    await world.rotate('svc-0'); // rotation day: subscribed again (idempotent), now recorded
+
+    expect(world.ledger.ownerSubscriptions.has('owner-0@example.com')).toBe(true);
+    expect(events(world.notifier.inbox(DEFAULT))).toContain('key.expiring svc-0');
+    expect(events(world.notifier.inbox('owner-0@example.com'))).toEqual(['key.rotated svc-0']);
+  });
+
+  test('a key first seen past the rotation age: the owner is still confirming, the default recipients are told', async () => {
+    const world = worldWith(1, { ageDays: 200 });
+
+    await world.rotate('svc-0');
+
+    expect(world.notifier.subscribed.has('owner-0@example.com')).toBe(true);
+    expect(world.notifier.inbox('owner-0@example.com')).toEqual([]);
+    const [copy] = world.notifier.inbox(DEFAULT);
+    expect(copy?.event).toBe('key.rotated');
+    expect(copy?.text).toBe(world.notifier.published[0]?.text); // same notice; the note is the adapter's
+    expect(copy?.recipients).toEqual(['owner-0@example.com', 'default']);
+  });
+
+  test('an owner who never confirms is asked again once the link has expired, and never silenced', async () => {
+    const world = worldWith(1);
+    await world.rotate('svc-0'); // day 76: subscription pending
+    world.clock.advanceDays(4);
+    await world.rotate('svc-0'); // day 80: still pending
+    world.notifier.unsubscribe('owner-0@example.com'); // SNS drops the unconfirmed subscription
+    world.clock.advanceDays(7);
+
+    await world.rotate('svc-0'); // day 87: the old key is deactivated and the owner told
+
+    expect(world.faults.count('sns:Subscribe')).toBe(2);
+    expect(world.logger.audits('owner.resubscribed')).toHaveLength(1);
+    expect(events(world.notifier.inbox(DEFAULT))).toEqual([
+      'key.expiring svc-0',
+      'key.rotated svc-0',
+      'key.deactivated svc-0',
+    ]);
+    world.notifier.confirmAll();
+    world.clock.advanceDays(14);
+    await world.rotate('svc-0'); // day 101: deleted; the owner has confirmed the new link
+    expect(events(world.notifier.inbox('owner-0@example.com'))).toEqual(['key.deleted svc-0']);
+  });
+
+  test('an owner who unsubscribes is asked again at the monthly check and reached through the default recipients', async () => {
+    const world = worldWith(1);
+    await world.rotate('svc-0');
+    world.notifier.confirmAll();
+    world.clock.advanceDays(4);
+    await world.rotate('svc-0'); // day 80: confirmed and recorded
+    world.notifier.unsubscribe('owner-0@example.com');
+    world.clock.advanceDays(34); // past the 30 days a confirmation is trusted
+
+    await world.rotate('svc-0'); // day 114: the old key is deactivated, the owner told
+
+    expect(world.logger.audits('owner.resubscribed')).toHaveLength(1);
+    expect(events(world.notifier.inbox(DEFAULT)).slice(-1)).toEqual(['key.deactivated svc-0']);
+    expect(events(world.notifier.inbox('owner-0@example.com'))).toEqual(['key.rotated svc-0']);
   });
 });
