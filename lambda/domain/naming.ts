@@ -60,11 +60,13 @@ export const SECRET_TAGS = {
 const TOPIC_NAME_MAX = 256;
 
 /**
- * Name prefix of the per-owner notification topics, derived from the secret prefix so that two
- * deployments with different prefixes never share topics: `iam-key-rotation` → `iam-key-rotation-owner-`.
+ * Name prefix of the per-owner notification topics, derived from the secret prefix:
+ * `iam-key-rotation` → `iam-key-rotation-owner-<6 hex>-`. The hash of the exact prefix keeps two
+ * deployments apart even when their prefixes read the same as topic names (`a/b` and `a-b`), and
+ * keeps one deployment's grant (`<prefix>*`) from reaching another's topics (`a` and `a-owner-x`).
  */
 export function ownerTopicPrefixFor(secretPrefix: string): string {
-  return `${secretPrefix.replace(/[^A-Za-z0-9_-]/g, '-')}-owner-`;
+  return `${secretPrefix.replace(/[^A-Za-z0-9_-]/g, '-')}-owner-${fnv1a32(secretPrefix).slice(0, 6)}-`;
 }
 
 /**

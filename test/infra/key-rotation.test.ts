@@ -797,7 +797,7 @@ describe('stack outputs', () => {
 });
 
 describe('per-owner notification topics', () => {
-  const ownerTopics = 'arn:<AWS::Partition>:sns:<AWS::Region>:<AWS::AccountId>:iam-key-rotation-owner-*';
+  const ownerTopics = 'arn:<AWS::Partition>:sns:<AWS::Region>:<AWS::AccountId>:iam-key-rotation-owner-4a09c2-*';
 
   test('by default the rotator may create and use topics under the owner prefix, and nothing wider', () => {
     const role = defaults.id(defaults.stack.rotation.rotatorRole);
@@ -842,7 +842,7 @@ describe('per-owner notification topics', () => {
       );
       return rotator!.Properties.Environment.Variables;
     };
-    expect(environmentOf(defaults)).toMatchObject({ OWNER_TOPIC_PREFIX: 'iam-key-rotation-owner-' });
+    expect(environmentOf(defaults)).toMatchObject({ OWNER_TOPIC_PREFIX: 'iam-key-rotation-owner-4a09c2-' });
     expect(environmentOf(defaults).OPS_TOPIC_ARN).toBeDefined();
     expect(environmentOf(custom).OWNER_TOPIC_PREFIX).toBeUndefined();
     const prefixOutput = (synthesized: typeof defaults): unknown =>
@@ -850,7 +850,7 @@ describe('per-owner notification topics', () => {
         STACK_OUTPUT.ownerTopicPrefix
       ]?.Value;
     expect(prefixOutput(custom)).toBe('none');
-    expect(prefixOutput(defaults)).toBe('iam-key-rotation-owner-');
+    expect(prefixOutput(defaults)).toBe('iam-key-rotation-owner-4a09c2-');
   });
 });
 

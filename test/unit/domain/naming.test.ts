@@ -1,5 +1,8 @@
 import {
   accessKeyIdFromToken,
+  ownerTopicName,
+  ownerTopicPrefixFor,
+  topicArnBeside,
   secretNameFor,
   secretPrefixProblem,
   secretVersionToken,
@@ -88,5 +91,47 @@ describe('secret version tokens', () => {
     'IAM-KEY-ROTATION-AKIAIOSFODNN7EXAMPLE',
   ])('a version id that is not ours ("%s") maps to no key', (token) => {
     expect(accessKeyIdFromToken(token)).toBeUndefined();
+  });
+});
+
+describe('owner topics', () => {
+  const prefix = ownerTopicPrefixFor('iam-key-rotation');
+
+  test('the prefix is the secret prefix made a topic name, with a hash of the exact prefix', () => {
+    expect(prefix).toBe('iam-key-rotation-owner-4a09c2-');
+    // Prefixes that read the same as topic names stay apart...
+    expect(ownerTopicPrefixFor('acme/keys')).not.toBe(ownerTopicPrefixFor('acme-keys'));
+    // ...and one deployment's grant (<prefix>*) does not reach another's topics.
+    const other = ownerTopicPrefixFor('iam-key-rotation-owner-x');
+    expect(other.startsWith(prefix)).toBe(false);
+  });
+
+  test.each([
+    'alice@example.com',
+    'Team.A+alerts@Sub.Example.co.uk',
+    `${'very-long-local-part.'.repeat(12)}@example.com`,
+  ])('%s gets a valid SNS topic name (1-256 of letters, digits, _ and -)', (address) => {
+    const name = ownerTopicName(prefix, address);
+    expect(name).toMatch(/^[A-Za-z0-9_-]{1,256}$/);
+    expect(name.startsWith(prefix)).toBe(true);
+  });
+
+  test('one topic per address, whatever its case; addresses that read alike get different topics', () => {
+    expect(ownerTopicName(prefix, 'Alice@Example.com')).toBe(ownerTopicName(prefix, 'alice@example.com'));
+    expect(ownerTopicName(prefix, 'alice@example.com')).toBe(
+      'iam-key-rotation-owner-4a09c2-alice_at_example-com-' +
+        ownerTopicName(prefix, 'alice@example.com').slice(-16),
+    );
+    expect(ownerTopicName(prefix, 'a.b@example.com')).not.toBe(ownerTopicName(prefix, 'a-b@example.com'));
+    const names = new Set(
+      Array.from({ length: 10_000 }, (_, index) => ownerTopicName(prefix, `owner-${index}@example.com`)),
+    );
+    expect(names.size).toBe(10_000);
+  });
+
+  test('the ARN of a topic next to another (same partition, region and account)', () => {
+    expect(topicArnBeside('arn:aws-cn:sns:cn-north-1:123456789012:notices', 'x-owner-1')).toBe(
+      'arn:aws-cn:sns:cn-north-1:123456789012:x-owner-1',
+    );
   });
 });
