@@ -133,7 +133,7 @@ describe('cdk-nag AwsSolutions', () => {
       ],
       [
         'Nag/KeyRotation/RotatorRole/Resource',
-        'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sns:<AWS::Region>:<AWS::AccountId>:acme-keys-owner-*]',
+        'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:sns:<AWS::Region>:<AWS::AccountId>:acme-keys-owner-6f8ff7-*]',
       ],
       ['Nag/KeyRotation/RotatorRole/DefaultPolicy/Resource', 'AwsSolutions-IAM5[Resource::*]'],
       // The schedule's dead-letter queue is a DLQ that cdk-nag does not recognise as one.
