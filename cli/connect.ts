@@ -380,7 +380,7 @@ export function readOnly(connection: Connection): WriteConnection {
     ...connection,
     secretPrefix: connection.resources.secretPrefix ?? 'iam-key-rotation',
     verifier: { callerIdentity: refuse },
-    vault: { describe: refuse, store: refuse, promote: refuse, read: refuse },
+    vault: { describe: refuse, store: refuse, promote: refuse, read: refuse, settlePolicy: refuse },
     notifier: { publish: refuse, ensureSubscribed: refuse, subscriptionState: refuse },
   };
 }

@@ -75,9 +75,10 @@ export interface SecretDescription {
 /** What became of one store. */
 export interface StoreOutcome {
   /**
-   * Readers that were meant to be named in the secret's policy but were left out because they do not
-   * exist (the admin role, deleted or never created): the key is stored and readable by its user, and
-   * the caller reports the omission.
+   * Principals left out of the secret's policy because they do not exist: the admin role or a reader
+   * (deleted or never created), which Secrets Manager would refuse, and deleted principals that an
+   * operator's statement still named (shown as unique IDs, AROA... or AIDA...), removed from it. The
+   * key is stored and readable by its user, and the caller reports the omission.
    */
   readonly omittedReaders: readonly string[];
 }
@@ -87,8 +88,8 @@ export interface AccessKeyVault {
   describe(ref: SecretRef): Promise<SecretDescription | undefined>;
   /**
    * Stores the key as a new version labelled AWSPENDING, creating the (empty) secret with our tags
-   * first if needed, and settles its resource policy (the user and the admin role read, everyone
-   * else is denied the value) before the value exists. Idempotent per access key id. Throws
+   * first if needed, and settles its resource policy (the user, the admin role and the readers read,
+   * everyone else is denied the value) before the value exists. Idempotent per access key id. Throws
    * ForeignSecretError if a secret of that name exists that we did not create, and
    * SecretRotationConflictError if Secrets Manager's own rotation is turned on for it.
    */
@@ -101,6 +102,12 @@ export interface AccessKeyVault {
   promote(ref: SecretRef, accessKeyId: string): Promise<void>;
   /** Reads the stored credentials of one key. Throws SecretNotFoundError. */
   read(ref: SecretRef, accessKeyId: string): Promise<KeyCredentials>;
+  /**
+   * Settles the resource policy of an existing secret as store does (a no-op when it is current).
+   * For a rotation resumed after a redeploy: the policy written at its store names the rotator role
+   * of that time, and denies a new one the value.
+   */
+  settlePolicy(ref: SecretRef): Promise<StoreOutcome>;
 }
 
 /** An owner's own notification topic and their (e-mail) subscription to it. */

@@ -30,9 +30,18 @@ export interface SecretsManagerVaultOptions {
    * as this role). Left out of a secret's policy while it does not exist.
    */
   readonly adminRoleArn?: string;
+  /**
+   * IAM roles and users of the account that may also read every secret's value (secretReaderArns):
+   * named in the Allow and exempt from the Deny on reading, never from the Deny on writing. Each is
+   * left out of a secret's policy while it does not exist. @default none
+   */
+  readonly readerArns?: readonly string[];
   /** The role of the service that writes the secrets (the rotator's own role): exempt from the Deny. */
   readonly serviceRoleArn?: string;
-  /** How long an admin role found missing is left out before it is tried again. @default 15 min */
+  /**
+   * How long an admin role or reader found missing is left out before it is tried again.
+   * @default 15 min
+   */
   readonly missingRoleRecheckMs?: number;
   /** The clock of that re-check (a seam for tests). @default Date.now */
   readonly now?: () => number;
@@ -66,6 +75,14 @@ const WRITE_ACTIONS = [
 
 const DEFAULT_RECHECK_MS = 15 * 60_000;
 
+/**
+ * The unique ID (AIDA... for a user, AROA... for a role) that Secrets Manager shows in place of the
+ * ARN of a principal that was deleted after the policy named it. Such a principal can make no
+ * request, and a principal created again under the same name has a new ID, so the entry grants or
+ * denies nothing; but a policy holding it is refused, so it is removed before the policy is written.
+ */
+const DELETED_PRINCIPAL_ID = /^A(IDA|ROA)[A-Z0-9]{12,}$/;
+
 /** Secrets Manager's answer to a principal that does not exist (or has not propagated yet). */
 class PolicyRefusedError extends KeyRotationError {}
 
@@ -84,8 +101,11 @@ interface StoredKey {
 }
 
 export class SecretsManagerVault implements AccessKeyVault {
-  /** When the admin role was last found missing (per container): it is left out until a re-check. */
-  private adminRoleMissingSince?: number;
+  /**
+   * When each optional principal (the admin role, a reader) was last found missing, per container:
+   * it is left out until a re-check.
+   */
+  private readonly missingSince = new Map<string, number>();
 
   constructor(
     private readonly options: SecretsManagerVaultOptions,
@@ -156,7 +176,7 @@ export class SecretsManagerVault implements AccessKeyVault {
       );
     }
     // Who may read is settled before there is anything to read.
-    const omittedReaders = await this.settlePolicy(ref, existing !== undefined);
+    const omittedReaders = await this.writePolicy(ref, existing !== undefined);
     // AWSPENDING until verified (promote). Same token and value as an earlier attempt: ignored.
     await call('secretsmanager:PutSecretValue', () =>
       this.client.send(
@@ -218,12 +238,27 @@ export class SecretsManagerVault implements AccessKeyVault {
     ]);
   }
 
-  /** The admin role, unless it was found missing less than the re-check interval ago. */
-  private adminRoleToName(): string | undefined {
-    const { adminRoleArn } = this.options;
-    if (!adminRoleArn || this.adminRoleMissingSince === undefined) return adminRoleArn;
-    const recheckMs = this.options.missingRoleRecheckMs ?? DEFAULT_RECHECK_MS;
-    return this.now() - this.adminRoleMissingSince >= recheckMs ? adminRoleArn : undefined;
+  /**
+   * Rewrites our statements in an existing secret's policy, as store does, if they are not already
+   * there: a rotation resumed after a redeploy runs as a rotator role that the policy written at its
+   * store does not name yet, and would be denied its own secret.
+   */
+  async settlePolicy(ref: SecretRef): Promise<StoreOutcome> {
+    this.requireWriter();
+    return { omittedReaders: await this.writePolicy(ref, true) };
+  }
+
+  /** The admin role and the readers, once each: the principals left out while they do not exist. */
+  private optionalPrincipals(): string[] {
+    const { adminRoleArn, readerArns = [] } = this.options;
+    return [...new Set([...(adminRoleArn ? [adminRoleArn] : []), ...readerArns])];
+  }
+
+  /** Whether a principal was found missing less than the re-check interval ago. */
+  private recentlyMissing(principal: string): boolean {
+    const since = this.missingSince.get(principal);
+    if (since === undefined) return false;
+    return this.now() - since < (this.options.missingRoleRecheckMs ?? DEFAULT_RECHECK_MS);
   }
 
   private now(): number {
@@ -233,34 +268,61 @@ export class SecretsManagerVault implements AccessKeyVault {
   /**
    * Writes our statements into the secret's policy, keeping every statement an operator added, and
    * skips the write when the policy already says it. Secrets Manager refuses a policy naming a
-   * principal that does not exist: a missing admin role is then left out (the user still reads the
-   * key, and the service keeps rotating) and returned, to be reported.
+   * principal that does not exist without saying which: when the admin role or a reader is refused,
+   * each is tried in turn and those refused are left out (the user still reads the key, and the
+   * service keeps rotating). Returns the principals left out, to be reported: those, and deleted
+   * principals removed from an operator's statements.
    */
-  private async settlePolicy(ref: SecretRef, existed: boolean): Promise<readonly string[]> {
+  private async writePolicy(ref: SecretRef, existed: boolean): Promise<string[]> {
     const current = existed ? await this.currentPolicy(ref) : undefined;
-    const kept = (current?.Statement ?? []).filter((statement) => !OUR_SIDS.has(String(statement.Sid)));
-    const adminRole = this.adminRoleToName();
-    const omitted = this.options.adminRoleArn && !adminRole ? [this.options.adminRoleArn] : [];
+    const { kept, deleted } = withoutDeletedPrincipals(
+      (current?.Statement ?? []).filter((statement) => !OUR_SIDS.has(String(statement.Sid))),
+    );
+    const optional = this.optionalPrincipals();
+    const named = optional.filter((principal) => !this.recentlyMissing(principal));
+    const omitted = optional.filter((principal) => !named.includes(principal));
+    // What the secret's policy says now: a write that would not change it is skipped.
+    let onRecord = current;
+    const write = async (principals: readonly string[]): Promise<void> => {
+      const wanted = this.policyWith(ref, principals, kept);
+      if (onRecord && samePolicy(onRecord, wanted)) return;
+      await this.putPolicy(ref, wanted);
+      onRecord = wanted;
+    };
     try {
-      await this.putPolicyIfChanged(ref, current, this.policyWith(ref, adminRole, kept));
-      if (adminRole) this.adminRoleMissingSince = undefined;
-      return omitted;
+      await write(named);
+      for (const principal of named) this.missingSince.delete(principal);
+      return [...omitted, ...deleted];
     } catch (error) {
-      if (!(error instanceof PolicyRefusedError) || !adminRole) throw error;
-      // The user exists (we just read it from IAM): the admin role is the principal refused. If the
-      // policy is refused without it too, something else is wrong and that error stands.
-      await this.putPolicyIfChanged(ref, current, this.policyWith(ref, undefined, kept));
-      this.adminRoleMissingSince = this.now();
-      return [adminRole];
+      if (!(error instanceof PolicyRefusedError) || named.length === 0) throw error;
     }
+    // The user exists (we just read it from IAM): an optional principal is the one refused. Each is
+    // added in turn to those accepted so far; the last accepted set is the policy that stays.
+    const accepts = async (principals: readonly string[]): Promise<boolean> => {
+      try {
+        await write(principals);
+        return true;
+      } catch (error) {
+        if (error instanceof PolicyRefusedError) return false;
+        throw error;
+      }
+    };
+    const accepted: string[] = [];
+    const refused: string[] = [];
+    for (const principal of named) {
+      // With every other one accepted, this one completes the set just refused: no need to try it.
+      const completesRefusedSet = accepted.length === named.length - 1;
+      if (!completesRefusedSet && (await accepts([...accepted, principal]))) accepted.push(principal);
+      else refused.push(principal);
+    }
+    // None accepted: if refused without any of them too, something else is wrong and that error stands.
+    if (accepted.length === 0) await write([]);
+    for (const principal of accepted) this.missingSince.delete(principal);
+    for (const principal of refused) this.missingSince.set(principal, this.now());
+    return [...omitted, ...refused, ...deleted];
   }
 
-  private async putPolicyIfChanged(
-    ref: SecretRef,
-    current: PolicyDocument | undefined,
-    wanted: PolicyDocument,
-  ): Promise<void> {
-    if (current && samePolicy(current, wanted)) return;
+  private async putPolicy(ref: SecretRef, wanted: PolicyDocument): Promise<void> {
     await call(
       'secretsmanager:PutResourcePolicy',
       () =>
@@ -305,27 +367,27 @@ export class SecretsManagerVault implements AccessKeyVault {
     };
   }
 
-  /** Our statements for this secret followed by the kept ones. */
-  private policyWith(
-    ref: SecretRef,
-    adminRole: string | undefined,
-    kept: readonly Statement[],
-  ): PolicyDocument {
-    return { Version: '2012-10-17', Statement: [...this.statements(ref, adminRole), ...kept] };
+  /** Our statements for this secret, naming those of the optional principals given, then the kept ones. */
+  private policyWith(ref: SecretRef, named: readonly string[], kept: readonly Statement[]): PolicyDocument {
+    return { Version: '2012-10-17', Statement: [...this.statements(ref, named), ...kept] };
   }
 
   /**
-   * Our statements. The Allow lets the user (and the admin role) read this one secret; the KMS key
-   * policy defers to it. Allows alone would not stop an identity of the account whose own policy
-   * allows GetSecretValue on `*`: the Denies do, as an explicit Deny in a resource policy applies to
-   * every principal of the account too. aws:PrincipalArn is a role's ARN (not the session's) for an
-   * assumed role, and the user's ARN for a user; an absent key (anonymous) matches ArnNotEquals, so
-   * is denied as well. Nobody may turn on Secrets Manager's own rotation, which would fight ours.
+   * Our statements. The Allow lets the user, the admin role and the readers read this one secret;
+   * the KMS key policy defers to it. Allows alone would not stop an identity of the account whose own
+   * policy allows GetSecretValue on `*`: the Denies do, as an explicit Deny in a resource policy
+   * applies to every principal of the account too. An Allow an operator adds cannot lift them (an
+   * explicit Deny wins over any Allow): readers are added through `readerArns` instead.
+   * aws:PrincipalArn is a role's ARN (not the session's) for an assumed role, and the user's ARN for a
+   * user; an absent key (anonymous) matches ArnNotEquals, so is denied as well. Readers read only:
+   * writing stays with the admin role and the service. Nobody may turn on Secrets Manager's own
+   * rotation, which would fight ours.
    */
-  private statements(ref: SecretRef, adminRole: string | undefined): Statement[] {
-    const admin = adminRole ? [adminRole] : [];
-    const service = this.options.serviceRoleArn ? [this.options.serviceRoleArn] : [];
-    const readers = [ref.userArn, ...admin];
+  private statements(ref: SecretRef, named: readonly string[]): Statement[] {
+    const { adminRoleArn, readerArns = [], serviceRoleArn } = this.options;
+    const admin = adminRoleArn && named.includes(adminRoleArn) ? [adminRoleArn] : [];
+    const service = serviceRoleArn ? [serviceRoleArn] : [];
+    const readers = unique([ref.userArn, ...admin, ...readerArns.filter((arn) => named.includes(arn))]);
     const statements: Statement[] = [
       {
         Sid: POLICY_SIDS.allowReaders,
@@ -340,10 +402,10 @@ export class SecretsManagerVault implements AccessKeyVault {
         Principal: '*',
         Action: READ_ACTIONS,
         Resource: '*',
-        Condition: { ArnNotEquals: { 'aws:PrincipalArn': [...readers, ...service] } },
+        Condition: { ArnNotEquals: { 'aws:PrincipalArn': unique([...readers, ...service]) } },
       },
     ];
-    const writers = [...admin, ...service];
+    const writers = unique([...admin, ...service]);
     if (writers.length > 0) {
       statements.push({
         Sid: POLICY_SIDS.denyWriting,
@@ -366,7 +428,8 @@ export class SecretsManagerVault implements AccessKeyVault {
 
   /** The policy this vault writes for a secret that has no other statements (for the CLI and tests). */
   resourcePolicy(ref: SecretRef): PolicyDocument {
-    return this.policyWith(ref, this.adminRoleToName(), []);
+    const named = this.optionalPrincipals().filter((principal) => !this.recentlyMissing(principal));
+    return this.policyWith(ref, named, []);
   }
 
   async read(ref: SecretRef, accessKeyId: string): Promise<KeyCredentials> {
@@ -398,6 +461,58 @@ export class SecretsManagerVault implements AccessKeyVault {
     }
     return { accessKeyId: parsed.AccessKeyId, secretAccessKey: parsed.SecretAccessKey };
   }
+}
+
+function unique(values: readonly string[]): string[] {
+  return [...new Set(values)];
+}
+
+/**
+ * The statements with every deleted principal (its unique ID, see DELETED_PRINCIPAL_ID) taken out
+ * of their `Principal` and `NotPrincipal`, which changes what they grant or deny for nobody: a
+ * statement whose `Principal` named nobody else is dropped, a Deny whose `NotPrincipal` excepted
+ * nobody else applies to `*`. The IDs taken out are returned, to be reported.
+ */
+function withoutDeletedPrincipals(statements: readonly Statement[]): {
+  kept: Statement[];
+  deleted: string[];
+} {
+  const kept: Statement[] = [];
+  const deleted: string[] = [];
+  for (const statement of statements) {
+    let result: Statement | undefined = statement;
+    for (const element of ['Principal', 'NotPrincipal'] as const) {
+      const principal = result?.[element];
+      if (typeof principal !== 'object' || principal === null || Array.isArray(principal)) continue;
+      const aws = (principal as { AWS?: unknown }).AWS;
+      const entries: unknown[] = Array.isArray(aws) ? aws : aws === undefined ? [] : [aws];
+      const gone = entries.filter(
+        (entry): entry is string => typeof entry === 'string' && DELETED_PRINCIPAL_ID.test(entry),
+      );
+      if (gone.length === 0) continue;
+      deleted.push(...gone);
+      const left = entries.filter((entry) => !gone.includes(entry as string));
+      const rest: Record<string, unknown> = {};
+      for (const [key, value] of Object.entries(principal as Record<string, unknown>)) {
+        if (key !== 'AWS') rest[key] = value;
+      }
+      if (left.length > 0) rest.AWS = left;
+      if (Object.keys(rest).length > 0) {
+        result = { ...result, [element]: rest };
+      } else if (element === 'Principal') {
+        result = undefined; // it named nobody else, so it applied to nobody
+      } else if (result?.Effect === 'Deny') {
+        // Everyone but a principal that no longer exists is everyone.
+        const denyAll: Statement = { ...result, Principal: '*' };
+        delete denyAll.NotPrincipal;
+        result = denyAll;
+      } else {
+        result = undefined; // an Allow to everyone but nobody would be public: dropped, granting less
+      }
+    }
+    if (result) kept.push(result);
+  }
+  return { kept, deleted: unique(deleted) };
 }
 
 /**

@@ -774,17 +774,22 @@ class UserRotation {
   }
 
   /**
-   * A reader named for the secret's policy (the admin role) does not exist, so Secrets Manager would
-   * refuse the policy: the key was stored without it and the rotation goes on (the user reads their
-   * key). The finding is logged here and counted by the handler, whose metric alarms to operators.
+   * A principal named for the secret's policy (the admin role, a reader, or one in an operator's
+   * statement) does not exist, so Secrets Manager would refuse the policy: the key was stored without
+   * it and the rotation goes on (the user reads their key). The finding is logged here and counted by
+   * the handler, whose metric alarms to operators.
    */
   private reportOmittedReaders(ref: SecretRef, newKeyId: string, omittedReaders: readonly string[]): void {
     this.secretReadersOmitted.push(
       ...omittedReaders.filter((arn) => !this.secretReadersOmitted.includes(arn)),
     );
+    const one = omittedReaders.length === 1;
     this.log('secret.reader-omitted', 'failure', {
       newKeyId,
-      reason: `${omittedReaders.join(', ')} does not exist, so it was left out of the policy of ${ref.name} and cannot read it; create the role (or change secretAdminRoleArn) and a later store names it again`,
+      reason:
+        `${omittedReaders.join(', ')} ${one ? 'does' : 'do'} not exist, so ${one ? 'it was' : 'they were'} left out of the policy of ${ref.name}. ` +
+        'A role or user of secretAdminRoleArn or secretReaderArns cannot read the key until it exists: create it (or change the prop and redeploy) and a later store names it again. ' +
+        "A unique ID (AROA..., AIDA...) is a deleted role or user that an operator's statement named: it was removed from that statement",
       secretName: ref.name,
       omittedReaders,
     });
@@ -1016,6 +1021,11 @@ class UserRotation {
           newKeyId: current.newKeyId,
           reason: 'continuing from the stored phase',
         });
+        // The policy written at the store names the rotator role of that time: after a redeploy it
+        // would deny this one the value (verify) and its labels (promote), and no later run could
+        // finish. Settled first; a no-op when current.
+        const { omittedReaders } = await this.deps.vault.settlePolicy(ref);
+        if (omittedReaders.length > 0) this.reportOmittedReaders(ref, newKey.accessKeyId, omittedReaders);
         const plan = { owner: resolveOwner(user.tags, this.deps.settings.ownerTag) };
         const oldKey = user.keys.find((key) => key.accessKeyId === current.oldKeyId);
         await this.finishStoredRotation(user, plan, newKey, oldKey);

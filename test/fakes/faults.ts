@@ -22,6 +22,7 @@ export const WRITE_OPS = new Set([
   'iam:GenerateCredentialReport',
   'secretsmanager:Store',
   'secretsmanager:Promote',
+  'secretsmanager:SettlePolicy',
   'sns:Publish',
   'sns:Subscribe',
   'dynamodb:Save',

@@ -2,11 +2,14 @@
  * Secrets Manager in memory: versions with staging labels (a new AWSCURRENT moves the old one to
  * AWSPREVIOUS), idempotent ClientRequestTokens, tags, Secrets Manager's own rotation flag, and a
  * resource policy per secret reduced to who may read the value (the Allow and the Deny of the
- * adapter: the key's user, the admin role, and the service's role). Like Secrets Manager, it refuses
- * a principal that does not exist (`missingPrincipals`), and like the adapter, it then stores
- * without the admin role and says so.
+ * adapter: the key's user, the admin role, the readers, and the service's role). Like Secrets
+ * Manager, it refuses a principal that does not exist (`missingPrincipals`), and like the adapter, it
+ * then stores without the admin role or reader and says so. Its callers are the service's role of the
+ * moment (`serviceRoleArn`): a policy that names another one (written before a redeploy) denies them
+ * the value and the labels, as the adapter's Deny would.
  */
 import {
+  AccessDeniedError,
   ForeignSecretError,
   KeyRotationError,
   SecretNotFoundError,
@@ -37,6 +40,8 @@ export interface FakeSecret {
   readonly tags: Record<string, string>;
   /** The principals the policy lets read the value (Allow); the Deny exempts these and the service. */
   readers: string[];
+  /** The service's role the policy names (exempt from the Deny), as of the policy's last write. */
+  serviceRole?: string;
   readonly versions: Map<string, Version>;
   /** Secrets Manager's own rotation (DescribeSecret RotationEnabled). */
   rotationEnabled?: boolean;
@@ -46,6 +51,8 @@ export class FakeVault implements AccessKeyVault {
   readonly secrets = new Map<string, FakeSecret>();
   /** The admin role named in every policy (secretAdminRoleArn). */
   adminRoleArn?: string;
+  /** Roles and users that may also read every secret (secretReaderArns). */
+  readerArns: string[] = [];
   /** The service's own role, exempt from the Deny. */
   serviceRoleArn?: string = 'arn:aws:iam::111122223333:role/iam-key-rotation-rotator';
   /** Principals that do not exist: Secrets Manager refuses a policy naming them. */
@@ -100,7 +107,39 @@ export class FakeVault implements AccessKeyVault {
   canRead(name: string, principalArn: string): boolean {
     const secret = this.secrets.get(name);
     if (!secret) return false;
-    return secret.readers.includes(principalArn) || principalArn === this.serviceRoleArn;
+    return secret.readers.includes(principalArn) || principalArn === secret.serviceRole;
+  }
+
+  /** The caller (the service's role of the moment) is denied the value and labels by the policy. */
+  private denyUnlessServiceNamed(secret: FakeSecret, what: string): void {
+    if (secret.serviceRole !== undefined && secret.serviceRole !== this.serviceRoleArn) {
+      throw new AccessDeniedError(
+        `secretsmanager:${what}: AccessDeniedException: ${this.serviceRoleArn} is denied ${secret.name} by an explicit deny in a resource-based policy`,
+      );
+    }
+  }
+
+  /**
+   * Our statements, as the adapter settles them: a refused admin role or reader is left out and
+   * returned; a refused user fails the write.
+   */
+  private settle(secret: FakeSecret, ref: SecretRef): string[] {
+    if (this.missingPrincipals.has(ref.userArn)) {
+      throw new KeyRotationError(`MalformedPolicyDocumentException: unsupported principal in ${ref.name}`);
+    }
+    const optional = [...new Set([...(this.adminRoleArn ? [this.adminRoleArn] : []), ...this.readerArns])];
+    const omitted = optional.filter((arn) => this.missingPrincipals.has(arn));
+    secret.readers = [ref.userArn, ...optional.filter((arn) => !omitted.includes(arn))];
+    secret.serviceRole = this.serviceRoleArn;
+    return omitted;
+  }
+
+  settlePolicy(ref: SecretRef): Promise<StoreOutcome> {
+    return this.faults.around('secretsmanager:SettlePolicy', () => {
+      const secret = this.secrets.get(ref.name);
+      if (!secret) throw new SecretNotFoundError(`secret ${ref.name} does not exist`);
+      return { omittedReaders: this.settle(secret, ref) };
+    });
   }
 
   /** Access key ids stored under a secret. */
@@ -168,16 +207,8 @@ export class FakeVault implements AccessKeyVault {
       } else if (secret.rotationEnabled) {
         throw new SecretRotationConflictError(`secret ${ref.name} has Secrets Manager rotation turned on`);
       }
-      // The policy, as the adapter settles it: a refused admin role is left out and reported.
-      if (this.missingPrincipals.has(ref.userArn)) {
-        throw new KeyRotationError(`MalformedPolicyDocumentException: unsupported principal in ${ref.name}`);
-      }
-      const omittedReaders =
-        this.adminRoleArn && this.missingPrincipals.has(this.adminRoleArn) ? [this.adminRoleArn] : [];
-      secret.readers = [
-        ref.userArn,
-        ...(this.adminRoleArn && omittedReaders.length === 0 ? [this.adminRoleArn] : []),
-      ];
+      // The policy, as the adapter settles it: a refused admin role or reader is left out and reported.
+      const omittedReaders = this.settle(secret, ref);
       const existing = secret.versions.get(token);
       if (existing) {
         if (existing.value !== value)
@@ -203,6 +234,7 @@ export class FakeVault implements AccessKeyVault {
       const target = secret?.versions.get(secretVersionToken(accessKeyId));
       if (!secret || !target)
         throw new SecretNotFoundError(`no version for key ${accessKeyId} in ${ref.name}`);
+      this.denyUnlessServiceNamed(secret, 'UpdateSecretVersionStage');
       if (!target.stages.has('AWSCURRENT')) {
         // As UpdateSecretVersionStage does: AWSPREVIOUS follows the version AWSCURRENT leaves.
         for (const version of secret.versions.values()) {
@@ -217,8 +249,11 @@ export class FakeVault implements AccessKeyVault {
 
   read(ref: SecretRef, accessKeyId: string): Promise<KeyCredentials> {
     return this.faults.around('secretsmanager:GetSecretValue', () => {
-      const version = this.secrets.get(ref.name)?.versions.get(secretVersionToken(accessKeyId));
-      if (!version) throw new SecretNotFoundError(`no version for key ${accessKeyId} in ${ref.name}`);
+      const secret = this.secrets.get(ref.name);
+      const version = secret?.versions.get(secretVersionToken(accessKeyId));
+      if (!secret || !version)
+        throw new SecretNotFoundError(`no version for key ${accessKeyId} in ${ref.name}`);
+      this.denyUnlessServiceNamed(secret, 'GetSecretValue');
       const parsed = JSON.parse(version.value) as { AccessKeyId: string; SecretAccessKey: string };
       return { accessKeyId: parsed.AccessKeyId, secretAccessKey: parsed.SecretAccessKey };
     });

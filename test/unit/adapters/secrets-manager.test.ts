@@ -864,3 +864,293 @@ describe('read', () => {
     await expect(vault().read(REF, KEY.accessKeyId)).rejects.toThrow(ThrottledError);
   });
 });
+
+describe('readers (secretReaderArns)', () => {
+  const READER_ROLE = `arn:aws:iam::${ACCOUNT}:role/billing-app`;
+  const READER_USER = `arn:aws:iam::${ACCOUNT}:user/ci/deployer`;
+  const unsupportedPrincipal = () =>
+    new MalformedPolicyDocumentException({
+      message: 'This resource policy contains an unsupported principal.',
+      $metadata: { httpStatusCode: 400 },
+    });
+
+  /** Secrets Manager as it behaves while these principals do not exist: a policy naming one is refused. */
+  function missing(...principals: string[]): void {
+    secrets.on(DescribeSecretCommand).resolves(existingSecret());
+    secrets.on(PutSecretValueCommand).resolves({});
+    secrets
+      .on(PutResourcePolicyCommand)
+      .callsFake((input: PutResourcePolicyCommandInput) =>
+        principals.some((principal) => input.ResourcePolicy!.includes(`"${principal}"`))
+          ? Promise.reject(unsupportedPrincipal())
+          : Promise.resolve({ Name: REF.name }),
+      );
+  }
+
+  /** The policy that stands: the last one Secrets Manager accepted. */
+  function policyInForce(...refused: string[]) {
+    const accepted = policiesWritten().filter(
+      (policy) => !refused.some((principal) => JSON.stringify(policy).includes(`"${principal}"`)),
+    );
+    return accepted.at(-1)!;
+  }
+
+  test('are named in the Allow and exempt from the Deny on reading, never from the Deny on writing', async () => {
+    missing();
+
+    await vault({ adminRoleArn: ADMIN_ROLE, readerArns: [READER_ROLE, READER_USER] }).store(REF, KEY);
+
+    const [policy] = policiesWritten();
+    const statements = policy!.Statement;
+    expect(statements.find((st) => st.Effect === 'Allow')?.Principal).toEqual({
+      AWS: [REF.userArn, ADMIN_ROLE, READER_ROLE, READER_USER],
+    });
+    expect(exemptFrom(statements, 'secretsmanager:GetSecretValue')).toEqual([
+      [REF.userArn, ADMIN_ROLE, READER_ROLE, READER_USER, SERVICE_ROLE],
+    ]);
+    for (const write of [
+      'PutSecretValue',
+      'UpdateSecret',
+      'UpdateSecretVersionStage',
+      'ReplicateSecretToRegions',
+    ]) {
+      expect(exemptFrom(statements, `secretsmanager:${write}`)).toEqual([[ADMIN_ROLE, SERVICE_ROLE]]);
+    }
+  });
+
+  test('a reader that is also the admin role or the user is named once', async () => {
+    missing();
+
+    await vault({ adminRoleArn: ADMIN_ROLE, readerArns: [ADMIN_ROLE, REF.userArn] }).store(REF, KEY);
+
+    const statements = policiesWritten()[0]!.Statement;
+    expect(statements.find((st) => st.Effect === 'Allow')?.Principal).toEqual({
+      AWS: [REF.userArn, ADMIN_ROLE],
+    });
+  });
+
+  test('a missing reader is left out and returned; the admin role and the other readers stay', async () => {
+    missing(READER_ROLE);
+
+    const outcome = await vault({ adminRoleArn: ADMIN_ROLE, readerArns: [READER_ROLE, READER_USER] }).store(
+      REF,
+      KEY,
+    );
+
+    expect(outcome).toEqual({ omittedReaders: [READER_ROLE] });
+    const policy = policyInForce(READER_ROLE);
+    expect(policy.Statement.find((st) => st.Effect === 'Allow')?.Principal).toEqual({
+      AWS: [REF.userArn, ADMIN_ROLE, READER_USER],
+    });
+    expect(JSON.stringify(policy)).not.toContain(READER_ROLE);
+    expect(secrets.commandCalls(PutSecretValueCommand)).toHaveLength(1);
+  });
+
+  test('two missing (the admin role and a reader): both left out, the reader that exists stays', async () => {
+    missing(ADMIN_ROLE, READER_USER);
+
+    const outcome = await vault({ adminRoleArn: ADMIN_ROLE, readerArns: [READER_ROLE, READER_USER] }).store(
+      REF,
+      KEY,
+    );
+
+    expect([...outcome.omittedReaders].sort()).toEqual([ADMIN_ROLE, READER_USER].sort());
+    expect(
+      policyInForce(ADMIN_ROLE, READER_USER).Statement.find((st) => st.Effect === 'Allow')?.Principal,
+    ).toEqual({
+      AWS: [REF.userArn, READER_ROLE],
+    });
+    expect(secrets.commandCalls(PutSecretValueCommand)).toHaveLength(1);
+  });
+
+  test('the policy that stays is written even when it is the one the secret had before the search', async () => {
+    // The secret names READER_ROLE and READER_USER from an earlier store; a new reader is missing.
+    const NEW_READER = `arn:aws:iam::${ACCOUNT}:role/new-app`;
+    const before = vault({ readerArns: [READER_ROLE, READER_USER] }).resourcePolicy(REF);
+    missing(NEW_READER);
+    secrets.on(GetResourcePolicyCommand).resolves({ ResourcePolicy: JSON.stringify(before) });
+
+    const outcome = await vault({ readerArns: [NEW_READER, READER_ROLE, READER_USER] }).store(REF, KEY);
+
+    expect(outcome).toEqual({ omittedReaders: [NEW_READER] });
+    // The search wrote [READER_ROLE] alone on the way: the last accepted write must restore both.
+    expect(
+      policiesWritten()
+        .at(-1)!
+        .Statement.find((st) => st.Effect === 'Allow')?.Principal,
+    ).toEqual({
+      AWS: [REF.userArn, READER_ROLE, READER_USER],
+    });
+  });
+
+  test('a missing reader is remembered: later stores name it no more until the re-check', async () => {
+    let now = Date.parse('2026-01-01T02:00:00Z');
+    missing(READER_ROLE);
+    const theVault = vault({ readerArns: [READER_ROLE, READER_USER], now: () => now });
+    const naming = () =>
+      inputsOf(secrets.commandCalls(PutResourcePolicyCommand)).filter((input) =>
+        input.ResourcePolicy!.includes(READER_ROLE),
+      ).length;
+
+    await theVault.store(REF, KEY);
+    const afterFirst = naming();
+    now += 14 * 60_000;
+    const second = await theVault.store(REF, KEY);
+
+    expect(second).toEqual({ omittedReaders: [READER_ROLE] });
+    expect(naming()).toBe(afterFirst);
+  });
+});
+
+describe('a deleted principal in an operator statement', () => {
+  // What Secrets Manager shows in place of a deleted role's or user's ARN.
+  const DELETED_ROLE_ID = 'AROAKSCDLFT9R5DQP782U';
+  const DELETED_USER_ID = 'AIDAJQABLZS4A3QDU576Q';
+  const AUDITOR = `arn:aws:iam::${ACCOUNT}:role/auditor`;
+
+  /** Secrets Manager refuses a policy that names a principal by unique ID. */
+  function refusingUniqueIds(current: object[]): void {
+    secrets.on(DescribeSecretCommand).resolves(existingSecret());
+    secrets.on(GetResourcePolicyCommand).resolves({ ResourcePolicy: policyOf(current) });
+    secrets.on(PutSecretValueCommand).resolves({});
+    secrets.on(PutResourcePolicyCommand).callsFake((input: PutResourcePolicyCommandInput) =>
+      /"A(ROA|IDA)[A-Z0-9]+"/.test(input.ResourcePolicy!)
+        ? Promise.reject(
+            new MalformedPolicyDocumentException({
+              message: 'This resource policy contains an unsupported principal.',
+              $metadata: { httpStatusCode: 400 },
+            }),
+          )
+        : Promise.resolve({ Name: REF.name }),
+    );
+  }
+
+  test('is removed from the statement, which is kept for the others it names; the store goes on and reports it', async () => {
+    refusingUniqueIds([
+      {
+        Sid: 'AuditorsDescribe',
+        Effect: 'Allow',
+        Principal: { AWS: [AUDITOR, DELETED_ROLE_ID] },
+        Action: 'secretsmanager:DescribeSecret',
+        Resource: '*',
+      },
+    ]);
+
+    const outcome = await vault({ adminRoleArn: ADMIN_ROLE }).store(REF, KEY);
+
+    expect(outcome).toEqual({ omittedReaders: [DELETED_ROLE_ID] });
+    const [policy, ...more] = policiesWritten();
+    expect(more).toEqual([]); // accepted at once: the admin role is not suspected
+    expect(policy!.Statement).toContainEqual({
+      Sid: 'AuditorsDescribe',
+      Effect: 'Allow',
+      Principal: { AWS: [AUDITOR] },
+      Action: 'secretsmanager:DescribeSecret',
+      Resource: '*',
+    });
+    expect(JSON.stringify(policy)).toContain(ADMIN_ROLE);
+    expect(secrets.commandCalls(PutSecretValueCommand)).toHaveLength(1);
+  });
+
+  test('a statement that named only deleted principals is dropped; a Deny to all but them applies to all', async () => {
+    const denyDeleteExceptGone = {
+      Sid: 'OnlyGoneMayDelete',
+      Effect: 'Deny',
+      NotPrincipal: { AWS: DELETED_USER_ID },
+      Action: 'secretsmanager:DeleteSecret',
+      Resource: '*',
+    };
+    refusingUniqueIds([
+      {
+        Sid: 'GoneReads',
+        Effect: 'Allow',
+        Principal: { AWS: DELETED_ROLE_ID },
+        Action: 'secretsmanager:DescribeSecret',
+        Resource: '*',
+      },
+      denyDeleteExceptGone,
+    ]);
+
+    const outcome = await vault().store(REF, KEY);
+
+    expect([...outcome.omittedReaders].sort()).toEqual([DELETED_ROLE_ID, DELETED_USER_ID].sort());
+    const [policy] = policiesWritten();
+    expect(policy!.Statement.map((st) => st.Sid)).not.toContain('GoneReads');
+    expect(policy!.Statement).toContainEqual({
+      Sid: 'OnlyGoneMayDelete',
+      Effect: 'Deny',
+      Principal: '*',
+      Action: 'secretsmanager:DeleteSecret',
+      Resource: '*',
+    });
+    expect(JSON.stringify(policy)).not.toMatch(/A(ROA|IDA)[A-Z0-9]{12}/);
+    expect(secrets.commandCalls(PutSecretValueCommand)).toHaveLength(1);
+  });
+
+  test('an account id or an ARN is not mistaken for a deleted principal', async () => {
+    const statement = {
+      Sid: 'Others',
+      Effect: 'Allow',
+      Principal: { AWS: [ACCOUNT, AUDITOR], Service: 'example.amazonaws.com' },
+      Action: 'secretsmanager:DescribeSecret',
+      Resource: '*',
+    };
+    refusingUniqueIds([statement]);
+
+    const outcome = await vault().store(REF, KEY);
+
+    expect(outcome).toEqual({ omittedReaders: [] });
+    expect(policiesWritten()[0]!.Statement).toContainEqual(statement);
+  });
+});
+
+describe('settlePolicy (a resumed rotation after a redeploy)', () => {
+  const OLD_ROTATOR = `arn:aws:iam::${ACCOUNT}:role/KeyRotation-RotatorRole-OLD999`;
+
+  test('rewrites our statements for the current rotator role, keeping an operator statement', async () => {
+    const operatorStatement = {
+      Sid: 'AuditorsDescribe',
+      Effect: 'Allow',
+      Principal: { AWS: `arn:aws:iam::${ACCOUNT}:role/auditor` },
+      Action: 'secretsmanager:DescribeSecret',
+      Resource: '*',
+    };
+    const before = vault({ serviceRoleArn: OLD_ROTATOR }).resourcePolicy(REF);
+    secrets.on(GetResourcePolicyCommand).resolves({
+      ResourcePolicy: JSON.stringify({ ...before, Statement: [...before.Statement, operatorStatement] }),
+    });
+    secrets.on(PutResourcePolicyCommand).resolves({});
+
+    const outcome = await vault().settlePolicy(REF);
+
+    expect(outcome).toEqual({ omittedReaders: [] });
+    const [policy] = policiesWritten();
+    expect(exemptFrom(policy!.Statement, 'secretsmanager:GetSecretValue')).toEqual([
+      [REF.userArn, SERVICE_ROLE],
+    ]);
+    expect(exemptFrom(policy!.Statement, 'secretsmanager:UpdateSecretVersionStage')).toEqual([
+      [SERVICE_ROLE],
+    ]);
+    expect(JSON.stringify(policy)).not.toContain(OLD_ROTATOR);
+    expect(policy!.Statement).toContainEqual(operatorStatement);
+    // Only the policy: no value or label is touched.
+    expect(secrets.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+    expect(secrets.commandCalls(UpdateSecretVersionStageCommand)).toHaveLength(0);
+  });
+
+  test('a current policy is only read', async () => {
+    secrets
+      .on(GetResourcePolicyCommand)
+      .resolves({ ResourcePolicy: JSON.stringify(vault().resourcePolicy(REF)) });
+
+    await expect(vault().settlePolicy(REF)).resolves.toEqual({ omittedReaders: [] });
+
+    expect(secrets.commandCalls(PutResourcePolicyCommand)).toHaveLength(0);
+  });
+
+  test('a secret that is gone is SecretNotFoundError', async () => {
+    secrets.on(GetResourcePolicyCommand).rejects(notFound());
+
+    await expect(vault().settlePolicy(REF)).rejects.toThrow(SecretNotFoundError);
+  });
+});

@@ -167,3 +167,80 @@ describe('the admin role named for the secret policies does not exist', () => {
     expect(world.logger.audits('secret.reader-omitted')).toEqual([]);
   });
 });
+
+describe('readers named for every secret (secretReaderArns)', () => {
+  const APP_ROLE = 'arn:aws:iam::111122223333:role/billing-app';
+  const GONE_ROLE = 'arn:aws:iam::111122223333:role/retired-app';
+
+  function dueAlice(): World {
+    const world = new World();
+    world.vault.readerArns = [APP_ROLE];
+    world.iam.addUser('alice', { tags: { [OWNER_TAG]: 'alice@example.com' } });
+    world.iam.addKey('alice', { ageDays: 80, lastUsedDaysAgo: 0 });
+    return world;
+  }
+
+  test('a workload reading through its own role still reads the key after the rotation', async () => {
+    const world = dueAlice();
+    const name = world.secretName('alice');
+
+    const outcome = await world.rotate('alice');
+
+    expect(outcome.performed.map((action) => action.kind)).toEqual(['rotate']);
+    expect(world.vault.canRead(name, APP_ROLE)).toBe(true);
+    expect(world.vault.canRead(name, 'arn:aws:iam::111122223333:role/someone-else')).toBe(false);
+    expect(outcome.secretReadersOmitted).toEqual([]);
+  });
+
+  test('a reader that does not exist is left out and reported; the rotation completes', async () => {
+    const world = dueAlice();
+    world.vault.readerArns = [APP_ROLE, GONE_ROLE];
+    world.vault.missingPrincipals.add(GONE_ROLE);
+    const name = world.secretName('alice');
+
+    const outcome = await world.rotate('alice');
+
+    expect(outcome.status).toBe('done');
+    expect(world.vault.readStage(name)?.accessKeyId).toBe(world.iam.users.get('alice')!.keys[1]!.accessKeyId);
+    expect(world.vault.canRead(name, APP_ROLE)).toBe(true);
+    expect(world.vault.canRead(name, GONE_ROLE)).toBe(false);
+    expect(outcome.secretReadersOmitted).toEqual([GONE_ROLE]);
+    expect(world.logger.audits('secret.reader-omitted')[0]).toMatchObject({
+      omittedReaders: [GONE_ROLE],
+      reason: expect.stringContaining('secretReaderArns') as string,
+    });
+  });
+});
+
+describe('a rotation resumed after a redeploy (a new rotator role)', () => {
+  const NEW_ROTATOR = 'arn:aws:iam::111122223333:role/iam-key-rotation-rotator-v2';
+
+  test('settles the policy first, then verifies and promotes the stored key', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: { [OWNER_TAG]: 'alice@example.com' } });
+    const old = world.iam.addKey('alice', { ageDays: 85, lastUsedDaysAgo: 0 });
+    const name = world.secretName('alice');
+    const oldRotator = world.vault.serviceRoleArn!;
+    // The run stores the key and dies before verifying it.
+    world.faults.inject('secretsmanager:Store', 'crash-after');
+    await expect(world.rotate('alice')).rejects.toThrow('simulated crash after secretsmanager:Store');
+    world.faults.restart();
+    const stored = world.iam.apiCreatedKeys()[0]!.key;
+    // The stack is redeployed: the rotator runs as a new role, which the secret's policy does not name.
+    world.vault.serviceRoleArn = NEW_ROTATOR;
+    expect(world.vault.canRead(name, NEW_ROTATOR)).toBe(false);
+    world.clock.advance(PAST_THE_LEASE_MS);
+
+    const outcome = await world.rotate('alice');
+
+    expect(outcome.performed).toEqual([
+      expect.objectContaining({ kind: 'rotate', keyId: old.accessKeyId, newKeyId: stored.accessKeyId }),
+    ]);
+    expect(world.vault.readStage(name)?.accessKeyId).toBe(stored.accessKeyId);
+    expect(world.vault.canRead(name, NEW_ROTATOR)).toBe(true);
+    expect(world.vault.canRead(name, oldRotator)).toBe(false);
+    expect(world.iam.apiCreatedKeys()).toHaveLength(1);
+    expect(world.ledger.peek(world.accountId, 'alice')?.inFlight).toBeUndefined();
+    expect(noticesOf(world, 'alice', 'key.rotated')).toHaveLength(1);
+  });
+});
