@@ -17,7 +17,12 @@ export const ENV = {
   subscribeOwners: 'SUBSCRIBE_OWNERS',
   /** Optional ARN of an admin role that may also read every secret. */
   adminRoleArn: 'SECRET_ADMIN_ROLE_ARN',
-  /** ARN of the rotator's own role: named in each secret's policy as the service that writes it. */
+  /**
+   * JSON list of the IAM roles and users (ARNs) that may also read every secret's value
+   * (secretReaderArns); absent or `[]` when there are none.
+   */
+  secretReaderArns: 'SECRET_READER_ARNS',
+  /** ARN of the rotator's own role (required): named in each secret's policy as the service that writes it. */
   serviceRoleArn: 'SERVICE_ROLE_ARN',
   /** ARN of the operators' topic (alarms and findings that need a person). */
   opsTopicArn: 'OPS_TOPIC_ARN',
@@ -36,6 +41,8 @@ export const STACK_OUTPUT = {
   settings: 'RotationSettings',
   /** The admin role written into each secret's policy (`none` when not set). */
   secretAdminRoleArn: 'SecretAdminRoleArn',
+  /** JSON list of the roles and users that may also read every secret (`[]` when none). */
+  secretReaderArns: 'SecretReaderArns',
   /** The rotator's role, named in each secret's policy as the service that writes it. */
   rotatorRoleArn: 'RotatorRoleArn',
   /** The operators' topic (alarms and findings). */
@@ -64,7 +71,7 @@ export const METRIC = {
   keysReaped: 'KeysReaped',
   rotationFailures: 'RotationFailures',
   invalidMessages: 'InvalidMessages',
-  /** A reader named for a secret's policy (the admin role) does not exist and was left out. */
+  /** A principal named for a secret's policy (the admin role, a reader) does not exist and was left out. */
   secretReadersOmitted: 'SecretReadersOmitted',
   /** An owner could not be subscribed to their topic; the default recipients were told instead. */
   ownerSubscriptionFailures: 'OwnerSubscriptionFailures',

@@ -18,6 +18,7 @@ export const handler = createRotatorHandler({
   vault: new SecretsManagerVault({
     kmsKeyArn: config.kmsKeyArn,
     adminRoleArn: config.adminRoleArn,
+    readerArns: config.readerArns,
     serviceRoleArn: config.serviceRoleArn,
   }),
   notifier: new SnsNotifier({

@@ -36,6 +36,33 @@ function readSettings(env: Env): RotationSettings {
   return resolveSettings(parsed);
 }
 
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/\S+$/;
+const ROLE_OR_USER_ARN = /^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/\S+$/;
+
+/** The readers of every secret: a JSON list of IAM role and user ARNs; none when unset. */
+function readReaderArns(env: Env): string[] {
+  const name = ENV.secretReaderArns;
+  const raw = env[name]?.trim();
+  if (!raw) return [];
+  const expected = `a JSON list of IAM role or user ARNs such as ["arn:aws:iam::111122223333:role/app"]`;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError([`environment variable ${name} must be ${expected} (got ${raw})`]);
+  }
+  if (!Array.isArray(parsed)) {
+    throw new ConfigError([`environment variable ${name} must be ${expected} (got ${raw})`]);
+  }
+  const problems = parsed.flatMap((arn: unknown, index) =>
+    typeof arn === 'string' && ROLE_OR_USER_ARN.test(arn)
+      ? []
+      : [`environment variable ${name}[${index}] ${JSON.stringify(arn)} is not an IAM role or user ARN`],
+  );
+  if (problems.length > 0) throw new ConfigError(problems);
+  return parsed as string[];
+}
+
 export interface PlannerConfig {
   readonly tableName: string;
   readonly queueUrl: string;
@@ -50,8 +77,10 @@ export interface RotatorConfig {
   readonly settings: RotationSettings;
   readonly subscribeOwners: boolean;
   readonly adminRoleArn?: string;
+  /** Roles and users that may also read every secret's value (secretReaderArns). */
+  readonly readerArns: readonly string[];
   /** The rotator's own role, exempt from the Deny in each secret's policy. */
-  readonly serviceRoleArn?: string;
+  readonly serviceRoleArn: string;
   /** Name prefix of the per-owner topics (derived from the secret prefix when not set). */
   readonly ownerTopicPrefix: string;
   /** The operators' topic, for findings a person must act on. */
@@ -84,9 +113,10 @@ export function loadRotatorConfig(env: Env): RotatorConfig {
     ]);
   }
   const opsTopicArn = env[ENV.opsTopicArn]?.trim();
-  // Named in each secret's Deny as a writer: a wrong value would lock the rotator out of its secrets.
-  const serviceRoleArn = env[ENV.serviceRoleArn]?.trim();
-  if (serviceRoleArn && !/^arn:aws[a-z-]*:iam::\d{12}:role\/\S+$/.test(serviceRoleArn)) {
+  // Named in each secret's Deny as a writer: without it, or with a wrong value, the rotator would
+  // write policies that deny itself its own secrets.
+  const serviceRoleArn = requireEnv(env, ENV.serviceRoleArn).trim();
+  if (!ROLE_ARN.test(serviceRoleArn)) {
     throw new ConfigError([
       `environment variable ${ENV.serviceRoleArn} must be the ARN of an IAM role (got "${serviceRoleArn}")`,
     ]);
@@ -99,7 +129,8 @@ export function loadRotatorConfig(env: Env): RotatorConfig {
     settings: readSettings(env),
     subscribeOwners: subscribe === 'true',
     adminRoleArn: adminRoleArn && adminRoleArn.trim() !== '' ? adminRoleArn : undefined,
-    ...(serviceRoleArn ? { serviceRoleArn } : {}),
+    readerArns: readReaderArns(env),
+    serviceRoleArn,
     ownerTopicPrefix,
     ...(opsTopicArn ? { opsTopicArn } : {}),
   };

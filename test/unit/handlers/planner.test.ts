@@ -219,6 +219,7 @@ describe('handler entry points', () => {
       [ENV.secretPrefix]: 'iam-key-rotation',
       [ENV.kmsKeyArn]: `arn:aws:kms:eu-west-1:${ACCOUNT}:key/1`,
       [ENV.rotationSettings]: '{"rotateAfterDays": 85, "graceDays": 10}',
+      [ENV.serviceRoleArn]: `arn:aws:iam::${ACCOUNT}:role/rotator`,
     });
     expect(() => coldStart('../../../lambda/handlers/rotator')).toThrow(
       'rotateAfterDays + graceDays (95) exceeds maxKeyAgeDays (90)',
@@ -234,6 +235,8 @@ describe('handler entry points', () => {
       [ENV.kmsKeyArn]: `arn:aws:kms:eu-west-1:${ACCOUNT}:key/1`,
       [ENV.rotationSettings]: '{"rotateAfterDays": 60, "maxKeyAgeDays": 75}',
       [ENV.subscribeOwners]: 'false',
+      [ENV.serviceRoleArn]: `arn:aws:iam::${ACCOUNT}:role/rotator`,
+      [ENV.secretReaderArns]: `["arn:aws:iam::${ACCOUNT}:role/billing-app"]`,
       AWS_REGION: 'eu-west-1',
     });
     expect(typeof coldStart('../../../lambda/handlers/planner').handler).toBe('function');

@@ -29,6 +29,8 @@ function rotatorFor(world: World) {
       settings: world.settings,
       subscribeOwners: true,
       ownerTopicPrefix: 'iam-key-rotation-owner-',
+      readerArns: world.vault.readerArns,
+      serviceRoleArn: world.vault.serviceRoleArn!,
     },
     iam: world.iam,
     verifier: world.verifier,
