@@ -45,6 +45,10 @@ export class KeyRotationStack extends Stack {
         value: rotation.config.secretAdminRoleArn ?? 'none',
         description: 'admin role that may read every secret (none if not set)',
       },
+      [STACK_OUTPUT.secretReaderArns]: {
+        value: JSON.stringify(rotation.config.secretReaderArns),
+        description: 'roles and users that may also read every secret (JSON list)',
+      },
       [STACK_OUTPUT.rotatorRoleArn]: {
         value: rotation.rotatorRole.roleArn,
         description: "the rotator's role, exempt from the Deny in each secret's policy",

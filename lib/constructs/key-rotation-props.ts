@@ -63,6 +63,19 @@ export interface KeyRotationProps extends Partial<RotationSettings> {
   readonly secretAdminRoleArn?: string;
 
   /**
+   * ARNs of IAM roles and users of this account that may also read every secret's value, such as the
+   * role a workload reads its key with (`arn:aws:iam::<account>:role/<path/>name`, exactly as IAM
+   * shows it, path included). Each secret's policy denies the value to every principal but the key's
+   * user, the admin role, the rotator and these; an Allow added to the policy by hand cannot lift
+   * that Deny (an explicit Deny wins), so a workload that reads through a role of its own must be
+   * listed here. Readers only read: they stay under the Deny on writing. At most 20. When the stack's
+   * account is known at synth, a role or user of another account is refused; one that does not exist
+   * at run time is left out of new policies and raises the `SecretReadersOmitted` alarm.
+   * @default [] - only the key's user (and `secretAdminRoleArn`) read a secret
+   */
+  readonly secretReaderArns?: readonly string[];
+
+  /**
    * ARN of an existing customer-managed KMS key (`arn:aws:kms:<region>:<account>:key/<key-id>`, not an
    * alias) to use instead of creating one: secrets, ledger, topics and queues are encrypted with it.
    * Use it to redeploy after the stack was deleted: the old key is retained and the secrets it
@@ -122,6 +135,7 @@ export interface ResolvedKeyRotationConfig {
   readonly opsRecipients: readonly string[];
   readonly subscribeOwners: boolean;
   readonly secretAdminRoleArn?: string;
+  readonly secretReaderArns: readonly string[];
   readonly encryptionKeyArn?: string;
   readonly logRetention: RetentionDays;
   readonly rotatorConcurrency: number;
@@ -145,6 +159,7 @@ const CONSTRUCT_PROPS = [
   'opsRecipients',
   'subscribeOwners',
   'secretAdminRoleArn',
+  'secretReaderArns',
   'encryptionKeyArn',
   'logRetention',
   'rotatorConcurrency',
@@ -168,6 +183,9 @@ const EMAIL = /^[^\s@,;<>()"]+@[^\s@,;<>()"]+\.[^\s@,;<>()".]{2,}$/;
 /** `rate(1 unit)` / `rate(N units)` as EventBridge Scheduler spells them. */
 const RATE = /^rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):role\/[\w+=,.@/-]{1,512}$/;
+const ROLE_OR_USER_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):(role|user)\/[\w+=,.@/-]{1,512}$/;
+/** Each reader is named twice in every secret's policy; a short list keeps the policies small. */
+const MAX_SECRET_READERS = 20;
 /** A KMS key ARN (single- or multi-Region key id), not an alias: grants and key policies name the key. */
 const KMS_KEY_ARN =
   /^arn:aws[a-z-]*:kms:([a-z]{2}(-[a-z]+)+-\d):(\d{12}):key\/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|mrk-[0-9a-f]{32})$/;
@@ -365,6 +383,39 @@ function otherAccount(arnAccount: string | undefined, stackAccount: string | und
   return arnAccount !== undefined && stackAccount !== undefined && arnAccount !== stackAccount;
 }
 
+/** secretReaderArns: a short list of distinct IAM role or user ARNs of the stack's account. */
+function checkReaderArns(value: unknown, stackAccount: string | undefined, problems: string[]): string[] {
+  if (value === undefined) return [];
+  const example = '["arn:aws:iam::123456789012:role/billing-app"]';
+  if (!Array.isArray(value)) {
+    problems.push(
+      `secretReaderArns must be a list of IAM role or user ARNs such as ${example} (got ${describe(value)})`,
+    );
+    return [];
+  }
+  value.forEach((arn: unknown, index) => {
+    const match = typeof arn === 'string' ? ROLE_OR_USER_ARN.exec(arn) : null;
+    if (!match) {
+      problems.push(
+        `secretReaderArns[${index}] ${describe(arn)} is not an IAM role or user ARN such as "arn:aws:iam::123456789012:role/billing-app" (exact, with its path; no wildcards)`,
+      );
+    } else if (otherAccount(match[1], stackAccount)) {
+      problems.push(
+        `secretReaderArns[${index}] ${describe(arn)} is in account ${match[1]}, not the stack's account ${stackAccount}: name a role or user of account ${stackAccount}`,
+      );
+    }
+  });
+  if (new Set(value).size !== value.length) {
+    problems.push('secretReaderArns lists an ARN twice: remove the duplicate');
+  }
+  if (value.length > MAX_SECRET_READERS) {
+    problems.push(
+      `secretReaderArns lists ${value.length} principals; at most ${MAX_SECRET_READERS}: let the workloads share a role`,
+    );
+  }
+  return value as string[];
+}
+
 /**
  * Applies the defaults and validates every prop. Throws one error that lists every problem, each
  * naming the prop and what to change (the rotation settings' messages come from resolveSettings).
@@ -382,6 +433,7 @@ export function resolveKeyRotationProps(
     opsRecipients,
     subscribeOwners,
     secretAdminRoleArn,
+    secretReaderArns,
     encryptionKeyArn,
     logRetention = KEY_ROTATION_DEFAULTS.logRetention,
     rotatorConcurrency,
@@ -443,6 +495,7 @@ export function resolveKeyRotationProps(
       );
     }
   }
+  const readers = checkReaderArns(secretReaderArns, environment.account, problems);
   if (encryptionKeyArn !== undefined) {
     const key = typeof encryptionKeyArn === 'string' ? KMS_KEY_ARN.exec(encryptionKeyArn) : null;
     if (!key) {
@@ -478,6 +531,7 @@ export function resolveKeyRotationProps(
       problems,
     ),
     ...(secretAdminRoleArn === undefined ? {} : { secretAdminRoleArn }),
+    secretReaderArns: readers,
     ...(encryptionKeyArn === undefined ? {} : { encryptionKeyArn }),
     logRetention,
     // At least 2: the queue trigger's maximum concurrency cannot be lower (Lambda's minimum for SQS).

@@ -140,7 +140,7 @@ export class KeyRotation extends Construct {
   readonly overdueKeysAlarm: Alarm;
   /** Users whose rotation failed (partial batch failures do not fail the invocation, so Errors stays 0). */
   readonly rotationFailuresAlarm: Alarm;
-  /** A reader named for the secrets (secretAdminRoleArn) does not exist: secrets are stored without it. */
+  /** A reader named for the secrets (secretAdminRoleArn, secretReaderArns) does not exist: secrets are stored without it. */
   readonly secretReadersOmittedAlarm: Alarm;
   /** An owner could not be subscribed to their notices. */
   readonly ownerSubscriptionFailuresAlarm: Alarm;
@@ -375,7 +375,7 @@ export class KeyRotation extends Construct {
       metric: this.serviceMetric(METRIC.secretReadersOmitted, 'Sum', Duration.minutes(5)),
       threshold: 1,
       description:
-        'A reader named in secretAdminRoleArn does not exist; secrets are stored without it. Create the role or change secretAdminRoleArn and redeploy.',
+        "A principal named for the secrets' policies does not exist (secretAdminRoleArn, secretReaderArns, or a deleted one in an operator's statement); secrets are stored without it. See the rotator's secret.reader-omitted audit line: create the role or user, or change the prop and redeploy.",
     });
     this.ownerSubscriptionFailuresAlarm = this.alarm('OwnerSubscriptionFailuresAlarm', {
       metric: this.serviceMetric(METRIC.ownerSubscriptionFailures, 'Sum', Duration.minutes(5)),
@@ -638,6 +638,9 @@ export class KeyRotation extends Construct {
       [ENV.rotationSettings]: JSON.stringify(settings),
       [ENV.subscribeOwners]: String(config.subscribeOwners),
       ...(config.secretAdminRoleArn ? { [ENV.adminRoleArn]: config.secretAdminRoleArn } : {}),
+      ...(config.secretReaderArns.length > 0
+        ? { [ENV.secretReaderArns]: JSON.stringify(config.secretReaderArns) }
+        : {}),
       // Exempt from the Deny in each secret's policy, as the service that writes the secrets.
       [ENV.serviceRoleArn]: this.rotatorRole.roleArn,
       [ENV.opsTopicArn]: this.opsTopic.topicArn,

@@ -26,6 +26,7 @@ const CUSTOM: KeyRotationProps = {
   opsRecipients: ['ops@example.com'],
   subscribeOwners: false,
   secretAdminRoleArn: 'arn:aws:iam::123456789012:role/secrets-admin',
+  secretReaderArns: ['arn:aws:iam::123456789012:role/apps/billing', 'arn:aws:iam::123456789012:user/ci'],
   logRetention: RetentionDays.THREE_MONTHS,
   rotatorConcurrency: 3,
   reserveConcurrency: true,
@@ -216,6 +217,8 @@ describe('functions', () => {
       [ENV.kmsKeyArn]: { 'Fn::GetAtt': [ids.key, 'Arn'] },
       [ENV.subscribeOwners]: 'false',
       [ENV.adminRoleArn]: 'arn:aws:iam::123456789012:role/secrets-admin',
+      // Readers of every secret, exempt from the Deny on reading only.
+      [ENV.secretReaderArns]: JSON.stringify(CUSTOM.secretReaderArns),
       [ENV.opsTopicArn]: { Ref: ids.opsTopic },
       // The rotator's role, exempt from the Deny in each secret's policy.
       [ENV.serviceRoleArn]: { 'Fn::GetAtt': [ids.rotatorRole, 'Arn'] },
@@ -250,6 +253,7 @@ describe('functions', () => {
       const variables = (fn.Properties.Environment as { Variables: Record<string, unknown> }).Variables;
       expect(variables[ENV.subscribeOwners]).toBe('true');
       expect(variables).not.toHaveProperty(ENV.adminRoleArn);
+      expect(variables).not.toHaveProperty(ENV.secretReaderArns);
       expect(variables[ENV.secretPrefix]).toBe('iam-key-rotation');
     }
   });
@@ -695,7 +699,7 @@ describe('alarms', () => {
       METRIC.rotationFailures,
     ],
     [
-      'secret readers omitted (secretAdminRoleArn does not exist)',
+      'secret readers omitted (secretAdminRoleArn or secretReaderArns does not exist)',
       () => rotation.secretReadersOmittedAlarm,
       METRIC.secretReadersOmitted,
     ],
@@ -720,7 +724,7 @@ describe('alarms', () => {
 
   test('the secret-readers alarm says what it means and what to do', () => {
     expect(alarm(rotation.secretReadersOmittedAlarm)?.AlarmDescription).toBe(
-      'A reader named in secretAdminRoleArn does not exist; secrets are stored without it. Create the role or change secretAdminRoleArn and redeploy.',
+      "A principal named for the secrets' policies does not exist (secretAdminRoleArn, secretReaderArns, or a deleted one in an operator's statement); secrets are stored without it. See the rotator's secret.reader-omitted audit line: create the role or user, or change the prop and redeploy.",
     );
   });
 
@@ -787,12 +791,19 @@ describe('stack outputs', () => {
       [STACK_OUTPUT.secretPrefix]: { Value: 'acme/keys' },
       [STACK_OUTPUT.kmsKeyArn]: { Value: { 'Fn::GetAtt': [ids.key, 'Arn'] } },
       [STACK_OUTPUT.rotatorRoleArn]: { Value: { 'Fn::GetAtt': [ids.rotatorRole, 'Arn'] } },
+      // The CLI names the same readers in the policies it writes.
+      [STACK_OUTPUT.secretReaderArns]: { Value: JSON.stringify(CUSTOM.secretReaderArns) },
       PlannerFunctionName: { Value: { Ref: ids.planner } },
       ScheduleDeadLetterQueueUrl: { Value: { Ref: ids.scheduleDlq } },
       OpsTopicArn: { Value: { Ref: ids.opsTopic } },
     });
     expect(JSON.parse(outputs[STACK_OUTPUT.settings]?.Value as string)).toEqual(rotation.settings);
     for (const key of Object.values(STACK_OUTPUT)) expect(outputs).toHaveProperty(key);
+  });
+
+  test('without readers the readers output is an empty list', () => {
+    const outputs = defaults.template.toJSON().Outputs as Record<string, { Value: unknown }>;
+    expect(outputs[STACK_OUTPUT.secretReaderArns]?.Value).toBe('[]');
   });
 });
 

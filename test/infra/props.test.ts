@@ -82,6 +82,31 @@ describe('KeyRotation props', () => {
       /secretAdminRoleArn must be an IAM role ARN .* \(got "admin"\)/,
     ],
     [
+      'secretReaderArns type',
+      { secretReaderArns: 'arn:aws:iam::123456789012:role/app' },
+      /secretReaderArns must be a list of IAM role or user ARNs such as \["arn:aws:iam::123456789012:role\/billing-app"\] \(got "arn:aws:iam::123456789012:role\/app"\)/,
+    ],
+    [
+      'secretReaderArns entry',
+      { secretReaderArns: ['arn:aws:iam::123456789012:role/app', 'arn:aws:iam::123456789012:role/app-*'] },
+      /secretReaderArns\[1\] "arn:aws:iam::123456789012:role\/app-\*" is not an IAM role or user ARN .*no wildcards/,
+    ],
+    [
+      'secretReaderArns group',
+      { secretReaderArns: ['arn:aws:iam::123456789012:group/readers'] },
+      /secretReaderArns\[0\] "arn:aws:iam::123456789012:group\/readers" is not an IAM role or user ARN/,
+    ],
+    [
+      'secretReaderArns duplicate',
+      { secretReaderArns: ['arn:aws:iam::123456789012:user/ci', 'arn:aws:iam::123456789012:user/ci'] },
+      /secretReaderArns lists an ARN twice/,
+    ],
+    [
+      'secretReaderArns too many',
+      { secretReaderArns: Array.from({ length: 21 }, (_, i) => `arn:aws:iam::123456789012:role/app-${i}`) },
+      /secretReaderArns lists 21 principals; at most 20/,
+    ],
+    [
       'logRetention',
       { logRetention: 42 },
       /logRetention must be one of the CloudWatch Logs retention periods .* \(got 42\)/,
@@ -152,6 +177,7 @@ describe('KeyRotation props', () => {
       ...KEY_ROTATION_DEFAULTS,
       defaultRecipients: [],
       opsRecipients: [],
+      secretReaderArns: [],
       settings: expect.objectContaining({ rotateAfterDays: 80, graceDays: 7, maxKeyAgeDays: 90 }) as unknown,
     });
     expect(config.logRetention).toBe(RetentionDays.ONE_YEAR);
@@ -224,6 +250,16 @@ describe('KeyRotation props', () => {
     }
   });
 
+  test('secretReaderArns: roles and users of the account, with their paths', () => {
+    const secretReaderArns = [
+      'arn:aws:iam::123456789012:role/apps/billing',
+      'arn:aws:iam::123456789012:user/ci/deployer',
+      'arn:aws-us-gov:iam::123456789012:role/reader',
+    ];
+    const config = resolveKeyRotationProps({ secretReaderArns }, { account: '123456789012' });
+    expect(config.secretReaderArns).toEqual(secretReaderArns);
+  });
+
   test('an environment-agnostic stack cannot compare accounts: ARNs of any account pass', () => {
     const config = resolveKeyRotationProps({
       secretAdminRoleArn: 'arn:aws:iam::999999999999:role/secrets-admin',
@@ -237,6 +273,11 @@ describe('KeyRotation props', () => {
       'secretAdminRoleArn',
       { secretAdminRoleArn: 'arn:aws:iam::999999999999:role/secrets-admin' },
       /secretAdminRoleArn must be a role of the stack's account 123456789012, but arn:aws:iam::999999999999:role\/secrets-admin is in account 999999999999: name a role of account 123456789012/,
+    ],
+    [
+      'secretReaderArns entry',
+      { secretReaderArns: ['arn:aws:iam::123456789012:role/app', 'arn:aws:iam::999999999999:user/ci'] },
+      /secretReaderArns\[1\] "arn:aws:iam::999999999999:user\/ci" is in account 999999999999, not the stack's account 123456789012: name a role or user of account 123456789012/,
     ],
     [
       'encryptionKeyArn',
