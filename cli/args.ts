@@ -41,6 +41,8 @@ export interface CliOptions {
   readonly kmsKeyArn?: string;
   readonly adminRoleArn?: string;
   readonly rotatorRoleArn?: string;
+  /** The stack's secretReaderArns (`none` gives an empty list). */
+  readonly secretReaderArns?: readonly string[];
   readonly configFile?: string;
   readonly subscribeOwners: boolean;
   /** Rotation settings given as flags, by setting name (validated later with the construct's rules). */
@@ -81,6 +83,7 @@ const OPTIONS = {
   'kms-key-arn': { type: 'string' },
   'admin-role-arn': { type: 'string' },
   'rotator-role-arn': { type: 'string' },
+  'secret-reader-arns': { type: 'string' },
   config: { type: 'string' },
   'no-subscribe': { type: 'boolean' },
   ...Object.fromEntries(
@@ -208,6 +211,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
   }
   const adminRoleArn = roleArnFlag(values, 'admin-role-arn');
   const rotatorRoleArn = roleArnFlag(values, 'rotator-role-arn');
+  const secretReaderArns = readerArnsFlag(values['secret-reader-arns'] as string | undefined);
   const accountId = values['account-id'] as string | undefined;
   if (accountId !== undefined && !/^\d{12}$/.test(accountId)) {
     throw new UsageError(`--account-id must be 12 digits (got "${accountId}")`);
@@ -230,10 +234,25 @@ export function parseCli(argv: readonly string[]): CliOptions {
     kmsKeyArn: values['kms-key-arn'] as string | undefined,
     adminRoleArn,
     rotatorRoleArn,
+    ...(secretReaderArns ? { secretReaderArns } : {}),
     configFile: values.config as string | undefined,
     subscribeOwners: values['no-subscribe'] !== true,
     settings,
   };
+}
+
+/** --secret-reader-arns: IAM role or user ARNs separated by commas, or `none`. */
+function readerArnsFlag(value: string | undefined): string[] | undefined {
+  if (value === undefined) return undefined;
+  if (value === 'none') return [];
+  const arns = value.split(',').map((arn) => arn.trim());
+  const bad = arns.filter((arn) => !/^arn:aws[a-z-]*:iam::\d{12}:(role|user)\/\S+$/.test(arn));
+  if (bad.length > 0) {
+    throw new UsageError(
+      `--secret-reader-arns must be IAM role or user ARNs separated by commas, such as arn:aws:iam::111122223333:role/app, or "none" (got "${bad.join(',')}")`,
+    );
+  }
+  return arns;
 }
 
 function roleArnFlag(values: Record<string, unknown>, flag: string): string | undefined {
@@ -261,8 +280,10 @@ Resources (from the deployed stack, or given one by one):
   --secret-prefix PREFIX  secret prefix     --kms-key-arn ARN     key that encrypts secrets
   --admin-role-arn ARN    the stack's secretAdminRoleArn, or "none" (read from --stack)
   --rotator-role-arn ARN  the stack's rotator role, or "none" (read from --stack)
-                          --apply writes each secret's policy naming both roles, and must run
-                          as the admin role (e.g. --profile of that role)
+  --secret-reader-arns ARN,ARN
+                          the stack's secretReaderArns, or "none" (read from --stack)
+                          --apply writes each secret's policy naming these roles and readers,
+                          and must run as the admin role (e.g. --profile of that role)
 
 Policy (same names, rules and messages as the construct props; flags override --config):
   --config FILE           JSON file of settings, e.g. {"rotateAfterDays": 80, "graceDays": 7}

@@ -42,6 +42,8 @@ export interface Resources {
   readonly adminRoleArn?: string;
   /** The rotator's role, also named in each secret's policy: an ARN, `none`, or undefined when unknown. */
   readonly rotatorRoleArn?: string;
+  /** The roles and users that may also read every secret (secretReaderArns), or undefined when unknown. */
+  readonly secretReaderArns?: readonly string[];
   /** The operators' topic (findings such as an owner who cannot be subscribed). */
   readonly opsTopicArn?: string;
   /** Name prefix of the per-owner topics, or `none` when the stack does not subscribe owners. */
@@ -134,9 +136,28 @@ async function stackResources(options: CliOptions): Promise<Resources> {
     adminRoleArn: outputs.get(STACK_OUTPUT.secretAdminRoleArn),
     // Absent on a stack deployed before that output existed: then --rotator-role-arn says it.
     rotatorRoleArn: outputs.get(STACK_OUTPUT.rotatorRoleArn),
+    // Absent on a stack deployed before readers existed, which therefore has none.
+    secretReaderArns: readerList(outputs.get(STACK_OUTPUT.secretReaderArns), stackName),
     opsTopicArn: outputs.get(STACK_OUTPUT.opsTopicArn),
     ownerTopicPrefix: outputs.get(STACK_OUTPUT.ownerTopicPrefix),
   };
+}
+
+/** The stack output SecretReaderArns: a JSON list of ARNs (none when the output is absent). */
+function readerList(output: string | undefined, stackName: string): string[] {
+  if (output === undefined) return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(output);
+  } catch {
+    parsed = undefined;
+  }
+  if (!Array.isArray(parsed) || !parsed.every((arn) => typeof arn === 'string')) {
+    throw new UsageError(
+      `the output ${STACK_OUTPUT.secretReaderArns} of stack ${stackName} is not a JSON list of ARNs (got ${output}); is it the iam-key-rotation stack?`,
+    );
+  }
+  return parsed;
 }
 
 /**
@@ -179,6 +200,19 @@ function roleFromFlag(flag: string, fromFlag: string | undefined, fromStack: str
   if (fromStack !== undefined && fromStack !== fromFlag) {
     throw new UsageError(
       `--${flag} ${fromFlag} differs from the stack's (${fromStack}); leave it out to keep the stack's`,
+    );
+  }
+  return fromFlag;
+}
+
+/** --secret-reader-arns must agree with the stack's readers (when the stack has them), in any order. */
+function readersFromFlag(fromFlag: readonly string[] | undefined, fromStack: readonly string[] | undefined) {
+  if (fromFlag === undefined) return fromStack;
+  const same = (a: readonly string[], b: readonly string[]) =>
+    JSON.stringify([...new Set(a)].sort()) === JSON.stringify([...new Set(b)].sort());
+  if (fromStack !== undefined && !same(fromFlag, fromStack)) {
+    throw new UsageError(
+      `--secret-reader-arns ${fromFlag.join(',') || 'none'} differs from the stack's (${fromStack.join(',') || 'none'}); leave it out to keep the stack's`,
     );
   }
   return fromFlag;
@@ -237,6 +271,7 @@ export async function connect(options: CliOptions): Promise<Connection> {
       options.rotatorRoleArn,
       resourcesFromStack.rotatorRoleArn,
     ),
+    secretReaderArns: readersFromFlag(options.secretReaderArns, resourcesFromStack.secretReaderArns),
   };
   const settings = settingsFor(options, resources);
   return {
@@ -285,8 +320,16 @@ export function callerIsRole(callerArn: string, roleArn: string): boolean {
  * named in one message.
  */
 export function forWriting(connection: Connection, options: CliOptions, command: string): WriteConnection {
-  const { table, topicArn, secretPrefix, kmsKeyArn, settingsJson, adminRoleArn, rotatorRoleArn } =
-    connection.resources;
+  const {
+    table,
+    topicArn,
+    secretPrefix,
+    kmsKeyArn,
+    settingsJson,
+    adminRoleArn,
+    rotatorRoleArn,
+    secretReaderArns,
+  } = connection.resources;
   const missing = [
     table ? undefined : '--table NAME (the ledger table)',
     topicArn ? undefined : '--topic-arn ARN (the notification topic)',
@@ -297,6 +340,9 @@ export function forWriting(connection: Connection, options: CliOptions, command:
       : '--config FILE (the settings the stack was deployed with)',
     adminRoleArn !== undefined ? undefined : "--admin-role-arn ARN or none (the stack's secretAdminRoleArn)",
     rotatorRoleArn !== undefined ? undefined : "--rotator-role-arn ARN or none (the stack's rotator role)",
+    secretReaderArns !== undefined
+      ? undefined
+      : "--secret-reader-arns ARN,ARN or none (the stack's secretReaderArns)",
   ].filter((flag): flag is string => flag !== undefined);
   if (missing.length > 0) {
     throw new UsageError(
@@ -332,7 +378,7 @@ export function forWriting(connection: Connection, options: CliOptions, command:
     const you = `you are ${connection.caller.arn}`;
     throw new RefusedError(
       admin
-        ? `${command} --apply must run as the admin role ${admin}: each secret's policy lets only the key's user, that role and the rotator read or write the secret; ${you}. ` +
+        ? `${command} --apply must run as the admin role ${admin}: each secret's policy lets only that role and the rotator write the secret; ${you}. ` +
             'Run keyrot with credentials of that role (e.g. --profile NAME of a profile whose role_arn is that role). Nothing was changed'
         : `${command} --apply must run as a role that each secret's policy names, and there is no admin role: ` +
             (options.stack
@@ -350,8 +396,8 @@ export function forWriting(connection: Connection, options: CliOptions, command:
     }),
     vault: new SecretsManagerVault(
       // The admin role and the rotator stay in each secret's policy, so that the schedule keeps
-      // rotating the secrets the CLI wrote.
-      { kmsKeyArn: kmsKeyArn!, adminRoleArn: admin, serviceRoleArn: rotator },
+      // rotating the secrets the CLI wrote, and so do the readers, so that no workload is cut off.
+      { kmsKeyArn: kmsKeyArn!, adminRoleArn: admin, readerArns: secretReaderArns!, serviceRoleArn: rotator },
       new SecretsManagerClient(config),
     ),
     notifier: new SnsNotifier(

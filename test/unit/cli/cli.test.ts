@@ -19,7 +19,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
 import { parseCli } from '../../../cli/args';
-import { callerIsRole, Connection, forWriting, Resources } from '../../../cli/connect';
+import { callerIsRole, connect, Connection, forWriting, Resources } from '../../../cli/connect';
 import { POLICY_SIDS, SecretsManagerVault } from '../../../lambda/adapters/secrets-manager';
 import { World } from '../../fakes/world';
 import { ADMIN_ROLE, ADMIN_SESSION, keyrot, mockIamFrom, worldWiring } from './harness';
@@ -303,7 +303,8 @@ describe('keyrot run', () => {
       'keyrot: run --apply writes what the Lambdas write, so it needs the deployed stack: pass --stack NAME, or without a stack all of ' +
         '--table NAME (the ledger table), --topic-arn ARN (the notification topic), --secret-prefix PREFIX, ' +
         '--kms-key-arn ARN (the key that encrypts the secrets), --config FILE (the settings the stack was deployed with), ' +
-        "--admin-role-arn ARN or none (the stack's secretAdminRoleArn), --rotator-role-arn ARN or none (the stack's rotator role)\n" +
+        "--admin-role-arn ARN or none (the stack's secretAdminRoleArn), --rotator-role-arn ARN or none (the stack's rotator role), " +
+        "--secret-reader-arns ARN,ARN or none (the stack's secretReaderArns)\n" +
         'Run "keyrot run --help" for usage.\n',
     );
   });
@@ -315,6 +316,7 @@ describe('--apply follows the deployed policy', () => {
     topicArn: 'arn:aws:sns:eu-west-1:111122223333:t',
     secretPrefix: 'iam-key-rotation',
     kmsKeyArn: 'arn:aws:kms:eu-west-1:111122223333:key/1',
+    secretReaderArns: [],
   };
   const connection = (
     extra: Partial<Resources> = {},
@@ -402,6 +404,85 @@ describe('--apply follows the deployed policy', () => {
     expect(deny?.Condition).toEqual({
       ArnNotEquals: { 'aws:PrincipalArn': [ADMIN_ROLE('111122223333'), ROTATOR_ROLE] },
     });
+  });
+});
+
+describe("the stack's readers (secretReaderArns) are kept in the policies the CLI writes", () => {
+  const READER = 'arn:aws:iam::111122223333:role/apps/billing';
+  const ALICE = {
+    accountId: '111122223333',
+    userName: 'alice',
+    name: 'iam-key-rotation/111122223333/alice',
+    userArn: 'arn:aws:iam::111122223333:user/alice',
+  };
+  afterEach(() => mockClient(IAMClient).restore());
+
+  async function writeConnection(argv: string, outputs: Record<string, string> = {}) {
+    mockIamFrom(account(), ADMIN_SESSION('111122223333'));
+    const stack = mockDeployedStack(outputs);
+    try {
+      const options = parseCli(argv.split(' '));
+      return forWriting(await connect(options), options, 'run');
+    } finally {
+      stack.restore();
+    }
+  }
+
+  test('read from the stack output: named in the Allow and the read Deny, never the write Deny', async () => {
+    const write = await writeConnection('run --apply --stack IamKeyRotation --region eu-west-1', {
+      SecretReaderArns: JSON.stringify([READER]),
+    });
+
+    const policy = (write.vault as SecretsManagerVault).resourcePolicy(ALICE);
+    const statement = (sid: string) => policy.Statement.find((candidate) => candidate.Sid === sid);
+    expect(statement(POLICY_SIDS.allowReaders)?.Principal).toEqual({
+      AWS: [ALICE.userArn, ADMIN_ROLE('111122223333'), READER],
+    });
+    expect(statement(POLICY_SIDS.denyReading)?.Condition).toEqual({
+      ArnNotEquals: { 'aws:PrincipalArn': [ALICE.userArn, ADMIN_ROLE('111122223333'), READER, ROTATOR_ROLE] },
+    });
+    expect(JSON.stringify(statement(POLICY_SIDS.denyWriting))).not.toContain(READER);
+  });
+
+  test('a stack deployed before readers existed has none', async () => {
+    const write = await writeConnection('run --apply --stack IamKeyRotation --region eu-west-1');
+
+    const policy = (write.vault as SecretsManagerVault).resourcePolicy(ALICE);
+    expect(policy.Statement.find((st) => st.Sid === POLICY_SIDS.allowReaders)?.Principal).toEqual({
+      AWS: [ALICE.userArn, ADMIN_ROLE('111122223333')],
+    });
+  });
+
+  test('--secret-reader-arns that differs from the stack is refused', async () => {
+    const refused = writeConnection(
+      'run --apply --stack IamKeyRotation --region eu-west-1 --secret-reader-arns none',
+      { SecretReaderArns: JSON.stringify([READER]) },
+    );
+
+    await expect(refused).rejects.toThrow(
+      `--secret-reader-arns none differs from the stack's (${READER}); leave it out to keep the stack's`,
+    );
+  });
+
+  test.each([
+    ['a group', 'arn:aws:iam::111122223333:group/readers'],
+    ['a wildcard list item', `${READER},*`],
+  ])('--secret-reader-arns with %s is refused by name', (_name, value) => {
+    expect(() => parseCli(['run', '--secret-reader-arns', value])).toThrow(
+      '--secret-reader-arns must be IAM role or user ARNs separated by commas',
+    );
+  });
+
+  test('--secret-reader-arns gives them without a stack', () => {
+    const options = parseCli([
+      'run',
+      '--apply',
+      '--secret-reader-arns',
+      `${READER},arn:aws:iam::111122223333:user/ci`,
+    ]);
+
+    expect(options.secretReaderArns).toEqual([READER, 'arn:aws:iam::111122223333:user/ci']);
+    expect(parseCli(['run', '--secret-reader-arns', 'none']).secretReaderArns).toEqual([]);
   });
 });
 
@@ -642,7 +723,7 @@ describe('--apply runs as the admin role (each secret policy denies everyone els
     expect(run.code).toBe(1);
     expect(run.stderr).toBe(
       `keyrot: rotate --apply must run as the admin role ${ADMIN_ROLE('111122223333')}: each secret's policy lets only ` +
-        "the key's user, that role and the rotator read or write the secret; you are arn:aws:iam::111122223333:user/operator. " +
+        'that role and the rotator write the secret; you are arn:aws:iam::111122223333:user/operator. ' +
         'Run keyrot with credentials of that role (e.g. --profile NAME of a profile whose role_arn is that role). Nothing was changed\n',
     );
     expectNoIamWrites(iam);
