@@ -808,7 +808,8 @@ describe('stack outputs', () => {
 });
 
 describe('per-owner notification topics', () => {
-  const ownerTopics = 'arn:<AWS::Partition>:sns:<AWS::Region>:<AWS::AccountId>:iam-key-rotation-owner-4a09c2-*';
+  const ownerTopics =
+    'arn:<AWS::Partition>:sns:<AWS::Region>:<AWS::AccountId>:iam-key-rotation-owner-4a09c2-*';
 
   test('by default the rotator may create and use topics under the owner prefix, and nothing wider', () => {
     const role = defaults.id(defaults.stack.rotation.rotatorRole);
