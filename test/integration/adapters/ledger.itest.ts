@@ -1,0 +1,301 @@
+/**
+ * DynamoLedger (production code) against the emulator's DynamoDB, on a table created from the
+ * synthesized template's AWS::DynamoDB::Table (cdk.out), as the construct creates it.
+ */
+import {
+  CreateTableCommand,
+  type CreateTableCommandInput,
+  DescribeTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  QueryCommand,
+} from '@aws-sdk/client-dynamodb';
+import { DynamoLedger, OWNER_PARTITION } from '../../../lambda/adapters/dynamodb-ledger';
+import { ConcurrentUpdateError, LockHeldError } from '../../../lambda/domain/errors';
+import { emptyLedger, type UserLedger } from '../../../lambda/domain/model';
+import { deployedTemplate, resourceOf } from '../deployed';
+import { ACCOUNT, createKmsKey, rejectionOf } from './fixtures';
+
+const TABLE = 'IamKeyRotation-KeyRotationLedger';
+const dynamodb = new DynamoDBClient({});
+const ledger = new DynamoLedger(TABLE);
+
+const T0 = new Date('2026-03-01T02:00:00.000Z');
+const minutes = (n: number) => new Date(T0.getTime() + n * 60_000);
+
+/**
+ * The CreateTable request for the template's table. Properties this does not know fail the test,
+ * so that a table the construct changes (an index, a TTL) is not silently tested without it.
+ */
+function createTableInput(properties: Record<string, unknown>, kmsKeyArn: string): CreateTableCommandInput {
+  const known = new Set([
+    'KeySchema',
+    'AttributeDefinitions',
+    'BillingMode',
+    'SSESpecification',
+    'PointInTimeRecoverySpecification', // a backup setting: no effect on reads and writes
+  ]);
+  const unknown = Object.keys(properties).filter((name) => !known.has(name));
+  if (unknown.length > 0)
+    throw new Error(`the ledger table has properties this test does not create: ${unknown.join(', ')}`);
+  const sse = properties.SSESpecification as { SSEEnabled?: boolean; SSEType?: 'KMS' } | undefined;
+  return {
+    TableName: TABLE,
+    KeySchema: properties.KeySchema as CreateTableCommandInput['KeySchema'],
+    AttributeDefinitions: properties.AttributeDefinitions as CreateTableCommandInput['AttributeDefinitions'],
+    BillingMode: properties.BillingMode as CreateTableCommandInput['BillingMode'],
+    ...(sse
+      ? { SSESpecification: { Enabled: sse.SSEEnabled, SSEType: sse.SSEType, KMSMasterKeyId: kmsKeyArn } }
+      : {}),
+  };
+}
+
+beforeAll(async () => {
+  const [, table] = resourceOf(deployedTemplate(), 'AWS::DynamoDB::Table', 'KeyRotationLedger');
+  const kmsKeyArn = await createKmsKey('iam-key-rotation ledger');
+  await dynamodb.send(new CreateTableCommand(createTableInput(table.Properties ?? {}, kmsKeyArn)));
+  const described = await dynamodb.send(new DescribeTableCommand({ TableName: TABLE }));
+  expect(described.Table?.KeySchema).toEqual([
+    { AttributeName: 'pk', KeyType: 'HASH' },
+    { AttributeName: 'sk', KeyType: 'RANGE' },
+  ]);
+  expect(described.Table?.BillingModeSummary?.BillingMode).toBe('PAY_PER_REQUEST');
+});
+
+afterAll(() => dynamodb.destroy());
+
+function record(userName: string, overrides: Partial<UserLedger> = {}): UserLedger {
+  return { ...emptyLedger(ACCOUNT, userName), ...overrides };
+}
+
+async function storedVersion(userName: string): Promise<number | undefined> {
+  const item = await dynamodb.send(
+    new GetItemCommand({ TableName: TABLE, Key: { pk: { S: ACCOUNT }, sk: { S: userName } } }),
+  );
+  return item.Item?.version?.N === undefined ? undefined : Number(item.Item.version.N);
+}
+
+describe('saves are conditional on the version', () => {
+  test('a new record is written once: version 0 creates it, a second creation is refused', async () => {
+    await expect(ledger.load(ACCOUNT, 'new-user')).resolves.toBeUndefined();
+    const first = record('new-user', {
+      history: [{ at: T0.toISOString(), action: 'seen', detail: 'first' }],
+    });
+
+    const saved = await ledger.save(first);
+
+    expect(saved.version).toBe(1);
+    await expect(ledger.load(ACCOUNT, 'new-user')).resolves.toEqual(saved);
+    const error = await rejectionOf(ledger.save(record('new-user')));
+    expect(error).toBeInstanceOf(ConcurrentUpdateError);
+    expect(error.message).toContain('new-user');
+    await expect(ledger.load(ACCOUNT, 'new-user')).resolves.toEqual(saved);
+  });
+
+  test('a save from a stale version is refused and the stored record stays', async () => {
+    const v1 = await ledger.save(record('stale'));
+    const v2 = await ledger.save({ ...v1, notices: { 'tags:missing-owner': T0.toISOString() } });
+    expect(v2.version).toBe(2);
+
+    await expect(ledger.save({ ...v1, notices: { lost: 'update' } })).rejects.toBeInstanceOf(
+      ConcurrentUpdateError,
+    );
+
+    await expect(ledger.load(ACCOUNT, 'stale')).resolves.toEqual(v2);
+  });
+
+  test('two writers racing from the same version: exactly one wins, the other is told', async () => {
+    const base = await ledger.save(record('raced'));
+
+    const outcomes = await Promise.allSettled([
+      ledger.save({ ...base, warnedKeys: { AKIAWRITERA000000000: 'a' } }),
+      ledger.save({ ...base, warnedKeys: { AKIAWRITERB000000000: 'b' } }),
+    ]);
+
+    const won = outcomes.filter((outcome) => outcome.status === 'fulfilled');
+    const lost = outcomes.filter((outcome) => outcome.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect((lost[0] as PromiseRejectedResult).reason).toBeInstanceOf(ConcurrentUpdateError);
+    await expect(ledger.load(ACCOUNT, 'raced')).resolves.toEqual(
+      (won[0] as PromiseFulfilledResult<UserLedger>).value,
+    );
+  });
+
+  test('two writers racing to create the same record: exactly one wins', async () => {
+    const outcomes = await Promise.allSettled([
+      ledger.save(record('created-twice', { notices: { by: 'a' } })),
+      ledger.save(record('created-twice', { notices: { by: 'b' } })),
+    ]);
+
+    expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected']);
+    const winner = outcomes.find(
+      (outcome) => outcome.status === 'fulfilled',
+    ) as PromiseFulfilledResult<UserLedger>;
+    await expect(ledger.load(ACCOUNT, 'created-twice')).resolves.toEqual(winner.value);
+  });
+
+  test('a record keeps nested maps, lists and an in-flight rotation as written', async () => {
+    const full = record('full', {
+      inFlight: {
+        oldKeyId: 'AKIAOLD0000000000000',
+        keysBefore: ['AKIAOLD0000000000000'],
+        phase: 'stored',
+        newKeyId: 'AKIANEW0000000000000',
+        startedAt: T0.toISOString(),
+        reason: 'key age 91 days',
+      },
+      inactiveSince: { AKIAINACTIVE00000000: T0.toISOString() },
+      rotations: [{ oldKeyId: 'AKIAA', newKeyId: 'AKIAB', rotatedAt: T0.toISOString() }],
+      history: [{ at: T0.toISOString(), action: 'rotated', keyId: 'AKIAB', detail: '' }],
+    });
+
+    const saved = await ledger.save(full);
+
+    await expect(ledger.load(ACCOUNT, 'full')).resolves.toEqual(saved);
+  });
+});
+
+describe('the lock and its lease', () => {
+  test('taken on a new user (creating the record), refused to another holder while the lease runs', async () => {
+    const taken = await ledger.acquireLock(ACCOUNT, 'locked', 'run-a', T0, minutes(15));
+
+    expect(taken).toMatchObject({ version: 1, lock: { holder: 'run-a', until: minutes(15).toISOString() } });
+    expect(taken.rotations).toEqual([]);
+    const error = await rejectionOf(ledger.acquireLock(ACCOUNT, 'locked', 'run-b', minutes(5), minutes(20)));
+    expect(error).toBeInstanceOf(LockHeldError);
+    // The refusal names who holds it and until when (read from the item DynamoDB returns).
+    expect(error.message).toContain('run-a');
+    expect(error.message).toContain(minutes(15).toISOString());
+    await expect(ledger.load(ACCOUNT, 'locked')).resolves.toMatchObject({ lock: { holder: 'run-a' } });
+  });
+
+  test('the holder takes it again (extending the lease); each take bumps the version', async () => {
+    await ledger.acquireLock(ACCOUNT, 'renewed', 'run-a', T0, minutes(15));
+
+    const again = await ledger.acquireLock(ACCOUNT, 'renewed', 'run-a', minutes(10), minutes(25));
+
+    expect(again).toMatchObject({ version: 2, lock: { holder: 'run-a', until: minutes(25).toISOString() } });
+  });
+
+  test('an expired lease is taken over; the old holder then releases nothing', async () => {
+    await ledger.acquireLock(ACCOUNT, 'expired', 'run-a', T0, minutes(15));
+
+    const taken = await ledger.acquireLock(ACCOUNT, 'expired', 'run-b', minutes(16), minutes(31));
+    expect(taken.lock).toEqual({ holder: 'run-b', until: minutes(31).toISOString() });
+    await ledger.releaseLock(ACCOUNT, 'expired', 'run-a');
+
+    await expect(ledger.load(ACCOUNT, 'expired')).resolves.toMatchObject({
+      version: taken.version,
+      lock: { holder: 'run-b' },
+    });
+  });
+
+  test('released by its holder: the lock is gone and the next run takes it at once', async () => {
+    const taken = await ledger.acquireLock(ACCOUNT, 'released', 'run-a', T0, minutes(15));
+
+    await ledger.releaseLock(ACCOUNT, 'released', 'run-a');
+
+    const after = await ledger.load(ACCOUNT, 'released');
+    expect(after?.lock).toBeUndefined();
+    expect(after?.version).toBe(taken.version + 1);
+    await expect(
+      ledger.acquireLock(ACCOUNT, 'released', 'run-b', minutes(1), minutes(16)),
+    ).resolves.toMatchObject({ lock: { holder: 'run-b' } });
+  });
+
+  test('a lock taken on an existing record keeps its fields; a save under the lock follows its version', async () => {
+    const existing = await ledger.save(
+      record('kept', { warnedKeys: { AKIAWARNED0000000000: T0.toISOString() } }),
+    );
+
+    const locked = await ledger.acquireLock(ACCOUNT, 'kept', 'run-a', T0, minutes(15));
+
+    expect(locked).toMatchObject({ version: existing.version + 1, warnedKeys: existing.warnedKeys });
+    const saved = await ledger.save({ ...locked, notices: { done: T0.toISOString() } });
+    expect(await storedVersion('kept')).toBe(saved.version);
+    // A save from the version before the lock was taken would overwrite the lock: refused.
+    await expect(ledger.save(existing)).rejects.toBeInstanceOf(ConcurrentUpdateError);
+  });
+
+  test('two runs racing for a free lock: exactly one holds it', async () => {
+    const outcomes = await Promise.allSettled([
+      ledger.acquireLock(ACCOUNT, 'contended', 'run-a', T0, minutes(15)),
+      ledger.acquireLock(ACCOUNT, 'contended', 'run-b', T0, minutes(15)),
+    ]);
+
+    const won = outcomes.filter((outcome) => outcome.status === 'fulfilled');
+    const lost = outcomes.filter((outcome) => outcome.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost).toHaveLength(1);
+    expect(lost[0]!.reason).toBeInstanceOf(LockHeldError);
+    await expect(ledger.load(ACCOUNT, 'contended')).resolves.toMatchObject({ lock: won[0]!.value.lock });
+  });
+});
+
+describe('owner subscriptions and whole accounts', () => {
+  test('an owner subscription is found by its address in any case, also by another container', async () => {
+    await expect(ledger.findOwnerSubscription('carol@example.com')).resolves.toBeUndefined();
+    const topicArn = `arn:aws:sns:eu-west-1:${ACCOUNT}:iam-key-rotation-owner-abc123-carol`;
+
+    await ledger.recordOwnerSubscription({
+      owner: 'Carol@Example.com',
+      topicArn,
+      subscribedAt: T0.toISOString(),
+    });
+
+    const elsewhere = new DynamoLedger(TABLE);
+    await expect(elsewhere.findOwnerSubscription('CAROL@example.COM')).resolves.toEqual({
+      owner: 'carol@example.com',
+      topicArn,
+      subscribedAt: T0.toISOString(),
+    });
+    const item = await dynamodb.send(
+      new GetItemCommand({
+        TableName: TABLE,
+        Key: { pk: { S: OWNER_PARTITION }, sk: { S: 'carol@example.com' } },
+      }),
+    );
+    expect(item.Item?.topicArn).toEqual({ S: topicArn });
+  });
+
+  test('loadAccount returns every record of the account over several pages, and nothing else', async () => {
+    const OTHER_ACCOUNT = '210987654321';
+    // ~150 KB per record: nine of them pass DynamoDB's 1 MB page, so the query needs a second page.
+    const bulk = 'x'.repeat(150_000);
+    const names = Array.from({ length: 9 }, (_, index) => `paged-${index}`);
+    for (const userName of names) {
+      await ledger.save(
+        record(`${userName}`, { history: [{ at: T0.toISOString(), action: 'bulk', detail: bulk }] }),
+      );
+    }
+    await ledger.save({ ...emptyLedger(OTHER_ACCOUNT, 'elsewhere') });
+    await ledger.recordOwnerSubscription({
+      owner: 'dave@example.com',
+      topicArn: `arn:aws:sns:eu-west-1:${ACCOUNT}:t`,
+      subscribedAt: T0.toISOString(),
+    });
+    // The data set does span pages: the first page of the same query stops short.
+    const firstPage = await dynamodb.send(
+      new QueryCommand({
+        TableName: TABLE,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: ACCOUNT } },
+      }),
+    );
+    expect(firstPage.LastEvaluatedKey).toBeDefined();
+
+    const records = await ledger.loadAccount(ACCOUNT);
+
+    const paged = records.filter((candidate) => candidate.userName.startsWith('paged-'));
+    expect(paged.map((candidate) => candidate.userName).sort()).toEqual(names);
+    expect(paged.every((candidate) => candidate.history[0]?.detail === bulk)).toBe(true);
+    expect(records.every((candidate) => candidate.accountId === ACCOUNT)).toBe(true);
+    expect(records.map((candidate) => candidate.userName)).not.toContain('dave@example.com');
+    // Every record this file wrote for the account, from all the tests above, is there once.
+    expect(new Set(records.map((candidate) => candidate.userName)).size).toBe(records.length);
+    await expect(ledger.loadAccount(OTHER_ACCOUNT)).resolves.toEqual([
+      { ...emptyLedger(OTHER_ACCOUNT, 'elsewhere'), version: 1 },
+    ]);
+  });
+});
