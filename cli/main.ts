@@ -316,6 +316,15 @@ async function rotate(
     if (!options.json) io.stdout.write('\ndry run: nothing was changed; add --apply to rotate\n');
     return EXIT.due;
   }
+  // Due, but refused on the way (a secret under our name that is not ours, or one Secrets Manager
+  // rotates itself, or one scheduled for deletion): the key the operator wants replaced is unchanged.
+  if (!outcome.performed.some((action) => action.kind === 'rotate')) {
+    const refused = outcome.performed.find((action) => action.kind === 'refused');
+    io.stderr.write(
+      `keyrot: ${userName} was not rotated: ${refused?.detail ?? 'no rotation took place'}; its key is unchanged\n`,
+    );
+    return EXIT.failure;
+  }
   return EXIT.ok;
 }
 

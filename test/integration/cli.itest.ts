@@ -25,6 +25,7 @@ import {
 } from '@aws-sdk/client-iam';
 import { CreateKeyCommand, KMSClient } from '@aws-sdk/client-kms';
 import {
+  CreateSecretCommand,
   DescribeSecretCommand,
   GetResourcePolicyCommand,
   GetSecretValueCommand,
@@ -733,5 +734,32 @@ describe('keyrot, spawned against the emulator', () => {
         `conflict two-keys ${seeded['two-keys']![1]}`,
       ].sort(),
     );
+  });
+
+  test('rotate --user NAME --apply where a secret under our name is not ours: not rotated, exit 1, the secret untouched', async () => {
+    await createUser('shared-svc', { [OWNER_TAG]: 'platform@example.com' }, 1);
+    const name = `${SECRET_PREFIX}/${ACCOUNT}/shared-svc`;
+    await secrets.send(
+      new CreateSecretCommand({ Name: name, SecretString: JSON.stringify({ note: 'kept by another team' }) }),
+    );
+    const before = JSON.stringify(
+      (await secrets.send(new DescribeSecretCommand({ SecretId: name }))).VersionIdsToStages,
+    );
+
+    const run = await keyrot(['rotate', '--user', 'shared-svc', '--apply', ...applyFlags()], {
+      credentials: admin,
+    });
+
+    const why = `a secret named ${name} exists that this service did not create; it will not be overwritten`;
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(new RegExp(`^shared-svc +done +refused +- +- +${why}$`, 'm'));
+    expect(run.stderr).toBe(`keyrot: shared-svc was not rotated: ${why}; its key is unchanged\n`);
+    expect(await keysOf('shared-svc')).toEqual([{ id: seeded['shared-svc']![0]!, status: 'Active' }]);
+    expect(
+      JSON.stringify((await secrets.send(new DescribeSecretCommand({ SecretId: name }))).VersionIdsToStages),
+    ).toBe(before);
+    expect((await newNotices()).map(({ event, userName }) => `${event} ${userName}`)).toEqual([
+      'secret.conflict shared-svc',
+    ]);
   });
 });

@@ -513,6 +513,38 @@ describe('keyrot rotate', () => {
     expect(world.iam.findKey(old.accessKeyId)?.status).toBe('Active');
   });
 
+  // Found by the integration tier (cli.itest.ts): a refused rotation exited 0, as if the leaked key
+  // had been replaced.
+  test.each([
+    ['a secret under our name that we did not create', 'it will not be overwritten', undefined],
+    [
+      "Secrets Manager's own rotation on our secret",
+      'has Secrets Manager rotation turned on',
+      async (world: World) => {
+        // Our secret, with a key in it; the old key deleted by hand; then someone turns rotation on.
+        const old = world.iam.users.get('bob')!.keys[0]!.accessKeyId;
+        await keyrot('rotate --user bob --apply', worldWiring(world));
+        await world.iam.deleteAccessKey('bob', old);
+        world.vault.enableRotation(world.secretName('bob'));
+      },
+    ],
+  ])('--apply with %s: not rotated, says why (exit 1)', async (_case, why, arrange) => {
+    const world = account();
+    world.verifier.propagationMs = 0;
+    if (arrange) {
+      await arrange(world);
+    } else {
+      world.vault.addForeignSecret(world.secretName('bob'));
+    }
+    const keysBefore = world.iam.snapshot();
+
+    const run = await keyrot('rotate --user bob --apply', worldWiring(world));
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toMatch(new RegExp(`^keyrot: bob was not rotated: .*${why}`));
+    expect(world.iam.snapshot()).toBe(keysBefore);
+  });
+
   test.each([
     ['vendor', 'the user is exempt (appliance)'],
     ['nobody', 'user nobody does not exist'],
