@@ -10,15 +10,40 @@ import {
   GetItemCommand,
   QueryCommand,
 } from '@aws-sdk/client-dynamodb';
+import { Agent } from 'node:http';
 import { DynamoLedger, OWNER_PARTITION } from '../../../lambda/adapters/dynamodb-ledger';
+import { SDK_CLIENT_CONFIG } from '../../../lambda/adapters/sdk-config';
 import { ConcurrentUpdateError, LockHeldError } from '../../../lambda/domain/errors';
-import { emptyLedger, type UserLedger } from '../../../lambda/domain/model';
+import { emptyLedger, type OwnerNotification, type UserLedger } from '../../../lambda/domain/model';
 import { deployedTemplate, resourceOf } from '../deployed';
 import { ACCOUNT, createKmsKey, rejectionOf } from './fixtures';
 
 const TABLE = 'IamKeyRotation-KeyRotationLedger';
 const dynamodb = new DynamoDBClient({});
 const ledger = new DynamoLedger(TABLE);
+
+/**
+ * Two writers (two containers, each with its own client) for the races. DynamoDB applies the writes
+ * to one item one after the other and checks each condition atomically with its write. moto's
+ * threaded server does not: it checks a condition and then writes without a lock, so two writes
+ * arriving together both passed their condition in about half the attempts (both took the same
+ * lock). The writers therefore share one connection: both requests are in flight at once from the
+ * same version, and moto, like DynamoDB, applies them one after the other.
+ */
+const connections: Agent[] = [];
+function racingWriters(): [DynamoLedger, DynamoLedger] {
+  const oneConnection = new Agent({ keepAlive: true, maxSockets: 1 });
+  connections.push(oneConnection);
+  const writer = () =>
+    new DynamoLedger(
+      TABLE,
+      new DynamoDBClient({
+        ...SDK_CLIENT_CONFIG,
+        requestHandler: { ...SDK_CLIENT_CONFIG.requestHandler, httpAgent: oneConnection },
+      }),
+    );
+  return [writer(), writer()];
+}
 
 const T0 = new Date('2026-03-01T02:00:00.000Z');
 const minutes = (n: number) => new Date(T0.getTime() + n * 60_000);
@@ -62,7 +87,24 @@ beforeAll(async () => {
   expect(described.Table?.BillingModeSummary?.BillingMode).toBe('PAY_PER_REQUEST');
 });
 
-afterAll(() => dynamodb.destroy());
+afterAll(() => {
+  dynamodb.destroy();
+  for (const connection of connections) connection.destroy();
+});
+
+function rotatedNotice(): OwnerNotification {
+  return {
+    event: 'key.rotated',
+    accountId: ACCOUNT,
+    userName: 'full',
+    owner: 'alice@example.com',
+    recipients: ['alice@example.com'],
+    subject: 'New access key for full',
+    text: 'A new access key was created.',
+    details: {},
+    dedupeId: 'key.rotated:full',
+  };
+}
 
 function record(userName: string, overrides: Partial<UserLedger> = {}): UserLedger {
   return { ...emptyLedger(ACCOUNT, userName), ...overrides };
@@ -106,10 +148,11 @@ describe('saves are conditional on the version', () => {
 
   test('two writers racing from the same version: exactly one wins, the other is told', async () => {
     const base = await ledger.save(record('raced'));
+    const [a, b] = racingWriters();
 
     const outcomes = await Promise.allSettled([
-      ledger.save({ ...base, warnedKeys: { AKIAWRITERA000000000: 'a' } }),
-      ledger.save({ ...base, warnedKeys: { AKIAWRITERB000000000: 'b' } }),
+      a.save({ ...base, warnedKeys: { AKIAWRITERA000000000: 'a' } }),
+      b.save({ ...base, warnedKeys: { AKIAWRITERB000000000: 'b' } }),
     ]);
 
     const won = outcomes.filter((outcome) => outcome.status === 'fulfilled');
@@ -123,9 +166,11 @@ describe('saves are conditional on the version', () => {
   });
 
   test('two writers racing to create the same record: exactly one wins', async () => {
+    const [a, b] = racingWriters();
+
     const outcomes = await Promise.allSettled([
-      ledger.save(record('created-twice', { notices: { by: 'a' } })),
-      ledger.save(record('created-twice', { notices: { by: 'b' } })),
+      a.save(record('created-twice', { notices: { by: 'a' } })),
+      b.save(record('created-twice', { notices: { by: 'b' } })),
     ]);
 
     expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['fulfilled', 'rejected']);
@@ -151,8 +196,28 @@ describe('saves are conditional on the version', () => {
     });
 
     const saved = await ledger.save(full);
-
     await expect(ledger.load(ACCOUNT, 'full')).resolves.toEqual(saved);
+
+    // Finished: fields set to undefined (at the top, in list items, in nested maps) are removed,
+    // and null detail values kept, as the services write them.
+    const notice = rotatedNotice();
+    const finished = await ledger.save({
+      ...saved,
+      inFlight: undefined,
+      history: [
+        ...saved.history,
+        { at: T0.toISOString(), action: 'finished', keyId: undefined, detail: 'ok' },
+      ],
+      outbox: [
+        { id: 'n1', notification: { ...notice, toOperators: undefined, details: { lastUsed: null } } },
+      ],
+    });
+
+    const loaded = await ledger.load(ACCOUNT, 'full');
+    expect(loaded).toEqual(finished);
+    expect(loaded).not.toHaveProperty('inFlight');
+    expect(loaded?.history[1]).not.toHaveProperty('keyId');
+    expect(loaded?.outbox[0]?.notification.details).toEqual({ lastUsed: null });
   });
 });
 
@@ -219,9 +284,11 @@ describe('the lock and its lease', () => {
   });
 
   test('two runs racing for a free lock: exactly one holds it', async () => {
+    const [a, b] = racingWriters();
+
     const outcomes = await Promise.allSettled([
-      ledger.acquireLock(ACCOUNT, 'contended', 'run-a', T0, minutes(15)),
-      ledger.acquireLock(ACCOUNT, 'contended', 'run-b', T0, minutes(15)),
+      a.acquireLock(ACCOUNT, 'contended', 'run-a', T0, minutes(15)),
+      b.acquireLock(ACCOUNT, 'contended', 'run-b', T0, minutes(15)),
     ]);
 
     const won = outcomes.filter((outcome) => outcome.status === 'fulfilled');
