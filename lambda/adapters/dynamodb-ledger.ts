@@ -180,9 +180,15 @@ export class DynamoLedger implements RotationLedger {
         new GetCommand({ TableName: this.tableName, Key: { pk: OWNER_PARTITION, sk: address } }),
       ),
     );
-    const item = response.Item as { topicArn?: unknown; subscribedAt?: unknown } | undefined;
+    const item = response.Item as
+      { topicArn?: unknown; subscribedAt?: unknown; confirmedAt?: unknown } | undefined;
     if (typeof item?.topicArn !== 'string' || typeof item.subscribedAt !== 'string') return undefined;
-    const found = { owner: address, topicArn: item.topicArn, subscribedAt: item.subscribedAt };
+    const found: OwnerSubscription = {
+      owner: address,
+      topicArn: item.topicArn,
+      subscribedAt: item.subscribedAt,
+      ...(typeof item.confirmedAt === 'string' ? { confirmedAt: item.confirmedAt } : {}),
+    };
     this.knownSubscriptions.set(address, found);
     return found;
   }
@@ -198,6 +204,9 @@ export class DynamoLedger implements RotationLedger {
             sk: address,
             topicArn: subscription.topicArn,
             subscribedAt: subscription.subscribedAt,
+            // When the owner was last seen confirmed: trusted for a while by every container, so
+            // that SNS is not asked again on each notice. Absent (removed) when not confirmed.
+            ...(subscription.confirmedAt ? { confirmedAt: subscription.confirmedAt } : {}),
           },
         }),
       ),

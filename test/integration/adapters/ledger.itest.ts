@@ -326,6 +326,31 @@ describe('owner subscriptions and whole accounts', () => {
     expect(item.Item?.topicArn).toEqual({ S: topicArn });
   });
 
+  test('a confirmation is remembered: another container finds the subscription with when it was confirmed', async () => {
+    const topicArn = `arn:aws:sns:eu-west-1:${ACCOUNT}:iam-key-rotation-owner-abc123-erin`;
+    await ledger.recordOwnerSubscription({
+      owner: 'erin@example.com',
+      topicArn,
+      subscribedAt: T0.toISOString(),
+    });
+
+    // The rotator saw the subscription confirmed (SNS) and records it, to trust it for a while
+    // without asking SNS on every notice.
+    await ledger.recordOwnerSubscription({
+      owner: 'erin@example.com',
+      topicArn,
+      subscribedAt: T0.toISOString(),
+      confirmedAt: minutes(60).toISOString(),
+    });
+
+    await expect(new DynamoLedger(TABLE).findOwnerSubscription('erin@example.com')).resolves.toEqual({
+      owner: 'erin@example.com',
+      topicArn,
+      subscribedAt: T0.toISOString(),
+      confirmedAt: minutes(60).toISOString(),
+    });
+  });
+
   test('loadAccount returns every record of the account over several pages, and nothing else', async () => {
     const OTHER_ACCOUNT = '210987654321';
     // ~150 KB per record: nine of them pass DynamoDB's 1 MB page, so the query needs a second page.

@@ -394,4 +394,21 @@ describe('owner subscriptions', () => {
     expect(found?.topicArn).toBe(TOPIC_ARN);
     expect(documents.commandCalls(GetCommand)).toHaveLength(0);
   });
+
+  test('when it was confirmed is written, and read back by another container', async () => {
+    documents.on(PutCommand).resolves({});
+    const confirmed = {
+      owner: 'd@example.com',
+      topicArn: TOPIC_ARN,
+      subscribedAt: NOW.toISOString(),
+      confirmedAt: UNTIL.toISOString(),
+    };
+
+    await ledger().recordOwnerSubscription(confirmed);
+    const written = documents.commandCalls(PutCommand)[0]?.args[0].input.Item;
+    documents.on(GetCommand).resolves({ Item: written });
+
+    expect(written).toMatchObject({ confirmedAt: UNTIL.toISOString() });
+    await expect(ledger().findOwnerSubscription('d@example.com')).resolves.toEqual(confirmed);
+  });
 });
