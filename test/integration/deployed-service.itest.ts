@@ -1,0 +1,639 @@
+/**
+ * The deployed code: the planner and rotator bundles of cdk.out (not the TypeScript sources), loaded
+ * with the environment the template gives them, against resources created in the emulator from the
+ * template, invoked with the events AWS sends them (the schedule's input; SQS batches received from
+ * the real FIFO work queue, acknowledged as the event source mapping does), on a seeded account that
+ * mixes every kind of user. A first run rotates exactly the due users; a second run the same day
+ * changes nothing.
+ *
+ * Key ages: see "Ages and time" in test/integration/README.md (seeded keys are backdated by a relay
+ * in front of moto's IAM endpoint; the service runs on the real clock).
+ */
+import {
+  CreateAccessKeyCommand,
+  CreateUserCommand,
+  GetAccessKeyLastUsedCommand,
+  IAMClient,
+  ListAccessKeysCommand,
+  UpdateAccessKeyCommand,
+} from '@aws-sdk/client-iam';
+import {
+  DescribeSecretCommand,
+  GetResourcePolicyCommand,
+  GetSecretValueCommand,
+  ListSecretsCommand,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { ListTopicsCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import {
+  CreateQueueCommand,
+  DeleteMessageBatchCommand,
+  GetQueueAttributesCommand,
+  ReceiveMessageCommand,
+  SQSClient,
+} from '@aws-sdk/client-sqs';
+import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
+import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
+import { emulatorUrl } from './emulator';
+import { deployedFunction, deployedTemplate, type CfnTemplate } from './deployed';
+import { IamRelay } from './deployed-iam-relay';
+import { BatchDelivery, coldStart, drainQueue, FunctionLogs, lambdaContext } from './deployed-lambda';
+import { ACCOUNT_ID, DeployedStack, provisionStack } from './deployed-stack';
+
+jest.setTimeout(120_000);
+
+interface Settings {
+  readonly rotateAfterDays: number;
+  readonly warnDays: number;
+  readonly graceDays: number;
+  readonly maxKeyAgeDays: number;
+  readonly exemptionTag: string;
+  readonly ownerTag: string;
+}
+
+/** What a first run must do to a seeded user. */
+type Expectation =
+  | 'rotate' // a new key, stored, verified, announced; the old key still active (its grace)
+  | 'warn' // a key.expiring notice only
+  | 'conflict' // a keys.conflict notice only
+  | 'track' // the inactive key's deletion clock started in the ledger: nothing visible
+  | 'untouched'; // not even queued
+
+interface SeedKey {
+  /** Age in days when the run starts. */
+  readonly days: number;
+  readonly inactive?: boolean;
+}
+
+interface SeedUser {
+  readonly name: string;
+  readonly path?: string;
+  readonly tags?: Record<string, string>;
+  readonly keys: readonly SeedKey[];
+  readonly expect: Expectation;
+  /** A tag problem the default recipients are told of (tags.invalid). */
+  readonly badTags?: boolean;
+}
+
+interface Notice {
+  readonly event: string;
+  readonly userName: string;
+  /** The `owner` message attribute: the addresses the notice is for. */
+  readonly owners: readonly string[];
+  readonly subject: string;
+  /** The JSON form (the `sqs` entry of the message structure). */
+  readonly details: Record<string, unknown>;
+  /** The SQS body as delivered, for the search for secrets. */
+  readonly raw: string;
+}
+
+interface UserState {
+  readonly keys: readonly { readonly id: string; readonly status: string }[];
+  /** Version id → staging labels of the user's secret; undefined when there is none. */
+  readonly secretVersions?: Readonly<Record<string, readonly string[]>>;
+}
+
+const template: CfnTemplate = deployedTemplate();
+const planner = deployedFunction(template, 'KeyRotationPlanner');
+const rotator = deployedFunction(template, 'KeyRotationRotator');
+const settings = JSON.parse(String(planner.environment.ROTATION_SETTINGS)) as Settings;
+const SECRET_PREFIX = String(rotator.environment.SECRET_PREFIX);
+
+const DAY = 86_400_000;
+const isoDay = (offsetDays: number) => new Date(Date.now() + offsetDays * DAY).toISOString().slice(0, 10);
+
+// Ages at least two days from every threshold, so that a run crossing midnight UTC (one day more)
+// expects the same. Derived from the deployed settings.
+const due = settings.rotateAfterDays + 5;
+const warning = settings.rotateAfterDays - settings.warnDays + Math.floor(settings.warnDays / 2);
+const young = (offset: number) => settings.rotateAfterDays - settings.warnDays - 2 - offset;
+const overdue = settings.maxKeyAgeDays + 5;
+const owner = (...addresses: string[]) => ({ [settings.ownerTag]: addresses.join(' ') });
+const exempt = (value: string) => ({ [settings.exemptionTag]: value });
+
+const SEED: readonly SeedUser[] = [
+  // Due: rotated, whoever owns them.
+  { name: 'due-owned-1', tags: owner('alice@example.com'), keys: [{ days: due }], expect: 'rotate' },
+  { name: 'due-owned-2', tags: owner('alice@example.com'), keys: [{ days: due + 1 }], expect: 'rotate' },
+  { name: 'due-owned-3', tags: owner('bob@example.com'), keys: [{ days: due - 2 }], expect: 'rotate' },
+  {
+    name: 'due-two-owners',
+    tags: owner('carol@example.com', 'Dave@Example.com'),
+    keys: [{ days: due }],
+    expect: 'rotate',
+  },
+  { name: 'due-tagless-1', keys: [{ days: due }], expect: 'rotate' },
+  { name: 'due-tagless-2', keys: [{ days: due + 3 }], expect: 'rotate' },
+  { name: 'due-tagless-3', keys: [{ days: due - 3 }], expect: 'rotate' },
+  {
+    name: 'due-in-path',
+    path: '/service/',
+    tags: owner('grace@example.com'),
+    keys: [{ days: due }],
+    expect: 'rotate',
+  },
+  {
+    name: 'due-bad-owner-tag',
+    tags: owner('not-an-address'),
+    keys: [{ days: due }],
+    expect: 'rotate',
+    badTags: true,
+  },
+  {
+    name: 'due-exemption-expired',
+    tags: exempt(`legacy batch job until=${isoDay(-30)}`),
+    keys: [{ days: due }],
+    expect: 'rotate',
+  },
+  // Only two keys fit: the inactive one is deleted to make room for the replacement.
+  { name: 'due-with-inactive', keys: [{ days: due }, { days: 40, inactive: true }], expect: 'rotate' },
+  // Overdue: rotated now, the grace still applies to the old key.
+  { name: 'overdue-1', tags: owner('erin@example.com'), keys: [{ days: overdue }], expect: 'rotate' },
+  { name: 'overdue-2', keys: [{ days: overdue + 40 }], expect: 'rotate' },
+  { name: 'overdue-3', tags: owner('frank@example.com'), keys: [{ days: 400 }], expect: 'rotate' },
+  // Warned days before the rotation.
+  { name: 'warn-1', tags: owner('alice@example.com'), keys: [{ days: warning }], expect: 'warn' },
+  { name: 'warn-2', keys: [{ days: warning }], expect: 'warn' },
+  { name: 'warn-3', tags: owner('heidi@example.com'), keys: [{ days: warning }], expect: 'warn' },
+  // Young.
+  { name: 'young-0', keys: [{ days: 0 }], expect: 'untouched' },
+  { name: 'young-1', tags: owner('alice@example.com'), keys: [{ days: young(0) }], expect: 'untouched' },
+  { name: 'young-2', keys: [{ days: young(20) }], expect: 'untouched' },
+  { name: 'young-3', keys: [{ days: young(40) }], expect: 'untouched' },
+  { name: 'young-4', tags: owner('ivan@example.com'), keys: [{ days: 10 }], expect: 'untouched' },
+  // Exempt: never modified, whatever their keys.
+  {
+    name: 'exempt-due',
+    tags: exempt('vendor appliance cannot rotate'),
+    keys: [{ days: due }],
+    expect: 'untouched',
+  },
+  { name: 'exempt-overdue', tags: exempt('break glass'), keys: [{ days: 200 }], expect: 'untouched' },
+  {
+    name: 'exempt-until-later',
+    tags: { ...exempt(`migration until=${isoDay(60)}`), ...owner('judy@example.com') },
+    keys: [{ days: overdue }],
+    expect: 'untouched',
+  },
+  {
+    name: 'exempt-two-keys',
+    tags: exempt('vendor appliance'),
+    keys: [{ days: overdue }, { days: 10 }],
+    expect: 'untouched',
+  },
+  // Two active keys the service did not create: reported, never changed.
+  {
+    name: 'conflict-1',
+    tags: owner('ivan@example.com'),
+    keys: [{ days: overdue + 10 }, { days: 20 }],
+    expect: 'conflict',
+  },
+  { name: 'conflict-2', keys: [{ days: due }, { days: due }], expect: 'conflict' },
+  // Inactive keys: the deletion clock starts now (IAM does not say when a key became inactive).
+  { name: 'inactive-only', keys: [{ days: 30, inactive: true }], expect: 'track' },
+  { name: 'inactive-old-only', keys: [{ days: 300, inactive: true }], expect: 'track' },
+  { name: 'young-with-inactive', keys: [{ days: 20 }, { days: 50, inactive: true }], expect: 'track' },
+  { name: 'no-keys', keys: [], expect: 'untouched' },
+];
+
+const seedOf = (name: string) => SEED.find((user) => user.name === name)!;
+const expecting = (kind: Expectation) => SEED.filter((user) => user.expect === kind).map((user) => user.name);
+const ownersOf = (user: SeedUser): string[] => {
+  const tag = user.tags?.[settings.ownerTag];
+  return tag && !user.badTags ? tag.split(' ').map((address) => address.toLowerCase()) : [];
+};
+const userArn = (user: SeedUser) => `arn:aws:iam::${ACCOUNT_ID}:user${user.path ?? '/'}${user.name}`;
+const secretName = (userName: string) => `${SECRET_PREFIX}/${ACCOUNT_ID}/${userName}`;
+
+const iam = new IAMClient({}); // straight to moto: what the test arranges and reads back
+const secrets = new SecretsManagerClient({});
+const sqs = new SQSClient({});
+const sns = new SNSClient({});
+
+let relay: IamRelay;
+let stack: DeployedStack;
+let workQueue: { url: string; arn: string };
+let deadLetterQueueUrl: string;
+let noticeQueueUrl: string;
+let opsQueueUrl: string;
+const savedEnv = { ...process.env };
+
+/** One daily run as AWS would drive it: the schedule invokes the planner, SQS feeds the rotator. */
+interface RunResult {
+  readonly plan: {
+    readonly usersScanned: number;
+    readonly keysScanned: number;
+    readonly overdueKeys: number;
+    readonly queued: number;
+    readonly actions: Record<string, number>;
+    readonly source: string;
+  };
+  readonly deliveries: readonly BatchDelivery[];
+  readonly logs: FunctionLogs;
+  readonly notices: readonly Notice[];
+  readonly opsNotices: readonly Notice[];
+}
+
+async function dailyRun(): Promise<RunResult> {
+  const logs = new FunctionLogs();
+  const functionEnv = (logicalId: string) => ({
+    ...stack.environmentOf(logicalId),
+    // The relay that backdates the seeded keys (every other service: moto, by AWS_ENDPOINT_URL).
+    AWS_ENDPOINT_URL_IAM: relay.url,
+  });
+  // Cold starts, as on a new day: each function's module state is fresh.
+  const plannerFn = coldStart<unknown, RunResult['plan']>(
+    template,
+    stack.byPrefix('AWS::Lambda::Function', 'KeyRotationPlanner').logicalId,
+    planner.bundleDir,
+    stack.byPrefix('AWS::Lambda::Function', 'KeyRotationPlanner').ref,
+    functionEnv(stack.byPrefix('AWS::Lambda::Function', 'KeyRotationPlanner').logicalId),
+  );
+  const rotatorFn = coldStart<SQSEvent, SQSBatchResponse>(
+    template,
+    stack.byPrefix('AWS::Lambda::Function', 'KeyRotationRotator').logicalId,
+    rotator.bundleDir,
+    stack.byPrefix('AWS::Lambda::Function', 'KeyRotationRotator').ref,
+    functionEnv(stack.byPrefix('AWS::Lambda::Function', 'KeyRotationRotator').logicalId),
+  );
+  // The schedule's target input, as EventBridge Scheduler sends it.
+  const schedule = Object.values(template.Resources).find((r) => r.Type === 'AWS::Scheduler::Schedule')!;
+  const input = JSON.parse((schedule.Properties!.Target as { Input: string }).Input) as unknown;
+  const plan = await logs.capture(() => plannerFn.handler(input, lambdaContext(plannerFn)));
+  // The event source mapping, with the template's batch size.
+  const mapping = Object.values(template.Resources).find(
+    (r) => r.Type === 'AWS::Lambda::EventSourceMapping',
+  )!;
+  const batchSize = Number(mapping.Properties!.BatchSize);
+  expect(mapping.Properties!.FunctionResponseTypes).toEqual(['ReportBatchItemFailures']);
+  const deliveries = await logs.capture(() =>
+    drainQueue(sqs, workQueue, batchSize, (event) => rotatorFn.handler(event, lambdaContext(rotatorFn))),
+  );
+  return {
+    plan,
+    deliveries,
+    logs,
+    notices: await receiveAll(noticeQueueUrl),
+    opsNotices: await receiveAll(opsQueueUrl),
+  };
+}
+
+/** Every message in a capture queue (SNS envelopes), deleted as read. */
+async function receiveAll(queueUrl: string): Promise<Notice[]> {
+  const notices: Notice[] = [];
+  for (;;) {
+    const received = await sqs.send(
+      new ReceiveMessageCommand({ QueueUrl: queueUrl, MaxNumberOfMessages: 10, WaitTimeSeconds: 0 }),
+    );
+    const messages = received.Messages ?? [];
+    if (messages.length === 0) return notices;
+    for (const message of messages) {
+      const envelope = JSON.parse(message.Body!) as {
+        Subject: string;
+        Message: string;
+        MessageAttributes: Record<string, { Type: string; Value: string }>;
+      };
+      const attribute = (name: string) => envelope.MessageAttributes[name]?.Value ?? '';
+      notices.push({
+        event: attribute('event'),
+        userName: attribute('userName'),
+        owners: JSON.parse(attribute('owner') || '[]') as string[],
+        subject: envelope.Subject,
+        details: JSON.parse(envelope.Message) as Record<string, unknown>,
+        raw: message.Body!,
+      });
+    }
+    await sqs.send(
+      new DeleteMessageBatchCommand({
+        QueueUrl: queueUrl,
+        Entries: messages.map((message, index) => ({
+          Id: String(index),
+          ReceiptHandle: message.ReceiptHandle!,
+        })),
+      }),
+    );
+  }
+}
+
+/** Keys and secret versions of every seeded user, read from moto directly. */
+async function accountState(): Promise<Map<string, UserState>> {
+  const state = new Map<string, UserState>();
+  for (const user of SEED) {
+    const listed = await iam.send(new ListAccessKeysCommand({ UserName: user.name }));
+    const keys = (listed.AccessKeyMetadata ?? [])
+      .map((key) => ({ id: key.AccessKeyId!, status: key.Status! }))
+      .sort((a, b) => a.id.localeCompare(b.id));
+    let secretVersions: Record<string, string[]> | undefined;
+    try {
+      const described = await secrets.send(new DescribeSecretCommand({ SecretId: secretName(user.name) }));
+      secretVersions = described.VersionIdsToStages ?? {};
+    } catch (error) {
+      if ((error as Error).name !== 'ResourceNotFoundException') throw error;
+    }
+    state.set(user.name, { keys, ...(secretVersions ? { secretVersions } : {}) });
+  }
+  return state;
+}
+
+async function queueDepth(queueUrl: string): Promise<number> {
+  const read = await sqs.send(
+    new GetQueueAttributesCommand({
+      QueueUrl: queueUrl,
+      AttributeNames: ['ApproximateNumberOfMessages', 'ApproximateNumberOfMessagesNotVisible'],
+    }),
+  );
+  return (
+    Number(read.Attributes?.ApproximateNumberOfMessages ?? 0) +
+    Number(read.Attributes?.ApproximateNumberOfMessagesNotVisible ?? 0)
+  );
+}
+
+/** A queue that receives a topic's notices with their message attributes (SNS's JSON envelope). */
+async function captureQueue(name: string, topicArn: string): Promise<string> {
+  const created = await sqs.send(new CreateQueueCommand({ QueueName: name }));
+  const attributes = await sqs.send(
+    new GetQueueAttributesCommand({ QueueUrl: created.QueueUrl!, AttributeNames: ['QueueArn'] }),
+  );
+  await sns.send(
+    new SubscribeCommand({ TopicArn: topicArn, Protocol: 'sqs', Endpoint: attributes.Attributes!.QueueArn! }),
+  );
+  return created.QueueUrl!;
+}
+
+async function seedAccount(): Promise<void> {
+  for (const user of SEED) {
+    await iam.send(
+      new CreateUserCommand({
+        UserName: user.name,
+        Path: user.path ?? '/',
+        Tags: Object.entries(user.tags ?? {}).map(([Key, Value]) => ({ Key, Value })),
+      }),
+    );
+    for (const key of user.keys) {
+      const created = await iam.send(new CreateAccessKeyCommand({ UserName: user.name }));
+      const keyId = created.AccessKey!.AccessKeyId!;
+      if (key.inactive) {
+        await iam.send(
+          new UpdateAccessKeyCommand({ UserName: user.name, AccessKeyId: keyId, Status: 'Inactive' }),
+        );
+      }
+      if (key.days > 0) relay.backdate(user.name, keyId, key.days);
+    }
+  }
+}
+
+beforeAll(async () => {
+  relay = await IamRelay.start(emulatorUrl());
+  stack = await provisionStack(template);
+  const queue = stack.byPrefix('AWS::SQS::Queue', 'KeyRotationWorkQueue');
+  workQueue = { url: queue.ref, arn: queue.attributes.Arn! };
+  deadLetterQueueUrl = stack.byPrefix('AWS::SQS::Queue', 'KeyRotationDeadLetterQueue').ref;
+  noticeQueueUrl = await captureQueue(
+    'captured-notices',
+    stack.byPrefix('AWS::SNS::Topic', 'KeyRotationNotificationTopic').ref,
+  );
+  opsQueueUrl = await captureQueue(
+    'captured-ops',
+    stack.byPrefix('AWS::SNS::Topic', 'KeyRotationOpsTopic').ref,
+  );
+  await seedAccount();
+});
+
+afterAll(async () => {
+  for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
+  Object.assign(process.env, savedEnv);
+  await relay?.stop();
+  for (const client of [iam, secrets, sqs, sns]) client.destroy();
+});
+
+let before: Map<string, UserState>;
+let first: RunResult;
+let afterFirst: Map<string, UserState>;
+
+describe('the deployed stack on a seeded account', () => {
+  test('the account mixes every kind of user the service meets', () => {
+    expect(SEED.length).toBeGreaterThanOrEqual(30);
+    for (const kind of ['rotate', 'warn', 'conflict', 'track', 'untouched'] as const) {
+      expect(expecting(kind).length).toBeGreaterThan(0);
+    }
+    // The ages sit between the deployed thresholds they stand for.
+    expect(due).toBeLessThan(settings.maxKeyAgeDays - 1);
+    expect(warning).toBeGreaterThanOrEqual(settings.rotateAfterDays - settings.warnDays + 1);
+    expect(warning).toBeLessThan(settings.rotateAfterDays - 1);
+  });
+
+  test('a first run rotates exactly the due users: each new key stored, verified and announced', async () => {
+    before = await accountState();
+    first = await dailyRun();
+    afterFirst = await accountState();
+
+    // The relay was on the planner's and rotator's path to IAM.
+    expect(relay.rewritten).toEqual(expect.arrayContaining(['GetCredentialReport', 'ListAccessKeys']));
+
+    // The planner read the credential report and queued every user with work, and only them.
+    const seededKeys = SEED.flatMap((user) => user.keys);
+    expect(first.plan).toMatchObject({
+      source: 'credential-report',
+      usersScanned: SEED.length,
+      keysScanned: seededKeys.length,
+      overdueKeys: seededKeys.filter((key) => !key.inactive && key.days >= settings.maxKeyAgeDays).length,
+      queued: SEED.filter((user) => user.expect !== 'untouched').length,
+    });
+    expect(first.plan.actions).toEqual({
+      rotate: expecting('rotate').length,
+      'make-room': 1,
+      warn: expecting('warn').length,
+      conflict: expecting('conflict').length,
+      'track-inactive': expecting('track').length,
+    });
+    const delivered = first.deliveries.flatMap((delivery) =>
+      delivery.event.Records.map((record) => (JSON.parse(record.body) as { userName: string }).userName),
+    );
+    expect(delivered.sort()).toEqual(
+      SEED.filter((user) => user.expect !== 'untouched')
+        .map((u) => u.name)
+        .sort(),
+    );
+    // Lambda's batches: at most BatchSize records, each with its FIFO group; none failed.
+    for (const delivery of first.deliveries) {
+      expect(delivery.event.Records.length).toBeLessThanOrEqual(5);
+      for (const record of delivery.event.Records) {
+        const userName = (JSON.parse(record.body) as { userName: string }).userName;
+        expect(record.attributes.MessageGroupId).toBe(`${ACCOUNT_ID}/${userName}`);
+        expect(record.attributes.ApproximateReceiveCount).toBe('1');
+      }
+      expect(delivery.response.batchItemFailures).toEqual([]);
+    }
+    expect(await queueDepth(workQueue.url)).toBe(0);
+    expect(await queueDepth(deadLetterQueueUrl)).toBe(0);
+
+    const noticesOf = (userName: string) => first.notices.filter((notice) => notice.userName === userName);
+    for (const user of SEED) {
+      const old = before.get(user.name)!;
+      const now = afterFirst.get(user.name)!;
+      if (user.expect !== 'rotate') {
+        // Nothing else changes: same keys, same statuses, no secret.
+        expect({ user: user.name, ...now }).toEqual({ user: user.name, ...old });
+        expect({ user: user.name, secret: now.secretVersions }).toEqual({
+          user: user.name,
+          secret: undefined,
+        });
+        const expectedEvents = {
+          warn: ['key.expiring'],
+          conflict: ['keys.conflict'],
+          track: [],
+          untouched: [],
+        }[user.expect];
+        expect({ user: user.name, events: noticesOf(user.name).map((n) => n.event) }).toEqual({
+          user: user.name,
+          events: expectedEvents,
+        });
+        continue;
+      }
+      const seed = seedOf(user.name);
+      const oldActive = old.keys.filter((key) => key.status === 'Active').map((key) => key.id);
+      const oldInactive = old.keys.filter((key) => key.status === 'Inactive').map((key) => key.id);
+      const added = now.keys.filter((key) => !old.keys.some((o) => o.id === key.id));
+      expect({ user: user.name, added: added.length }).toEqual({ user: user.name, added: 1 });
+      const newKeyId = added[0]!.id;
+      // The old key stays active through its grace; an inactive key made room.
+      expect(
+        now.keys
+          .filter((key) => key.status === 'Active')
+          .map((key) => key.id)
+          .sort(),
+      ).toEqual([...oldActive, newKeyId].sort());
+      for (const id of oldInactive) expect(now.keys.some((key) => key.id === id)).toBe(false);
+
+      // Stored: the secret's AWSCURRENT is the new key, nothing left pending. Read with an explicit
+      // VersionStage: moto answers GetSecretValue without VersionId/VersionStage with the version last
+      // written as current (the placeholder), not the one UpdateSecretVersionStage made AWSCURRENT;
+      // AWS returns AWSCURRENT (see README, "Where moto differs from AWS").
+      const versions = now.secretVersions!;
+      const current = Object.entries(versions).filter(([, stages]) => stages.includes('AWSCURRENT'));
+      expect(current).toHaveLength(1);
+      expect(Object.values(versions).some((stages) => stages.includes('AWSPENDING'))).toBe(false);
+      const value = await secrets.send(
+        new GetSecretValueCommand({ SecretId: secretName(user.name), VersionStage: 'AWSCURRENT' }),
+      );
+      const stored = JSON.parse(value.SecretString!) as Record<string, string>;
+      expect(stored).toEqual({
+        AccessKeyId: newKeyId,
+        SecretAccessKey: expect.any(String) as string,
+        UserName: user.name,
+        CreateDate: expect.any(String) as string,
+      });
+      expect(value.VersionId).toBe(current[0]![0]);
+      const described = await secrets.send(new DescribeSecretCommand({ SecretId: secretName(user.name) }));
+      expect(described.KmsKeyId).toBe(
+        stack.byPrefix('AWS::KMS::Key', 'KeyRotationEncryptionKey').attributes.Arn,
+      );
+      const policy = JSON.parse(
+        (await secrets.send(new GetResourcePolicyCommand({ SecretId: secretName(user.name) })))
+          .ResourcePolicy!,
+      ) as { Statement: { Sid: string; Principal: { AWS: string | string[] } }[] };
+      const readers = policy.Statement.find((statement) => statement.Sid === 'KeyOwnerReadsOwnKey')!;
+      expect([readers.Principal.AWS].flat()).toContain(userArn(seed));
+
+      // Verified: the service signed a request with the new key (moto records its last use), and
+      // what is stored works.
+      const lastUsed = await iam.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: newKeyId }));
+      expect(lastUsed.AccessKeyLastUsed?.LastUsedDate).toBeInstanceOf(Date);
+      const sts = new STSClient({
+        credentials: { accessKeyId: stored.AccessKeyId!, secretAccessKey: stored.SecretAccessKey! },
+      });
+      try {
+        const identity = await sts.send(new GetCallerIdentityCommand({}));
+        expect(identity.Arn).toBe(userArn(seed));
+        expect(identity.Account).toBe(ACCOUNT_ID);
+      } finally {
+        sts.destroy();
+      }
+
+      // Announced: one key.rotated notice naming the old and new key, for the owners (whose own
+      // topics are not confirmed yet, so the default recipients get their copy) or the default.
+      const events = noticesOf(user.name).map((notice) => notice.event);
+      const expectedEvents = [
+        ...(seed.badTags ? ['tags.invalid'] : []),
+        ...(oldInactive.length > 0 ? ['key.deleted'] : []),
+        'key.rotated',
+      ];
+      expect({ user: user.name, events: events.sort() }).toEqual({
+        user: user.name,
+        events: expectedEvents.sort(),
+      });
+      const rotated = noticesOf(user.name).find((notice) => notice.event === 'key.rotated')!;
+      expect(rotated.details).toMatchObject({ oldKeyId: oldActive[0], newKeyId, userName: user.name });
+      expect(rotated.owners).toEqual([...ownersOf(seed), 'default']);
+    }
+
+    // Owners were subscribed on topics of their own when their key was rotated or about to be.
+    const topics = await sns.send(new ListTopicsCommand({}));
+    const prefix = String(rotator.environment.OWNER_TOPIC_PREFIX);
+    const ownerTopics = (topics.Topics ?? []).filter((topic) =>
+      topic.TopicArn!.split(':')[5]!.startsWith(prefix),
+    );
+    const notifiedOwners = new Set(
+      SEED.filter((user) => user.expect === 'rotate' || user.expect === 'warn').flatMap(ownersOf),
+    );
+    expect(ownerTopics).toHaveLength(notifiedOwners.size);
+    expect(first.opsNotices).toEqual([]);
+
+    // No secret material anywhere: not in logs, notices or work messages.
+    const secretValues = await Promise.all(
+      expecting('rotate').map(async (name) => {
+        const value = await secrets.send(
+          new GetSecretValueCommand({ SecretId: secretName(name), VersionStage: 'AWSCURRENT' }),
+        );
+        return (JSON.parse(value.SecretString!) as { SecretAccessKey: string }).SecretAccessKey;
+      }),
+    );
+    const outputs = [
+      ...first.logs.lines,
+      ...first.notices.map((notice) => notice.raw),
+      ...first.deliveries.flatMap((delivery) => delivery.event.Records.map((record) => record.body)),
+    ];
+    expect(outputs.length).toBeGreaterThan(0);
+    for (const secret of secretValues) {
+      expect(outputs.filter((line) => line.includes(secret))).toEqual([]);
+    }
+    // The audit trail names every rotation.
+    const rotatedAudits = first.logs
+      .entries()
+      .filter((entry) => (entry.audit as { action?: string } | undefined)?.action === 'key.rotated');
+    expect(rotatedAudits.map((entry) => (entry.audit as { userName: string }).userName).sort()).toEqual(
+      expecting('rotate').sort(),
+    );
+  });
+
+  test('a second run the same day changes nothing', async () => {
+    expect(afterFirst).toBeDefined(); // the first run's test ran
+    const secretsBefore = await secrets.send(new ListSecretsCommand({}));
+
+    const second = await dailyRun();
+
+    // As on AWS within four hours, the planner read the same credential report as the first run
+    // (without the new keys), and confirmed live state user by user.
+    expect(relay.reportsServedAgain).toBe(1);
+    expect(second.plan).toMatchObject({
+      source: 'credential-report',
+      usersScanned: first.plan.usersScanned,
+      keysScanned: first.plan.keysScanned,
+    });
+
+    expect(await accountState()).toEqual(afterFirst);
+    const secretsAfter = await secrets.send(new ListSecretsCommand({}));
+    expect(secretsAfter.SecretList?.length).toBe(secretsBefore.SecretList?.length);
+    expect(second.notices).toEqual([]);
+    expect(second.opsNotices).toEqual([]);
+    // The planner queues only reports (two foreign keys are planned every day); the rotator, which
+    // remembers that it reported them, does nothing.
+    expect(Object.keys(second.plan.actions).filter((kind) => kind !== 'conflict')).toEqual([]);
+    const processed = second.logs.entries().filter((entry) => entry.message === 'user processed');
+    expect(processed).toHaveLength(second.plan.queued);
+    for (const entry of processed) expect(entry.performed).toEqual([]);
+    for (const delivery of second.deliveries) expect(delivery.response.batchItemFailures).toEqual([]);
+    expect(await queueDepth(workQueue.url)).toBe(0);
+    expect(await queueDepth(deadLetterQueueUrl)).toBe(0);
+  });
+});
