@@ -422,17 +422,25 @@ describe('keyrot, spawned against the emulator', () => {
     const [deployKey] = seeded['deploy-bot']!;
     const [vendorKey] = seeded['vendor-sftp']!;
     const [leakedKey] = seeded['leaked-ci']!;
-    expect(run.stdout).toMatch(
-      new RegExp(`^deploy-bot +${deployKey} +Active +0d +never +ci-team@example.com +current +-$`, 'm'),
-    );
+    // 0, or 1 if midnight UTC passed since the keys were made.
+    const age = (keyId: string) => agesDuring(run, createDates.get(keyId)!);
     expect(run.stdout).toMatch(
       new RegExp(
-        `^vendor-sftp +${vendorKey} +Active +0d +never +default +current +exempt +vendor appliance \\(until 2099-12-31\\)$`,
+        `^deploy-bot +${deployKey} +Active +${age(deployKey!)}d +never +ci-team@example.com +current +-$`,
         'm',
       ),
     );
     expect(run.stdout).toMatch(
-      new RegExp(`^leaked-ci +${leakedKey} +Active +0d +never +sec@example.com +current +-$`, 'm'),
+      new RegExp(
+        `^vendor-sftp +${vendorKey} +Active +${age(vendorKey!)}d +never +default +current +exempt +vendor appliance \\(until 2099-12-31\\)$`,
+        'm',
+      ),
+    );
+    expect(run.stdout).toMatch(
+      new RegExp(
+        `^leaked-ci +${leakedKey} +Active +${age(leakedKey!)}d +never +sec@example.com +current +-$`,
+        'm',
+      ),
     );
     expect(run.stdout).toContain(
       `account ${ACCOUNT}: 3 users, 3 keys, 0 over 90 days; 0 user(s) with actions due (from the credential-report)`,
@@ -522,7 +530,7 @@ describe('keyrot, spawned against the emulator', () => {
     expect(run.code).toBe(2);
     expect(run.stdout).toMatch(
       new RegExp(
-        `^leaked-ci +planned +rotate +${oldKey} +- +rotation requested by an operator \\(keyrot rotate\\) \\(key is 0 days old\\)$`,
+        `^leaked-ci +planned +rotate +${oldKey} +- +rotation requested by an operator \\(keyrot rotate\\) \\(key is ${agesDuring(run, createDates.get(oldKey!)!)} days old\\)$`,
         'm',
       ),
     );
@@ -541,7 +549,7 @@ describe('keyrot, spawned against the emulator', () => {
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     const row = new RegExp(
-      `^leaked-ci +done +rotate +${oldKey} +(AKIA[A-Z0-9]+) +rotation requested by an operator \\(keyrot rotate\\) \\(key is 0 days old\\)$`,
+      `^leaked-ci +done +rotate +${oldKey} +(AKIA[A-Z0-9]+) +rotation requested by an operator \\(keyrot rotate\\) \\(key is ${agesDuring(run, createDates.get(oldKey!)!)} days old\\)$`,
       'm',
     ).exec(run.stdout);
     expect(row).not.toBeNull();
