@@ -70,6 +70,34 @@ function splitHandler(handler: string): [string, string] {
   return [`${handler.slice(0, dot)}.js`, handler.slice(dot + 1)];
 }
 
+/**
+ * Runs `during` on a later day: this realm's Date (which the bundles loaded in it use) is moved `days`
+ * ahead, and back afterwards. Timers and the emulator's clock are left alone.
+ */
+export async function daysLater<T>(days: number, during: () => Promise<T>): Promise<T> {
+  const RealDate = globalThis.Date;
+  const offset = days * 86_400_000;
+  class ShiftedDate extends RealDate {
+    constructor(...args: ConstructorParameters<DateConstructor> | []) {
+      if (args.length === 0) super(RealDate.now() + offset);
+      else super(...args);
+    }
+    static override now(): number {
+      return RealDate.now() + offset;
+    }
+    // Dates made before the shift are dates too.
+    static [Symbol.hasInstance](value: unknown): boolean {
+      return value instanceof RealDate;
+    }
+  }
+  globalThis.Date = ShiftedDate as DateConstructor;
+  try {
+    return await during();
+  } finally {
+    globalThis.Date = RealDate;
+  }
+}
+
 /** The context object Lambda passes, for a function of moto's account. */
 export function lambdaContext(
   fn: Pick<DeployedFunction<never, unknown>, 'functionName' | 'timeoutSeconds' | 'memorySize'>,

@@ -1,7 +1,6 @@
 /**
- * A relay between the code under test and moto's IAM endpoint (the SDK reaches it through
- * AWS_ENDPOINT_URL_IAM; every other service goes to moto directly). It passes every request and
- * answer through unchanged but for two things:
+ * A relay between the deployed functions and moto (their SDK clients reach it through
+ * AWS_ENDPOINT_URL). It passes every request and answer through unchanged but for three things:
  *
  * - Old keys on an emulator that can only make new ones: moto stamps every access key with its own
  *   clock, and neither it nor AWS can create a key in the past. Each SEEDED key is reported as created
@@ -11,6 +10,9 @@
  * - The credential report as AWS serves it: IAM generates a report at most every four hours and
  *   hands out the latest one until then; moto builds it afresh from live state on every
  *   GetCredentialReport. The relay keeps serving the first report it relayed for four hours.
+ * - One clock: on a later day (the test moves this realm's Date ahead, see daysLater), each answer's
+ *   HTTP Date header is that day's, as AWS's clock agrees with a Lambda's. With moto's real date
+ *   there, the SDK would take the difference for clock skew and retry every error answer.
  */
 import { createServer, IncomingMessage, request as httpRequest, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -26,7 +28,7 @@ interface SeededKey {
 /** IAM serves a generated credential report for this long before it generates a new one. */
 const REPORT_REUSE_MS = 4 * 3_600_000;
 
-export class IamRelay {
+export class EmulatorRelay {
   private readonly seeded = new Map<string, SeededKey>();
   /** IAM actions the relay rewrote, for the test to prove it was on the path. */
   readonly rewritten: string[] = [];
@@ -45,13 +47,13 @@ export class IamRelay {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((error: unknown) => {
         res.writeHead(502, { 'content-type': 'text/plain' });
-        res.end(`IAM relay: ${String(error)}`);
+        res.end(`emulator relay: ${String(error)}`);
       });
     });
   }
 
-  static async start(targetUrl: string): Promise<IamRelay> {
-    const relay = new IamRelay(new URL(targetUrl), new IAMClient({ endpoint: targetUrl }));
+  static async start(targetUrl: string): Promise<EmulatorRelay> {
+    const relay = new EmulatorRelay(new URL(targetUrl), new IAMClient({ endpoint: targetUrl }));
     await new Promise<void>((resolve) => relay.server.listen(0, '127.0.0.1', resolve));
     return relay;
   }
@@ -144,7 +146,11 @@ export class IamRelay {
 type Headers = Record<string, string | string[] | undefined>;
 
 function send(res: ServerResponse, status: number, upstreamHeaders: Headers, body: Buffer): void {
-  const headers: Headers = { ...upstreamHeaders, 'content-length': String(body.length) };
+  const headers: Headers = {
+    ...upstreamHeaders,
+    'content-length': String(body.length),
+    date: new Date().toUTCString(),
+  };
   delete headers['transfer-encoding'];
   res.writeHead(status, headers);
   res.end(body);
@@ -152,14 +158,14 @@ function send(res: ServerResponse, status: number, upstreamHeaders: Headers, bod
 
 function shifted(date: string, days: number): Date {
   const parsed = new Date(date);
-  if (Number.isNaN(parsed.getTime())) throw new Error(`IAM relay: unreadable date ${date}`);
+  if (Number.isNaN(parsed.getTime())) throw new Error(`emulator relay: unreadable date ${date}`);
   return new Date(parsed.getTime() - days * MS_PER_DAY);
 }
 
 /** The relay knows IAM's query protocol (XML answers); anything else must fail loudly, not pass old dates. */
 function requireXml(body: string, action: string): void {
   if (!body.trimStart().startsWith('<')) {
-    throw new Error(`IAM relay: ${action} answered in a format it cannot rewrite`);
+    throw new Error(`emulator relay: ${action} answered in a format it cannot rewrite`);
   }
 }
 

@@ -36,8 +36,15 @@ import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { emulatorUrl } from './emulator';
 import { deployedFunction, deployedTemplate, type CfnTemplate } from './deployed';
-import { IamRelay } from './deployed-iam-relay';
-import { BatchDelivery, coldStart, drainQueue, FunctionLogs, lambdaContext } from './deployed-lambda';
+import { EmulatorRelay } from './deployed-relay';
+import {
+  BatchDelivery,
+  coldStart,
+  daysLater,
+  drainQueue,
+  FunctionLogs,
+  lambdaContext,
+} from './deployed-lambda';
 import { ACCOUNT_ID, DeployedStack, provisionStack } from './deployed-stack';
 
 jest.setTimeout(120_000);
@@ -47,6 +54,7 @@ interface Settings {
   readonly warnDays: number;
   readonly graceDays: number;
   readonly maxKeyAgeDays: number;
+  readonly deleteAfterDays: number;
   readonly exemptionTag: string;
   readonly ownerTag: string;
 }
@@ -73,7 +81,16 @@ interface SeedUser {
   readonly expect: Expectation;
   /** A tag problem the default recipients are told of (tags.invalid). */
   readonly badTags?: boolean;
+  /** Its workload still signs with the old key after the rotation. */
+  readonly stillInUse?: boolean;
+  /**
+   * What a run `graceDays` later does, when not the default (a rotated user's old key deactivated,
+   * nothing for the others).
+   */
+  readonly later?: LaterExpectation;
 }
+
+type LaterExpectation = 'deactivate' | 'postpone' | 'enforce' | 'rotate' | 'none';
 
 interface Notice {
   readonly event: string;
@@ -124,7 +141,14 @@ const SEED: readonly SeedUser[] = [
   },
   { name: 'due-tagless-1', keys: [{ days: due }], expect: 'rotate' },
   { name: 'due-tagless-2', keys: [{ days: due + 3 }], expect: 'rotate' },
-  { name: 'due-tagless-3', keys: [{ days: due - 3 }], expect: 'rotate' },
+  // Its workload keeps using the old key: deactivation is postponed until the key reaches maxKeyAgeDays.
+  {
+    name: 'due-still-in-use',
+    keys: [{ days: settings.rotateAfterDays + 1 }],
+    expect: 'rotate',
+    stillInUse: true,
+    later: 'postpone',
+  },
   {
     name: 'due-in-path',
     path: '/service/',
@@ -148,16 +172,44 @@ const SEED: readonly SeedUser[] = [
   // Only two keys fit: the inactive one is deleted to make room for the replacement.
   { name: 'due-with-inactive', keys: [{ days: due }, { days: 40, inactive: true }], expect: 'rotate' },
   // Overdue: rotated now, the grace still applies to the old key.
-  { name: 'overdue-1', tags: owner('erin@example.com'), keys: [{ days: overdue }], expect: 'rotate' },
+  // Overdue and still in use after the grace: deactivated at the hard limit.
+  {
+    name: 'overdue-1',
+    tags: owner('erin@example.com'),
+    keys: [{ days: overdue }],
+    expect: 'rotate',
+    stillInUse: true,
+    later: 'enforce',
+  },
   { name: 'overdue-2', keys: [{ days: overdue + 40 }], expect: 'rotate' },
   { name: 'overdue-3', tags: owner('frank@example.com'), keys: [{ days: 400 }], expect: 'rotate' },
   // Warned days before the rotation.
-  { name: 'warn-1', tags: owner('alice@example.com'), keys: [{ days: warning }], expect: 'warn' },
-  { name: 'warn-2', keys: [{ days: warning }], expect: 'warn' },
-  { name: 'warn-3', tags: owner('heidi@example.com'), keys: [{ days: warning }], expect: 'warn' },
+  // Warned days before the rotation, rotated on their day.
+  {
+    name: 'warn-1',
+    tags: owner('alice@example.com'),
+    keys: [{ days: warning }],
+    expect: 'warn',
+    later: 'rotate',
+  },
+  { name: 'warn-2', keys: [{ days: warning }], expect: 'warn', later: 'rotate' },
+  {
+    name: 'warn-3',
+    tags: owner('heidi@example.com'),
+    keys: [{ days: warning }],
+    expect: 'warn',
+    later: 'rotate',
+  },
   // Young.
   { name: 'young-0', keys: [{ days: 0 }], expect: 'untouched' },
-  { name: 'young-1', tags: owner('alice@example.com'), keys: [{ days: young(0) }], expect: 'untouched' },
+  // Young now; due (and never warned: the warning days fall between the runs) a grace later.
+  {
+    name: 'young-1',
+    tags: owner('alice@example.com'),
+    keys: [{ days: young(0) }],
+    expect: 'untouched',
+    later: 'rotate',
+  },
   { name: 'young-2', keys: [{ days: young(20) }], expect: 'untouched' },
   { name: 'young-3', keys: [{ days: young(40) }], expect: 'untouched' },
   { name: 'young-4', tags: owner('ivan@example.com'), keys: [{ days: 10 }], expect: 'untouched' },
@@ -197,6 +249,8 @@ const SEED: readonly SeedUser[] = [
 ];
 
 const seedOf = (name: string) => SEED.find((user) => user.name === name)!;
+const laterOf = (user: SeedUser): LaterExpectation =>
+  user.later ?? (user.expect === 'rotate' ? 'deactivate' : 'none');
 const expecting = (kind: Expectation) => SEED.filter((user) => user.expect === kind).map((user) => user.name);
 const ownersOf = (user: SeedUser): string[] => {
   const tag = user.tags?.[settings.ownerTag];
@@ -205,12 +259,20 @@ const ownersOf = (user: SeedUser): string[] => {
 const userArn = (user: SeedUser) => `arn:aws:iam::${ACCOUNT_ID}:user${user.path ?? '/'}${user.name}`;
 const secretName = (userName: string) => `${SECRET_PREFIX}/${ACCOUNT_ID}/${userName}`;
 
-const iam = new IAMClient({}); // straight to moto: what the test arranges and reads back
-const secrets = new SecretsManagerClient({});
-const sqs = new SQSClient({});
-const sns = new SNSClient({});
+/** What a failure may print of a secret access key: only its shape. */
+const redacted = (secret: unknown) =>
+  typeof secret === 'string' && /^[A-Za-z0-9/+]{40}$/.test(secret) ? '<40 characters>' : `<not a secret key>`;
 
-let relay: IamRelay;
+// Straight to moto (not through the functions' relay): what the test arranges and reads back.
+const direct = { endpoint: emulatorUrl() };
+const iam = new IAMClient(direct);
+const secrets = new SecretsManagerClient(direct);
+const sqs = new SQSClient(direct);
+const sns = new SNSClient(direct);
+
+let relay: EmulatorRelay;
+/** The seeded keys' secrets, for the workloads that keep using an old key. */
+const seededSecrets = new Map<string, string>();
 let stack: DeployedStack;
 let workQueue: { url: string; arn: string };
 let deadLetterQueueUrl: string;
@@ -238,8 +300,8 @@ async function dailyRun(): Promise<RunResult> {
   const logs = new FunctionLogs();
   const functionEnv = (logicalId: string) => ({
     ...stack.environmentOf(logicalId),
-    // The relay that backdates the seeded keys (every other service: moto, by AWS_ENDPOINT_URL).
-    AWS_ENDPOINT_URL_IAM: relay.url,
+    // Every call goes to moto through the relay that backdates the seeded keys (deployed-relay.ts).
+    AWS_ENDPOINT_URL: relay.url,
   });
   // Cold starts, as on a new day: each function's module state is fresh.
   const plannerFn = coldStart<unknown, RunResult['plan']>(
@@ -378,12 +440,13 @@ async function seedAccount(): Promise<void> {
         );
       }
       if (key.days > 0) relay.backdate(user.name, keyId, key.days);
+      seededSecrets.set(keyId, created.AccessKey!.SecretAccessKey!);
     }
   }
 }
 
 beforeAll(async () => {
-  relay = await IamRelay.start(emulatorUrl());
+  relay = await EmulatorRelay.start(emulatorUrl());
   stack = await provisionStack(template);
   const queue = stack.byPrefix('AWS::SQS::Queue', 'KeyRotationWorkQueue');
   workQueue = { url: queue.ref, arn: queue.attributes.Arn! };
@@ -420,6 +483,13 @@ describe('the deployed stack on a seeded account', () => {
     expect(due).toBeLessThan(settings.maxKeyAgeDays - 1);
     expect(warning).toBeGreaterThanOrEqual(settings.rotateAfterDays - settings.warnDays + 1);
     expect(warning).toBeLessThan(settings.rotateAfterDays - 1);
+    // ... and those a grace later (a day more if a run crosses midnight UTC).
+    const later = (days: number) => days + settings.graceDays;
+    expect(later(young(0))).toBeGreaterThanOrEqual(settings.rotateAfterDays + 1);
+    expect(later(young(20)) + 1).toBeLessThan(settings.rotateAfterDays - settings.warnDays);
+    expect(later(warning)).toBeGreaterThanOrEqual(settings.rotateAfterDays + 1);
+    expect(later(settings.rotateAfterDays + 1) + 1).toBeLessThan(settings.maxKeyAgeDays);
+    expect(settings.graceDays + 1).toBeLessThan(settings.deleteAfterDays);
   });
 
   test('a first run rotates exactly the due users: each new key stored, verified and announced', async () => {
@@ -517,9 +587,10 @@ describe('the deployed stack on a seeded account', () => {
         new GetSecretValueCommand({ SecretId: secretName(user.name), VersionStage: 'AWSCURRENT' }),
       );
       const stored = JSON.parse(value.SecretString!) as Record<string, string>;
-      expect(stored).toEqual({
+      // Compared without the secret, so that a failure never prints it.
+      expect({ ...stored, SecretAccessKey: redacted(stored.SecretAccessKey) }).toEqual({
         AccessKeyId: newKeyId,
-        SecretAccessKey: expect.any(String) as string,
+        SecretAccessKey: '<40 characters>',
         UserName: user.name,
         CreateDate: expect.any(String) as string,
       });
@@ -540,6 +611,7 @@ describe('the deployed stack on a seeded account', () => {
       const lastUsed = await iam.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: newKeyId }));
       expect(lastUsed.AccessKeyLastUsed?.LastUsedDate).toBeInstanceOf(Date);
       const sts = new STSClient({
+        endpoint: emulatorUrl(), // straight to moto, not through the functions' relay
         credentials: { accessKeyId: stored.AccessKeyId!, secretAccessKey: stored.SecretAccessKey! },
       });
       try {
@@ -594,9 +666,12 @@ describe('the deployed stack on a seeded account', () => {
       ...first.deliveries.flatMap((delivery) => delivery.event.Records.map((record) => record.body)),
     ];
     expect(outputs.length).toBeGreaterThan(0);
-    for (const secret of secretValues) {
-      expect(outputs.filter((line) => line.includes(secret))).toEqual([]);
-    }
+    // Counted, not listed: a failure must not print the secret it found.
+    const leaks = secretValues.filter((secret) => outputs.some((line) => line.includes(secret))).length;
+    expect({ secrets: secretValues.length, leaked: leaks }).toEqual({
+      secrets: secretValues.length,
+      leaked: 0,
+    });
     // The audit trail names every rotation.
     const rotatedAudits = first.logs
       .entries()
@@ -635,5 +710,70 @@ describe('the deployed stack on a seeded account', () => {
     for (const delivery of second.deliveries) expect(delivery.response.batchItemFailures).toEqual([]);
     expect(await queueDepth(workQueue.url)).toBe(0);
     expect(await queueDepth(deadLetterQueueUrl)).toBe(0);
+  });
+  test('a grace later: unused old keys deactivated, used ones postponed or enforced, newly due keys rotated', async () => {
+    expect(afterFirst).toBeDefined(); // the first run's test ran
+    // Workloads that still sign with their old key after the rotation (moto records the use).
+    for (const user of SEED.filter((seed) => seed.stillInUse)) {
+      const oldKeyId = before.get(user.name)!.keys[0]!.id;
+      const sts = new STSClient({
+        endpoint: emulatorUrl(),
+        credentials: { accessKeyId: oldKeyId, secretAccessKey: seededSecrets.get(oldKeyId)! },
+      });
+      try {
+        expect((await sts.send(new GetCallerIdentityCommand({}))).Arn).toBe(userArn(user));
+      } finally {
+        sts.destroy();
+      }
+    }
+    const beforeLater = await accountState();
+
+    // graceDays later: the functions' Date moves ahead, so the keys made by the first run (stamped by
+    // moto with the real date) are as old as on AWS. Keys this run makes are stamped with the real
+    // date too, a grace too early: only their existence, storage and notice are checked here.
+    const later = await daysLater(settings.graceDays, () => dailyRun());
+
+    const afterLater = await accountState();
+    for (const delivery of later.deliveries) expect(delivery.response.batchItemFailures).toEqual([]);
+    expect(await queueDepth(workQueue.url)).toBe(0);
+    expect(later.opsNotices).toEqual([]);
+    const noticeEvent: Record<LaterExpectation, string[]> = {
+      deactivate: ['key.deactivated'],
+      postpone: ['key.deactivation-postponed'],
+      enforce: ['key.enforced'],
+      rotate: ['key.rotated'],
+      none: [],
+    };
+    for (const user of SEED) {
+      const expected = laterOf(user);
+      const events = later.notices.filter((notice) => notice.userName === user.name).map((n) => n.event);
+      expect({ user: user.name, events }).toEqual({ user: user.name, events: noticeEvent[expected] });
+      const was = beforeLater.get(user.name)!;
+      const is = afterLater.get(user.name)!;
+      const status = (state: UserState) => Object.fromEntries(state.keys.map((key) => [key.id, key.status]));
+      if (expected === 'none' || expected === 'postpone') {
+        expect({ user: user.name, ...is }).toEqual({ user: user.name, ...was });
+        continue;
+      }
+      if (expected === 'rotate') {
+        const added = is.keys.filter((key) => !was.keys.some((old) => old.id === key.id));
+        expect({ user: user.name, added: added.map((key) => key.status) }).toEqual({
+          user: user.name,
+          added: ['Active'],
+        });
+        const current = Object.entries(is.secretVersions ?? {}).find(([, stages]) =>
+          stages.includes('AWSCURRENT'),
+        );
+        expect(current?.[0]).toContain(added[0]!.id);
+        continue;
+      }
+      // Deactivated (unused since the rotation, or at the hard limit): the old key, not the new one.
+      const oldKeyId = before.get(user.name)!.keys.find((key) => key.status === 'Active')!.id;
+      expect({ user: user.name, keys: status(is) }).toEqual({
+        user: user.name,
+        keys: { ...status(was), [oldKeyId]: 'Inactive' },
+      });
+      expect(is.secretVersions).toEqual(was.secretVersions);
+    }
   });
 });
