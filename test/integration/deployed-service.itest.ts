@@ -119,8 +119,8 @@ const SECRET_PREFIX = String(rotator.environment.SECRET_PREFIX);
 const DAY = 86_400_000;
 const isoDay = (offsetDays: number) => new Date(Date.now() + offsetDays * DAY).toISOString().slice(0, 10);
 
-// Ages at least two days from every threshold, so that a run crossing midnight UTC (one day more)
-// expects the same. Derived from the deployed settings.
+// Ages derived from the deployed settings, far enough below each threshold they must stay under that
+// a run crossing midnight UTC (every key a day older) expects the same; the first test checks it.
 const due = settings.rotateAfterDays + 5;
 const warning = settings.rotateAfterDays - settings.warnDays + Math.floor(settings.warnDays / 2);
 const young = (offset: number) => settings.rotateAfterDays - settings.warnDays - 2 - offset;
