@@ -5,6 +5,7 @@
  * the tier never skips silently.
  */
 import { ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { EMULATOR_ENV } from './emulator';
@@ -61,12 +62,49 @@ function waitForReady(child: ChildProcess): Promise<void> {
   });
 }
 
+/** The newest modification time of the files under `dir` (recursively). */
+function newestIn(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    newest = Math.max(newest, entry.isDirectory() ? newestIn(path) : statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+/**
+ * The tier loads the template and bundles from cdk.out: a synth older than the sources would test
+ * yesterday's code and pass. Refuse it, saying what to run.
+ */
+function requireFreshSynth(): void {
+  const root = join(__dirname, '..', '..');
+  const manifest = join(root, 'cdk.out', 'manifest.json');
+  if (!existsSync(manifest)) {
+    throw new Error(
+      'cdk.out is missing: run `npx cdk synth --no-notices --quiet` before the integration tier',
+    );
+  }
+  const synthesized = statSync(manifest).mtimeMs;
+  const stale = ['lambda', 'lib', 'bin'].filter((dir) => newestIn(join(root, dir)) > synthesized);
+  if (stale.length > 0) {
+    throw new Error(
+      `cdk.out is older than ${stale.join(', ')}/: run \`npx cdk synth --no-notices --quiet\` so that the tier tests the current code`,
+    );
+  }
+}
+
 export default async function globalSetup(): Promise<void> {
   const port = await freePort();
   const child = spawn('python3', [join(__dirname, 'moto_server.py'), String(port)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   await waitForReady(child);
+  try {
+    requireFreshSynth();
+  } catch (error) {
+    child.kill('SIGTERM');
+    throw error;
+  }
   child.removeAllListeners('exit');
   child.stdout?.removeAllListeners('data');
   child.stderr?.removeAllListeners('data');
@@ -79,10 +117,13 @@ export default async function globalSetup(): Promise<void> {
     if (child.exitCode === null) child.kill('SIGTERM');
   };
   process.once('exit', stop);
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const) {
     process.once(signal, () => {
       stop();
-      process.exit(130);
+      process.exit(code);
     });
   }
 }

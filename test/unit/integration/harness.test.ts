@@ -26,7 +26,8 @@ test('a python3 without moto fails the global setup, saying what to install', ()
     {
       cwd: ROOT,
       encoding: 'utf8',
-      env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}` },
+      // Nothing may bring moto back in through PYTHONPATH.
+      env: { ...process.env, PATH: `${bin}:${process.env.PATH ?? ''}`, PYTHONPATH: '' },
       timeout: 60_000,
     },
   );
