@@ -46,7 +46,7 @@ import { OWNER_PARTITION } from '../../lambda/adapters/dynamodb-ledger';
 import { PLACEHOLDER_VERSION, secretVersionToken } from '../../lambda/domain/naming';
 import { daysBetween, MS_PER_DAY } from '../../lambda/domain/time';
 import { deployedTemplate, PROJECT_ROOT, resourceOf } from './deployed';
-import { awsEnvironment } from './emulator';
+import { awsEnvironment, issuedSecretMatches } from './emulator';
 
 const ACCOUNT = '123456789012'; // moto's default account
 const TABLE = 'keyrot-ledger';
@@ -347,7 +347,10 @@ async function currentSecret(userName: string) {
   return JSON.parse(SecretString!) as { AccessKeyId: string; SecretAccessKey: string; UserName: string };
 }
 
-/** Who AWS says the stored key is: proves the stored secret is the key's. */
+/**
+ * Who STS says the stored key is. On moto this proves the key id only: its STS checks no signature,
+ * so any secret signs as the key's user. issuedSecretMatches checks the secret itself.
+ */
 async function identityOf(credentials: { AccessKeyId: string; SecretAccessKey: string }): Promise<string> {
   const sts = new STSClient({
     credentials: { accessKeyId: credentials.AccessKeyId, secretAccessKey: credentials.SecretAccessKey },
@@ -578,8 +581,14 @@ describe('keyrot, spawned against the emulator', () => {
       ]),
     );
     const stored = await currentSecret('leaked-ci');
-    expect(stored).toMatchObject({ AccessKeyId: newKey, UserName: 'leaked-ci' });
+    // Compared without the secret, so that a failure never prints it.
+    expect({ AccessKeyId: stored.AccessKeyId, UserName: stored.UserName }).toEqual({
+      AccessKeyId: newKey,
+      UserName: 'leaked-ci',
+    });
     expect(await identityOf(stored)).toBe(`arn:aws:iam::${ACCOUNT}:user/leaked-ci`);
+    expect(await issuedSecretMatches(newKey, stored.SecretAccessKey)).toBe(true);
+    expect(await issuedSecretMatches(newKey, 'A'.repeat(40))).toBe(false); // the check can fail
     // I4: the secret went into the vault and nowhere else.
     expect(run.stdout + run.stderr).not.toContain(stored.SecretAccessKey);
     const { ResourcePolicy } = await secrets.send(
@@ -698,7 +707,13 @@ describe('keyrot, spawned against the emulator', () => {
       [secretVersionToken(newKey)]: ['AWSCURRENT'],
     });
     const stored = await currentSecret('deploy-bot');
+    // Compared without the secret, so that a failure never prints it.
+    expect({ AccessKeyId: stored.AccessKeyId, UserName: stored.UserName }).toEqual({
+      AccessKeyId: newKey,
+      UserName: 'deploy-bot',
+    });
     expect(await identityOf(stored)).toBe(`arn:aws:iam::${ACCOUNT}:user/deploy-bot`);
+    expect(await issuedSecretMatches(newKey, stored.SecretAccessKey)).toBe(true);
     expect(await ledgerRecord('deploy-bot')).toMatchObject({
       rotations: [{ oldKeyId: deployKey, newKeyId: newKey }],
       outbox: [],

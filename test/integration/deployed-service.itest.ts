@@ -34,7 +34,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
-import { emulatorUrl } from './emulator';
+import { emulatorUrl, issuedSecretMatches } from './emulator';
 import { deployedFunction, deployedTemplate, type CfnTemplate } from './deployed';
 import { EmulatorRelay } from './deployed-relay';
 import {
@@ -622,8 +622,14 @@ describe('the deployed stack on a seeded account', () => {
       const readers = policy.Statement.find((statement) => statement.Sid === 'KeyOwnerReadsOwnKey')!;
       expect([readers.Principal.AWS].flat()).toContain(userArn(seed));
 
-      // Verified: the service signed a request with the new key (moto records its last use), and
-      // what is stored works.
+      // Verified: the service signed a request with the new key (moto records its last use). What is
+      // stored is the secret IAM issued for it, read from moto's state: its STS checks no signature,
+      // so the STS call below proves the stored key id signs as the user, not the secret (README,
+      // "Where moto differs from AWS").
+      expect({
+        user: user.name,
+        issued: await issuedSecretMatches(newKeyId, String(stored.SecretAccessKey)),
+      }).toEqual({ user: user.name, issued: true });
       const lastUsed = await iam.send(new GetAccessKeyLastUsedCommand({ AccessKeyId: newKeyId }));
       expect(lastUsed.AccessKeyLastUsed?.LastUsedDate).toBeInstanceOf(Date);
       const sts = new STSClient({

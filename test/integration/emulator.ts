@@ -28,3 +28,19 @@ export function awsEnvironment(): Record<string, string> {
     AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
   };
 }
+
+/**
+ * Whether IAM (moto's state, read straight from moto, never through a relay) issued `secretAccessKey`
+ * for `accessKeyId`. moto's STS checks no signature, so a signed call proves only the key id; this
+ * proves the secret. Compared here so that a failing expectation prints a boolean, never a secret.
+ */
+export async function issuedSecretMatches(accessKeyId: string, secretAccessKey: string): Promise<boolean> {
+  const response = await fetch(`${emulatorUrl()}/moto-api/data.json`);
+  if (!response.ok) throw new Error(`moto state read failed: HTTP ${response.status}`);
+  const state = (await response.json()) as {
+    iam?: { AccessKey?: { access_key_id?: string; secret_access_key?: string }[] };
+  };
+  const issued = (state.iam?.AccessKey ?? []).find((key) => key.access_key_id === accessKeyId);
+  if (!issued) throw new Error(`IAM holds no access key ${accessKeyId}`);
+  return issued.secret_access_key === secretAccessKey;
+}
