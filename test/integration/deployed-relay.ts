@@ -32,6 +32,8 @@ export class EmulatorRelay {
   private readonly seeded = new Map<string, SeededKey>();
   /** IAM actions the relay rewrote, for the test to prove it was on the path. */
   readonly rewritten: string[] = [];
+  /** Every action relayed (query `Action`, or the JSON protocols' `X-Amz-Target` operation). */
+  readonly actions = new Set<string>();
   /** How many times a GetCredentialReport was answered with the report already served. */
   reportsServedAgain = 0;
   /** The report AWS would still be serving, and when it was generated. */
@@ -76,6 +78,9 @@ export class EmulatorRelay {
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const requestBody = await readAll(req);
     const action = new URLSearchParams(requestBody.toString('utf8')).get('Action');
+    const target = req.headers['x-amz-target'];
+    const operation = action ?? (typeof target === 'string' ? target.split('.').at(-1) : undefined);
+    if (operation) this.actions.add(operation);
     if (action === 'GetCredentialReport' && this.report && Date.now() - this.report.at < REPORT_REUSE_MS) {
       this.reportsServedAgain++;
       return send(res, 200, this.report.headers, this.report.body);

@@ -302,12 +302,23 @@ function scheduleInput(): unknown {
   return JSON.parse((schedule.Properties!.Target as { Input: string }).Input) as unknown;
 }
 
-/** A cold start of a deployed function, with its environment from the template. */
+/**
+ * A cold start of a deployed function, with its environment from the template. Every call goes to
+ * moto through the relay that backdates the seeded keys (deployed-relay.ts): AWS_ENDPOINT_URL, and any
+ * value that names moto's origin (the work queue's URL, which moto builds from its own host), so that
+ * the SQS client, which sends to a queue URL's host, does not go around the relay.
+ */
 function coldStartOf<E, R>(prefix: 'KeyRotationPlanner' | 'KeyRotationRotator', bundleDir: string) {
   const fn = stack.byPrefix('AWS::Lambda::Function', prefix);
+  const moto = new URL(emulatorUrl()).origin;
+  const environment = Object.fromEntries(
+    Object.entries(stack.environmentOf(fn.logicalId)).map(([name, value]) => [
+      name,
+      value.split(moto).join(relay.url),
+    ]),
+  );
   return coldStart<E, R>(template, fn.logicalId, bundleDir, fn.ref, {
-    ...stack.environmentOf(fn.logicalId),
-    // Every call goes to moto through the relay that backdates the seeded keys (deployed-relay.ts).
+    ...environment,
     AWS_ENDPOINT_URL: relay.url,
   });
 }
@@ -511,8 +522,10 @@ describe('the deployed stack on a seeded account', () => {
     first = await dailyRun();
     afterFirst = await accountState();
 
-    // The relay was on the planner's and rotator's path to IAM.
+    // The relay was on the planner's and rotator's path to IAM, and to SQS (the planner's batches go
+    // to the queue URL's host: the relay's, not moto's).
     expect(relay.rewritten).toEqual(expect.arrayContaining(['GetCredentialReport', 'ListAccessKeys']));
+    expect([...relay.actions]).toContain('SendMessageBatch');
 
     // The planner read the credential report and queued every user with work, and only them.
     const seededKeys = SEED.flatMap((user) => user.keys);
