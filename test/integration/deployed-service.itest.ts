@@ -24,7 +24,15 @@ import {
   ListSecretsCommand,
   SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
-import { ListTopicsCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import {
+  ListTopicsCommand,
+  paginateListSubscriptions,
+  paginateListTopics,
+  SNSClient,
+  SubscribeCommand,
+} from '@aws-sdk/client-sns';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import {
   CreateQueueCommand,
   DeleteMessageBatchCommand,
@@ -269,6 +277,7 @@ const iam = new IAMClient(direct);
 const secrets = new SecretsManagerClient(direct);
 const sqs = new SQSClient(direct);
 const sns = new SNSClient(direct);
+const documents = DynamoDBDocumentClient.from(new DynamoDBClient(direct));
 
 let relay: EmulatorRelay;
 /** The seeded keys' secrets, for the workloads that keep using an old key. */
@@ -404,6 +413,49 @@ async function accountState(): Promise<Map<string, UserState>> {
   return state;
 }
 
+/**
+ * What a run may change besides keys and secrets: the ledger's items (less the version counters and
+ * locks, which a run that changes nothing else may still move) and the topics and subscriptions the
+ * service made for owners. Read from moto directly.
+ */
+async function serviceState(): Promise<{ ledger: unknown[]; topics: string[]; subscriptions: string[] }> {
+  const ledger: Record<string, unknown>[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await documents.send(
+      new ScanCommand({
+        TableName: stack.byPrefix('AWS::DynamoDB::Table', 'KeyRotationLedger').ref,
+        ConsistentRead: true,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    ledger.push(...(page.Items ?? []));
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
+  const items = ledger
+    .map((item) => {
+      const rest = { ...item };
+      delete rest.version;
+      delete rest.lock;
+      return rest;
+    })
+    .sort((a, b) => `${String(a.pk)}/${String(a.sk)}`.localeCompare(`${String(b.pk)}/${String(b.sk)}`));
+  const topics: string[] = [];
+  for await (const page of paginateListTopics({ client: sns }, {})) {
+    topics.push(...(page.Topics ?? []).map((topic) => topic.TopicArn!));
+  }
+  const subscriptions: string[] = [];
+  for await (const page of paginateListSubscriptions({ client: sns }, {})) {
+    subscriptions.push(
+      ...(page.Subscriptions ?? []).map(
+        (subscription) =>
+          `${subscription.TopicArn} ${subscription.Protocol} ${subscription.Endpoint} ${subscription.SubscriptionArn}`,
+      ),
+    );
+  }
+  return { ledger: items, topics: topics.sort(), subscriptions: subscriptions.sort() };
+}
+
 async function queueDepth(queueUrl: string): Promise<number> {
   const read = await sqs.send(
     new GetQueueAttributesCommand({
@@ -473,7 +525,7 @@ afterAll(async () => {
   for (const name of Object.keys(process.env)) if (!(name in savedEnv)) delete process.env[name];
   Object.assign(process.env, savedEnv);
   await relay?.stop();
-  for (const client of [iam, secrets, sqs, sns]) client.destroy();
+  for (const client of [iam, secrets, sqs, sns, documents]) client.destroy();
 });
 
 /** What the dry run said it would do. */
@@ -503,10 +555,12 @@ describe('the deployed stack on a seeded account', () => {
 
   test('a dry run by hand (the README\'s {"dryRun": true}) plans what the first run will do and changes nothing', async () => {
     const untouched = await accountState();
+    const serviceBefore = await serviceState();
 
     const dry = await dailyRun({ dryRun: true });
 
     expect(await accountState()).toEqual(untouched);
+    expect(await serviceState()).toEqual(serviceBefore);
     expect(dry.notices).toEqual([]);
     expect(dry.opsNotices).toEqual([]);
     expect(dry.plan.queued).toBe(SEED.filter((user) => user.expect !== 'untouched').length);
@@ -719,6 +773,7 @@ describe('the deployed stack on a seeded account', () => {
   test('a second run the same day changes nothing', async () => {
     expect(afterFirst).toBeDefined(); // the first run's test ran
     const secretsBefore = await secrets.send(new ListSecretsCommand({}));
+    const serviceBefore = await serviceState();
     const reportsServedBefore = relay.reportsServedAgain;
 
     const second = await dailyRun();
@@ -733,13 +788,16 @@ describe('the deployed stack on a seeded account', () => {
     });
 
     expect(await accountState()).toEqual(afterFirst);
+    expect(await serviceState()).toEqual(serviceBefore);
     const secretsAfter = await secrets.send(new ListSecretsCommand({}));
     expect(secretsAfter.SecretList?.length).toBe(secretsBefore.SecretList?.length);
     expect(second.notices).toEqual([]);
     expect(second.opsNotices).toEqual([]);
-    // The planner queues only reports (two foreign keys are planned every day); the rotator, which
-    // remembers that it reported them, does nothing.
-    expect(Object.keys(second.plan.actions).filter((kind) => kind !== 'conflict')).toEqual([]);
+    // The planner queues only the conflicts (keys the service did not create are planned every day;
+    // warnings and inactive keys already in the ledger are not); the rotator, which remembers that it
+    // reported the conflicts, does nothing.
+    expect(second.plan.actions).toEqual({ conflict: expecting('conflict').length });
+    expect(second.plan.queued).toBe(expecting('conflict').length);
     const processed = second.logs.entries().filter((entry) => entry.message === 'user processed');
     expect(processed).toHaveLength(second.plan.queued);
     for (const entry of processed) expect(entry.performed).toEqual([]);
