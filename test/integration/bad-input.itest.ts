@@ -176,7 +176,11 @@ async function createWorkQueues(): Promise<void> {
   batchSize = (mapping.Properties as { BatchSize: number }).BatchSize;
 }
 
-/** One queue subscribed to both topics: every notice lands there, with the topic it went to. */
+/**
+ * One queue subscribed to both topics: every notice lands there, with the topic it went to. Relies on
+ * a moto gap: it delivers SNS to SQS without a queue policy; AWS delivers only if the queue's policy
+ * grants sqs:SendMessage to sns.amazonaws.com for the topic (README, "Where moto differs").
+ */
 async function tapNotices(): Promise<void> {
   ({ QueueUrl: noticesQueueUrl = '' } = await sqs.send(new CreateQueueCommand({ QueueName: 'notices-tap' })));
   const endpoint = await queueArn(noticesQueueUrl);

@@ -92,7 +92,12 @@ interface CliResult {
   readonly shiftedTo: Date;
 }
 
-/** Runs `keyrot` as an operator would, `days` days from now, with the given credentials. */
+/**
+ * Runs `keyrot` as an operator would, `days` days from now, with the given credentials. Relies on a
+ * moto gap: it checks no signing time, so a process whose clock is days ahead is answered at once. AWS
+ * rejects a request signed about 15 minutes or more off its clock (the SDK then corrects its offset
+ * and retries); that path is not exercised here (README, "Where moto differs").
+ */
 function keyrot(
   args: readonly string[],
   options: { days?: number; credentials?: Credentials } = {},
@@ -195,7 +200,11 @@ async function createLedgerTable(): Promise<void> {
   );
 }
 
-/** A queue subscribed to the notification topic: every notice the CLI publishes lands there. */
+/**
+ * A queue subscribed to the notification topic: every notice the CLI publishes lands there. Relies on
+ * a moto gap: it delivers SNS to SQS without a queue policy; AWS delivers only if the queue's policy
+ * grants sqs:SendMessage to sns.amazonaws.com for this topic (README, "Where moto differs").
+ */
 async function tapNotices(): Promise<void> {
   const { QueueUrl } = await sqs.send(new CreateQueueCommand({ QueueName: 'notices-tap' }));
   noticesQueueUrl = QueueUrl!;
@@ -241,7 +250,12 @@ async function newNotices(): Promise<Notice[]> {
   }
 }
 
-/** The admin role (with a path, as in the README) and a session of it, as `--profile key-admin` gives. */
+/**
+ * The admin role (with a path, as in the README) and a session of it, as `--profile key-admin` gives.
+ * moto's AssumeRole checks neither the role nor its trust policy, and no permission the role lacks is
+ * refused, so this proves the CLI runs as the role's session, not that the role could do it on AWS
+ * (README, "Where moto differs").
+ */
 async function adminSession(): Promise<void> {
   const { Role } = await iam.send(
     new CreateRoleCommand({

@@ -469,7 +469,11 @@ async function queueDepth(queueUrl: string): Promise<number> {
   );
 }
 
-/** A queue that receives a topic's notices with their message attributes (SNS's JSON envelope). */
+/**
+ * A queue that receives a topic's notices with their message attributes (SNS's JSON envelope). Relies
+ * on a moto gap: it delivers SNS to SQS without a queue policy; AWS delivers only if the queue's
+ * policy grants sqs:SendMessage to sns.amazonaws.com for the topic (README, "Where moto differs").
+ */
 async function captureQueue(name: string, topicArn: string): Promise<string> {
   const created = await sqs.send(new CreateQueueCommand({ QueueName: name }));
   const attributes = await sqs.send(
