@@ -27,8 +27,11 @@ const ledger = new DynamoLedger(TABLE);
  * to one item one after the other and checks each condition atomically with its write. moto's
  * threaded server does not: it checks a condition and then writes without a lock, so two writes
  * arriving together both passed their condition in about half the attempts (both took the same
- * lock). The writers therefore share one connection: both requests are in flight at once from the
- * same version, and moto, like DynamoDB, applies them one after the other.
+ * lock). The writers therefore share one connection (maxSockets 1), which serialises their writes:
+ * the second request goes out only once the first is answered, as DynamoDB would apply them. Both
+ * writers start from the same version before either sends, so the tests show that the second write's
+ * condition sees the first one's change and fails with ConcurrentUpdateError, not that moto resolves
+ * truly simultaneous requests.
  */
 const connections: Agent[] = [];
 function racingWriters(): [DynamoLedger, DynamoLedger] {
