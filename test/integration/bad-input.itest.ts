@@ -10,7 +10,6 @@
  * the real clock.
  */
 import { Readable } from 'node:stream';
-import type { HttpHandlerOptions, HttpRequest, HttpResponse } from '@smithy/types';
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord, SQSRecordAttributes } from 'aws-lambda';
@@ -731,13 +730,15 @@ describe('bad input through the real protocol', () => {
  */
 function snsRefusing(address: string): SNSClient {
   const moto = new SNSClient({});
+  // The request handler's signature, as the SNS client declares it (no direct @smithy dependency).
+  type Handle = SNSClient['config']['requestHandler']['handle'];
   const handle = async (
-    request: HttpRequest,
-    options?: HttpHandlerOptions,
-  ): Promise<{ response: HttpResponse }> => {
+    request: { readonly body?: unknown },
+    options?: Parameters<Handle>[1],
+  ): ReturnType<Handle> => {
     const form = new URLSearchParams(typeof request.body === 'string' ? request.body : '');
     if (form.get('Action') !== 'Subscribe' || form.get('Endpoint') !== address) {
-      return moto.config.requestHandler.handle(request, options) as Promise<{ response: HttpResponse }>;
+      return moto.config.requestHandler.handle(request, options);
     }
     const xml =
       '<ErrorResponse xmlns="http://sns.amazonaws.com/doc/2010-03-31/"><Error><Type>Sender</Type>' +

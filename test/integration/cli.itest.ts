@@ -118,7 +118,7 @@ function keyrot(
           AWS_SESSION_TOKEN: credentials.sessionToken ?? '',
         }
       : {}),
-    NODE_OPTIONS: `--require ${SHIFT_CLOCK}`,
+    NODE_OPTIONS: `--require ${JSON.stringify(SHIFT_CLOCK)}`,
     KEYROT_TEST_SHIFT_DAYS: String(days),
   };
   const shifted = () => new Date(Date.now() + days * MS_PER_DAY);
@@ -348,8 +348,9 @@ async function secretStages(userName: string): Promise<Record<string, string[]>>
 /**
  * What the secret holds as AWSCURRENT, as its owner reads it; the secret itself is only compared,
  * never printed. The stage is named although AWS returns AWSCURRENT without one: moto differs, it
- * answers a read without VersionStage with the version last written as current (CreateSecret,
- * PutSecretValue) and does not follow UpdateSecretVersionStage (README, "Where moto differs").
+ * answers a read without VersionStage with the version last written as current (by CreateSecret, or
+ * PutSecretValue without stages) and does not follow UpdateSecretVersionStage (README, "Where moto
+ * differs").
  */
 async function currentSecret(userName: string) {
   const { SecretString } = await secrets.send(

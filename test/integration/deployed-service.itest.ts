@@ -55,8 +55,6 @@ import {
 } from './deployed-lambda';
 import { ACCOUNT_ID, DeployedStack, provisionStack } from './deployed-stack';
 
-jest.setTimeout(120_000);
-
 interface Settings {
   readonly rotateAfterDays: number;
   readonly warnDays: number;
@@ -179,8 +177,8 @@ const SEED: readonly SeedUser[] = [
   },
   // Only two keys fit: the inactive one is deleted to make room for the replacement.
   { name: 'due-with-inactive', keys: [{ days: due }, { days: 40, inactive: true }], expect: 'rotate' },
-  // Overdue: rotated now, the grace still applies to the old key.
-  // Overdue and still in use after the grace: deactivated at the hard limit.
+  // Overdue: rotated now, the grace still applies to the old key; one still in use after the grace is
+  // deactivated at the hard limit.
   {
     name: 'overdue-1',
     tags: owner('erin@example.com'),
@@ -191,7 +189,6 @@ const SEED: readonly SeedUser[] = [
   },
   { name: 'overdue-2', keys: [{ days: overdue + 40 }], expect: 'rotate' },
   { name: 'overdue-3', tags: owner('frank@example.com'), keys: [{ days: 400 }], expect: 'rotate' },
-  // Warned days before the rotation.
   // Warned days before the rotation, rotated on their day.
   {
     name: 'warn-1',
