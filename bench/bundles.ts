@@ -20,6 +20,8 @@ const LAMBDA_ENV: Record<string, string> = {
   [ENV.kmsKeyArn]: 'arn:aws:kms:eu-west-1:111122223333:key/1234',
   [ENV.rotationSettings]: '{}',
   [ENV.subscribeOwners]: 'true',
+  [ENV.serviceRoleArn]: 'arn:aws:iam::111122223333:role/iam-key-rotation-rotator',
+  [ENV.opsTopicArn]: 'arn:aws:sns:eu-west-1:111122223333:ops',
   AWS_REGION: 'eu-west-1',
   POWERTOOLS_SERVICE_NAME: 'iam-key-rotation',
 };
