@@ -319,7 +319,8 @@ Plans the account, then rotates each user that needs it, in this process, with t
 rules as the Lambdas (ledger lock, intent before CreateAccessKey, verification, notices).
 Without --apply it is a dry run (the same as keyrot plan). --apply needs --stack NAME (the
 deployed stack), or without a stack all of --table, --topic-arn, --secret-prefix, --kms-key-arn,
---config (the deployed settings), --admin-role-arn and --rotator-role-arn; it runs as the admin
+--config (the deployed settings), --admin-role-arn, --rotator-role-arn and --secret-reader-arns;
+it runs as the admin
 role, the one identity besides the rotator that each secret's policy lets write the secret.
 --no-subscribe: do not subscribe owners to the topic when notifying them.
 ${COMMON}`,

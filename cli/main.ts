@@ -382,6 +382,18 @@ export async function main(argv: readonly string[], io: CliIo, wiring: Wiring = 
         io.stderr.write(
           'keyrot: AWS could not be reached: check --region and the network, and AWS_ENDPOINT_URL if it is set\n',
         );
+      } else if (
+        /CredentialsProviderError|Could not load credentials|ProfileNotFound|could not resolve credentials/i.test(
+          message,
+        )
+      ) {
+        io.stderr.write(
+          'keyrot: no AWS credentials: pass --profile NAME (or set AWS_PROFILE), run `aws sso login` for an SSO profile, or set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY\n',
+        );
+      } else if (/DescribeStacks.*does not exist/.test(message)) {
+        io.stderr.write(
+          'keyrot: no such stack here: check --stack (the deployed stack name), --region and --profile, or deploy it first\n',
+        );
       }
     }
     return EXIT.failure;

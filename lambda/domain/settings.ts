@@ -59,7 +59,7 @@ function checkDays(name: string, value: unknown, problems: string[]): void {
 function checkPaths(name: string, value: unknown, problems: string[]): void {
   if (!Array.isArray(value)) {
     problems.push(
-      `${name} must be a list of IAM paths such as "/" or "/service/" (got ${JSON.stringify(value)})`,
+      `${name} must be a list of IAM paths such as ["/"] or ["/service/"] (got ${JSON.stringify(value)})`,
     );
     return;
   }

@@ -10,6 +10,7 @@ import {
   UpdateAccessKeyCommand,
 } from '@aws-sdk/client-iam';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import {
   DynamoDBDocumentClient,
   GetCommand,
@@ -961,5 +962,35 @@ describe('rotate --user for a user that does not exist', () => {
     expect(world.ledger.peek('111122223333', 'nobody')).toBeUndefined();
     expect([...world.ledger.items.keys()]).toEqual(ledgerBefore);
     expect(world.faults.writes()).toEqual([]);
+  });
+});
+
+describe('failures say what to do', () => {
+  test('no credentials: how to give some', async () => {
+    const world = account();
+    const { sts } = mockIamFrom(world);
+    const noCredentials = new Error('Could not load credentials from any providers');
+    noCredentials.name = 'CredentialsProviderError';
+    sts.on(GetCallerIdentityCommand).rejects(noCredentials);
+
+    const run = await keyrot('plan');
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('keyrot: no AWS credentials: pass --profile NAME (or set AWS_PROFILE)');
+  });
+
+  test('a stack that is not there: check the name, region and profile', async () => {
+    const world = account();
+    mockIamFrom(world);
+    const cloudFormation = mockClient(CloudFormationClient);
+    const missing = new Error('Stack with id Nope does not exist');
+    missing.name = 'ValidationError';
+    cloudFormation.on(DescribeStacksCommand).rejects(missing);
+
+    const run = await keyrot('plan --stack Nope');
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('keyrot: no such stack here: check --stack');
+    cloudFormation.restore();
   });
 });

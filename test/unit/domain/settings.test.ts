@@ -213,7 +213,7 @@ describe('resolveSettings: every invalid value is named', () => {
     { name: 'excludePaths', value: { path: '/' } },
   ])('$name that is not a list is rejected', ({ name, value }) => {
     expect(problemsOf({ [name]: value })).toEqual([
-      `${name} must be a list of IAM paths such as "/" or "/service/" (got ${JSON.stringify(value)})`,
+      `${name} must be a list of IAM paths such as ["/"] or ["/service/"] (got ${JSON.stringify(value)})`,
     ]);
   });
 
