@@ -373,6 +373,13 @@ function scheduleProblems(expression: unknown): string[] {
     return cronProblems(expression);
   }
   if (typeof expression === 'string' && RATE.test(expression)) return [];
+  const rate = typeof expression === 'string' ? /^rate\((\d+) (minute|hour|day)s?\)$/.exec(expression) : null;
+  if (rate) {
+    const [, count, unit] = rate;
+    return [
+      `scheduleExpression ${describe(expression)}: write the unit in the singular for 1 and in the plural otherwise, as in "rate(1 ${unit})" or "rate(${count === '1' ? 2 : count} ${unit}s)"`,
+    ];
+  }
   return [
     `scheduleExpression must be an EventBridge Scheduler expression such as "cron(0 2 * * ? *)" or "rate(1 day)" (got ${describe(expression)})`,
   ];

@@ -47,7 +47,12 @@ describe('KeyRotation props', () => {
     [
       'scheduleExpression rate unit',
       { scheduleExpression: 'rate(1 days)' },
-      /scheduleExpression .* \(got "rate\(1 days\)"\)/,
+      /scheduleExpression "rate\(1 days\)": write the unit in the singular for 1 and in the plural otherwise, as in "rate\(1 day\)" or "rate\(2 days\)"/,
+    ],
+    [
+      'scheduleExpression rate unit, plural',
+      { scheduleExpression: 'rate(5 minute)' },
+      /scheduleExpression "rate\(5 minute\)": write the unit .* "rate\(5 minutes\)"/,
     ],
     [
       'scheduleTimeZone',
