@@ -459,7 +459,9 @@ export function resolveKeyRotationProps(
       knownSettings[name] = value;
       continue;
     }
-    const likely = known.find((candidate) => candidate.toLowerCase() === name.toLowerCase());
+    const likely =
+      known.find((candidate) => candidate.toLowerCase() === name.toLowerCase()) ??
+      known.find((candidate) => editDistance(candidate.toLowerCase(), name.toLowerCase()) <= 2);
     problems.push(
       likely
         ? `${name} is not a KeyRotation prop: did you mean ${likely}?`
@@ -577,4 +579,21 @@ export function resolveKeyRotationProps(
     throw new Error(`KeyRotation props are invalid:\n  - ${problems.join('\n  - ')}`);
   }
   return { settings, ...resolved };
+}
+
+/** Levenshtein distance, for suggesting the prop a typo meant. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min(
+        previous[j]! + 1,
+        current[j - 1]! + 1,
+        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = current;
+  }
+  return previous[b.length]!;
 }

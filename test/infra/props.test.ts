@@ -147,7 +147,12 @@ describe('KeyRotation props', () => {
     [
       'a misspelt setting',
       { rotateAfterDay: 60 },
-      /rotateAfterDay is not a KeyRotation prop; the props are secretPrefix, .*rotateAfterDays/,
+      /rotateAfterDay is not a KeyRotation prop: did you mean rotateAfterDays\?/,
+    ],
+    [
+      'a prop that is no prop at all',
+      { schedule: 'daily' },
+      /schedule is not a KeyRotation prop; the props are secretPrefix, .*rotateAfterDays/,
     ],
     ['a prop in the wrong case', { dryrun: true }, /dryrun is not a KeyRotation prop: did you mean dryRun\?/],
     [
