@@ -85,6 +85,20 @@ export interface UserLedger {
   readonly notices: Readonly<Record<string, string>>;
   readonly outbox: readonly PendingNotice[];
   readonly history: readonly HistoryEntry[];
+  /**
+   * What the rotator last saw of the user's keys, and the first day anything can be due for them.
+   * The planner skips the user while the credential report shows the same keys and that day has not
+   * come, so that users in a grace period or waiting for deletion cost nothing daily.
+   */
+  readonly review?: KeyReview;
+}
+
+/** See {@link UserLedger.review}. */
+export interface KeyReview {
+  /** The keys as the credential report shows them (see domain/review.ts keysFingerprint). */
+  readonly keys: string;
+  /** ISO time from which the user must be looked at again (a UTC day start). */
+  readonly due: string;
 }
 
 export function emptyLedger(accountId: string, userName: string): UserLedger {
