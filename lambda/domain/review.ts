@@ -1,0 +1,138 @@
+/**
+ * The review: what the rotator last saw of a user's keys, and the first day on which the policy
+ * could have anything to do for them. The planner skips a user while the credential report shows the
+ * same keys and that day has not come, so that users in a grace period or waiting for deletion cost
+ * no live reads. Pure: no I/O, no clock.
+ */
+import type { AccessKey, KeyReview } from './model';
+import { planUser, type PlannedAction, type PolicyInput, type UserPlan } from './policy';
+import { dayStartAfter, maxDate } from './time';
+
+/**
+ * How long a user with no date of its own (a foreign pair already reported, an exemption without
+ * expiry, no keys, out of scope) is left alone at most: a removed exemption tag or changed tags
+ * (which the credential report does not show) are then seen within this many days.
+ */
+export const RECHECK_DAYS = 30;
+
+/** One key as both the credential report and a live read can describe it. */
+export interface KeySlotLike {
+  readonly active: boolean;
+  /** Undefined for an empty report slot, which is ignored. */
+  readonly createDate?: Date;
+}
+
+/**
+ * A user's keys in a form both the credential report and a live read produce: each key's creation
+ * time (to the second, as the report has it) and whether it is active, sorted. Key ids are absent
+ * from the report, so keys are told apart by creation time.
+ */
+export function keysFingerprint(slots: readonly KeySlotLike[]): string {
+  return slots
+    .flatMap((slot) =>
+      slot.createDate ? [`${slot.createDate.toISOString().slice(0, 19)}Z:${slot.active ? 'A' : 'I'}`] : [],
+    )
+    .sort()
+    .join(',');
+}
+
+/** {@link keysFingerprint} of live keys. */
+export function fingerprintOfKeys(keys: readonly AccessKey[]): string {
+  return keysFingerprint(
+    keys.map((key) => ({ active: key.status === 'Active', createDate: key.createDate })),
+  );
+}
+
+/**
+ * The review to record for a user: the keys as they are, and the first UTC day start on which
+ * {@link planUser} could return an action, given these keys and this ledger. Never later than the
+ * truth: dates that depend on a key's last use are computed from the last use known now, and a later
+ * use only moves them later. Key-age dates (warn, rotate, grace end, enforce, delete, reap) are exact
+ * and not capped; only users with no such date are looked at again after {@link RECHECK_DAYS}.
+ * An operator's forced rotation is not a scheduled event and is ignored here.
+ */
+export function nextReview(input: PolicyInput): KeyReview {
+  const due = nextDueDate({ ...input, forceRotation: undefined });
+  return { keys: fingerprintOfKeys(input.user.keys), due: due.toISOString() };
+}
+
+function nextDueDate(input: PolicyInput): Date {
+  const { user, ledger, now, settings } = input;
+  const today = dayStartAfter(now, 0);
+  const recheck = dayStartAfter(now, RECHECK_DAYS);
+  const plan = planUser(input);
+  const pending = plan.actions.filter((action) => !settled(action, input));
+  if (pending.length > 0 || unreportedFindings(plan, input)) return today;
+  // Our unfinished business always yields `resume`, handled above; from here on nothing is in flight.
+  if (!plan.inScope) return recheck;
+  if (plan.exemption?.applies) {
+    // The exemption ends the day after `until`; the tag may also be removed by hand at any time.
+    return plan.exemption.until ? earliest([dayStartAfter(plan.exemption.until, 1), recheck]) : recheck;
+  }
+
+  const dates: Date[] = [];
+  const active = user.keys.filter((key) => key.status === 'Active');
+  const reactivatedAt = (keyId: string): Date | undefined => {
+    const seen = ledger?.reactivatedSeen[keyId];
+    return seen === undefined ? undefined : new Date(seen);
+  };
+
+  // Deletion of each tracked inactive key (an untracked one would have been tracked now).
+  for (const key of user.keys) {
+    const since = key.status === 'Inactive' ? ledger?.inactiveSince[key.accessKeyId] : undefined;
+    if (since !== undefined) dates.push(dayStartAfter(new Date(since), settings.deleteAfterDays));
+  }
+
+  if (active.length === 1) {
+    const key = active[0]!;
+    if (settings.reapUnusedDays !== undefined) {
+      // Reaping waits for the end of a reactivation grace.
+      let reap = dayStartAfter(key.lastUsedDate ?? key.createDate, settings.reapUnusedDays);
+      const reactivated = reactivatedAt(key.accessKeyId);
+      if (reactivated) reap = maxDate(reap, dayStartAfter(reactivated, settings.graceDays));
+      dates.push(reap);
+    }
+    dates.push(dayStartAfter(key.createDate, settings.rotateAfterDays));
+    if (settings.warnDays > 0 && ledger?.warnedKeys[key.accessKeyId] === undefined) {
+      dates.push(dayStartAfter(key.createDate, settings.rotateAfterDays - settings.warnDays));
+    }
+  } else if (active.length === 2) {
+    const [older, newer] = [...active].sort(
+      (a, b) => a.createDate.getTime() - b.createDate.getTime() || a.accessKeyId.localeCompare(b.accessKeyId),
+    ) as [AccessKey, AccessKey];
+    const paired = ledger?.rotations.some(
+      (entry) => entry.oldKeyId === older.accessKeyId && entry.newKeyId === newer.accessKeyId,
+    );
+    if (paired) {
+      // In grace (else an action or a reminder sent today would have been found above).
+      let graceEnd = dayStartAfter(newer.createDate, settings.graceDays);
+      const reactivated = reactivatedAt(older.accessKeyId);
+      if (reactivated) graceEnd = maxDate(graceEnd, dayStartAfter(reactivated, settings.graceDays));
+      dates.push(graceEnd);
+      // Postponed with today's reminder sent: the next reminder (or the enforcement) is due tomorrow.
+      if (plan.actions.some((action) => action.kind === 'postpone')) dates.push(dayStartAfter(now, 1));
+    }
+    // A foreign pair already reported has no date of its own: the recheck applies.
+  }
+
+  const future = dates.filter((date) => date.getTime() > now.getTime());
+  return future.length > 0 ? earliest(future) : recheck;
+}
+
+/** An action the rotator would carry out as a no-op: the notice it sends is already recorded. */
+function settled(action: PlannedAction, { ledger, now }: PolicyInput): boolean {
+  if (action.kind === 'conflict') return ledger?.notices[`conflict:${action.keyIds.join(',')}`] !== undefined;
+  if (action.kind === 'postpone') {
+    return ledger?.notices[`postponed:${action.keyId}`] === now.toISOString().slice(0, 10);
+  }
+  return false;
+}
+
+/** Tag findings not yet reported (the rotator reports them once per distinct set). */
+function unreportedFindings(plan: UserPlan, { ledger }: PolicyInput): boolean {
+  return plan.findings.length > 0 && ledger?.notices[`tags:${plan.findings.join('|')}`] === undefined;
+}
+
+function earliest(dates: readonly Date[]): Date {
+  return dates.reduce((a, b) => (b.getTime() < a.getTime() ? b : a));
+}
