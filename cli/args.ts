@@ -45,6 +45,8 @@ export interface CliOptions {
   readonly secretReaderArns?: readonly string[];
   readonly configFile?: string;
   readonly subscribeOwners: boolean;
+  /** How many users plan, run and report work on at once (--concurrency). */
+  readonly concurrency: number;
   /** Rotation settings given as flags, by setting name (validated later with the construct's rules). */
   readonly settings: Readonly<Record<string, unknown>>;
 }
@@ -86,6 +88,7 @@ const OPTIONS = {
   'secret-reader-arns': { type: 'string' },
   config: { type: 'string' },
   'no-subscribe': { type: 'boolean' },
+  concurrency: { type: 'string' },
   ...Object.fromEntries(
     Object.entries(SETTING_FLAGS).map(([flag, { kind }]) => [
       flag,
@@ -140,6 +143,7 @@ function exampleFor(flag: string): string {
     'account-id': '111122223333',
     stack: 'IamKeyRotation',
     config: 'settings.json',
+    concurrency: String(CONCURRENCY.default),
   };
   return examples[name] ?? (name.endsWith('-arn') ? 'ARN' : 'VALUE');
 }
@@ -150,6 +154,25 @@ function daysValue(flag: string, text: string, min: number, example: number): nu
   if (!Number.isSafeInteger(value) || value < min || value > MAX_DAYS) {
     throw new UsageError(
       `--${flag} must be a whole number of days from ${min} to ${MAX_DAYS} (got "${text}"); e.g. --${flag} ${example}`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Users worked on at once. IAM's request quotas are per account (the SDK's adaptive retries slow
+ * down when throttled), and the SDK's HTTP handler keeps at most 50 sockets per client: 64 users,
+ * one or two calls in flight each, is already more than either rewards.
+ */
+export const CONCURRENCY = { default: 8, min: 1, max: 64 } as const;
+
+/** --concurrency: a whole number in range, else an error naming the flag and the range. */
+function concurrencyValue(text: string | undefined): number {
+  if (text === undefined) return CONCURRENCY.default;
+  const value = /^-?\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < CONCURRENCY.min || value > CONCURRENCY.max) {
+    throw new UsageError(
+      `--concurrency must be a whole number of users from ${CONCURRENCY.min} to ${CONCURRENCY.max} (got "${text}"); e.g. --concurrency ${CONCURRENCY.default}`,
     );
   }
   return value;
@@ -209,6 +232,10 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (values.apply && (command === 'plan' || command === 'report')) {
     throw new UsageError(`${command} is read-only; --apply is for run and rotate`);
   }
+  const concurrency = concurrencyValue(values.concurrency as string | undefined);
+  if (values.concurrency !== undefined && command === 'rotate') {
+    throw new UsageError('--concurrency is for plan, run and report; rotate works on one user');
+  }
   const adminRoleArn = roleArnFlag(values, 'admin-role-arn');
   const rotatorRoleArn = roleArnFlag(values, 'rotator-role-arn');
   const secretReaderArns = readerArnsFlag(values['secret-reader-arns'] as string | undefined);
@@ -237,6 +264,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
     ...(secretReaderArns ? { secretReaderArns } : {}),
     configFile: values.config as string | undefined,
     subscribeOwners: values['no-subscribe'] !== true,
+    concurrency,
     settings,
   };
 }
@@ -307,13 +335,14 @@ Commands:
 
 Run "keyrot <command> --help" for a command's options.
 ${COMMON}`,
-  plan: `keyrot plan [--json] [options]
+  plan: `keyrot plan [--json] [--concurrency N] [options]
 
 Reads every user in scope and prints each key with its age, last use, owner, exemption and the
 action due with its reason. Only read calls are made. --json prints the same as JSON.
+--concurrency N: users read at once, 1 to 64 (default 8).
 Exit code 2 when any action is due.
 ${COMMON}`,
-  run: `keyrot run [--apply] [--json] [--no-subscribe] [options]
+  run: `keyrot run [--apply] [--json] [--no-subscribe] [--concurrency N] [options]
 
 Plans the account, then rotates each user that needs it, in this process, with the same safety
 rules as the Lambdas (ledger lock, intent before CreateAccessKey, verification, notices).
@@ -323,6 +352,10 @@ deployed stack), or without a stack all of --table, --topic-arn, --secret-prefix
 it runs as the admin
 role, the one identity besides the rotator that each secret's policy lets write the secret.
 --no-subscribe: do not subscribe owners to the topic when notifying them.
+--concurrency N: users read and rotated at once, 1 to 64 (default 8). Each user's lock in the
+ledger keeps two runs (this one, another keyrot, the schedule) off the same user: a user locked
+by another run is reported as failed and left to that run; the others go on. Results are listed
+by user name whatever order they finish in.
 ${COMMON}`,
   rotate: `keyrot rotate --user NAME [--apply] [--json] [options]
 
@@ -330,11 +363,11 @@ Rotates one user's active key now whatever its age (a leaked key). The old key s
 the grace period and is deactivated by the usual rules; exempt and out-of-scope users are not
 touched. Without --apply it only shows what would happen. --apply needs what run --apply needs.
 ${COMMON}`,
-  report: `keyrot report [--format csv|json | --json] [options]
+  report: `keyrot report [--format csv|json | --json] [--concurrency N] [options]
 
 Compliance summary, one row per key that matters: over the policy age (maxKeyAgeDays), in grace
 after a rotation, postponed because still in use, exempt (with expiry), conflicts (two active keys
 the service did not create). CSV by default; --json is --format json. Exit code 2 when any key that is not exempt is over
-age, or any key is postponed or in conflict.
+age, or any key is postponed or in conflict. --concurrency N: users read at once, 1 to 64 (default 8).
 ${COMMON}`,
 };

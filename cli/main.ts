@@ -7,10 +7,11 @@ import { hostname } from 'node:os';
 import { ConfigError, NoSuchUserError } from '../lambda/domain/errors';
 import type { Logger } from '../lambda/ports';
 import { describeError } from '../lambda/services/audit';
-import { AccountPlan, planAccount } from '../lambda/services/plan-account';
+import { AccountPlan, planAccount, PlanAccountOptions } from '../lambda/services/plan-account';
 import { rotateUser, UserOutcome } from '../lambda/services/rotate-user';
 import { CliOptions, COMMANDS, HELP, parseCli, RefusedError, UsageError } from './args';
 import { connect, Connection, forWriting, readOnly, WriteConnection } from './connect';
+import { inPool } from './pool';
 import {
   csv,
   OUTCOME_HEADERS,
@@ -86,8 +87,23 @@ function progress(io: CliIo, label: string) {
   };
 }
 
+/**
+ * The planner's options for a pass over every user in scope, `concurrency` users read at once.
+ * (Passed as a variable, not a literal: planAccount takes `concurrency` from issue 9 on, and an
+ * older planner reads one user at a time.)
+ */
+function fullPass(options: CliOptions): Partial<PlanAccountOptions> {
+  const fullPassOptions = { confirmAll: true, concurrency: options.concurrency };
+  return fullPassOptions;
+}
+
 /** A dry-run plan of every user in scope (not only those the report flags), with progress. */
-async function readAccount(io: CliIo, connection: Connection, logger: Logger): Promise<AccountPlan> {
+async function readAccount(
+  options: CliOptions,
+  io: CliIo,
+  connection: Connection,
+  logger: Logger,
+): Promise<AccountPlan> {
   const bar = progress(io, 'reading users');
   try {
     return await planAccount(
@@ -98,7 +114,7 @@ async function readAccount(io: CliIo, connection: Connection, logger: Logger): P
         clock: connection.clock,
         logger,
         settings: connection.settings,
-        options: { confirmAll: true },
+        options: fullPass(options),
         onProgress: (done, total) => bar.update(done, total),
       },
     );
@@ -113,7 +129,7 @@ function reportUnread(result: AccountPlan): boolean {
 }
 
 async function plan(options: CliOptions, io: CliIo, connection: Connection, logger: Logger): Promise<number> {
-  const result = await readAccount(io, connection, logger);
+  const result = await readAccount(options, io, connection, logger);
   const due = result.users.filter((user) => user.actions.length > 0).length;
   if (options.json) {
     const failures = result.failures.map(({ userName, error }) => ({
@@ -140,7 +156,7 @@ async function report(
   connection: Connection,
   logger: Logger,
 ): Promise<number> {
-  const result = await readAccount(io, connection, logger);
+  const result = await readAccount(options, io, connection, logger);
   const rows = reportRows(result.users, connection.settings);
   const counts: Record<string, number> = {
     'over-policy-age': 0,
@@ -175,6 +191,11 @@ async function report(
   );
   if (reportUnread(result)) return EXIT.failure;
   return findings.length > 0 ? EXIT.due : EXIT.ok;
+}
+
+/** By user name, as IAM compares them (code units; names are ASCII). */
+function byUserName(a: { readonly userName: string }, b: { readonly userName: string }): number {
+  return a.userName < b.userName ? -1 : a.userName > b.userName ? 1 : 0;
 }
 
 function holderId(): string {
@@ -218,26 +239,40 @@ async function run(
       clock: connection.clock,
       logger,
       settings: write.settings,
-      options: { confirmAll: true },
+      options: fullPass(options),
     },
   );
+  // `concurrency` users at once. Each rotation holds its user's lock in the ledger, so a user that
+  // another run (the schedule, another keyrot) is working on is refused with LockHeldError: that is
+  // that user's failure, reported with the others, and never stops the rest.
   const bar = progress(io, 'rotating users');
+  const total = planned.messages.length;
+  let finished = 0;
+  bar.update(0, total);
+  type Result = { userName: string; outcome: UserOutcome } | { userName: string; error: unknown };
+  const results = await inPool(planned.messages, options.concurrency, async (message): Promise<Result> => {
+    try {
+      const outcome = await rotateUser(
+        { accountId: write.accountId, userName: message.userName, dryRun: false },
+        deps(write, options, logger),
+      );
+      return { userName: message.userName, outcome };
+    } catch (error) {
+      return { userName: message.userName, error };
+    } finally {
+      bar.update(++finished, total);
+    }
+  });
+  bar.end();
   const outcomes: UserOutcome[] = [];
   const failures: { userName: string; error: unknown }[] = [...planned.failures];
-  for (const [index, message] of planned.messages.entries()) {
-    bar.update(index, planned.messages.length);
-    try {
-      outcomes.push(
-        await rotateUser(
-          { accountId: write.accountId, userName: message.userName, dryRun: false },
-          deps(write, options, logger),
-        ),
-      );
-    } catch (error) {
-      failures.push({ userName: message.userName, error });
-    }
+  for (const result of results) {
+    if ('outcome' in result) outcomes.push(result.outcome);
+    else failures.push(result);
   }
-  bar.end();
+  // The same order however the users finished: by user name.
+  outcomes.sort(byUserName);
+  failures.sort(byUserName);
   printOutcomes(options, io, outcomes, failures);
   if (!options.json) io.stdout.write(`\n${outcomes.length} user(s) done, ${failures.length} failed\n`);
   return failures.length > 0 ? EXIT.failure : EXIT.ok;

@@ -19,9 +19,10 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { mockClient } from 'aws-sdk-client-mock';
-import { parseCli } from '../../../cli/args';
+import { HELP, parseCli } from '../../../cli/args';
 import { callerIsRole, connect, Connection, forWriting, Resources } from '../../../cli/connect';
 import { POLICY_SIDS, SecretsManagerVault } from '../../../lambda/adapters/secrets-manager';
+import { emptyLedger } from '../../../lambda/domain/model';
 import { World } from '../../fakes/world';
 import { ADMIN_ROLE, ADMIN_SESSION, keyrot, mockIamFrom, worldWiring } from './harness';
 
@@ -992,5 +993,195 @@ describe('failures say what to do', () => {
     expect(run.code).toBe(1);
     expect(run.stderr).toContain('keyrot: no such stack here: check --stack');
     cloudFormation.restore();
+  });
+});
+
+describe('--concurrency: users worked on at once', () => {
+  /** Ten users whose keys are due, added out of name order (the report lists them as added). */
+  const DUE = [
+    'user-07',
+    'user-02',
+    'user-10',
+    'user-05',
+    'user-01',
+    'user-09',
+    'user-04',
+    'user-08',
+    'user-03',
+    'user-06',
+  ];
+
+  function dueAccount(): World {
+    const world = new World({ start: '2026-03-01T09:00:00Z' });
+    world.verifier.propagationMs = 0;
+    for (const name of DUE) {
+      world.iam.addUser(name, { tags: OWNER(name) });
+      world.iam.addKey(name, { ageDays: 85, lastUsedDaysAgo: 1 });
+    }
+    return world;
+  }
+
+  /**
+   * A gate around the fake IAM's CreateAccessKey: each call waits there until the event loop turns
+   * (so that every rotation that can start reaches it first), and the calls waiting are let through
+   * last in, first out, so that users finish in another order than they started. Counts the calls in
+   * flight at once.
+   */
+  function gateCreateAccessKey(world: World) {
+    const gate = { inFlight: 0, max: 0, entered: [] as string[], finished: [] as string[] };
+    const waiting: (() => void)[] = [];
+    const release = () => {
+      waiting.pop()?.();
+      if (waiting.length > 0) setImmediate(release);
+    };
+    const create = world.iam.createAccessKey.bind(world.iam);
+    world.iam.createAccessKey = async (userName: string) => {
+      gate.inFlight++;
+      gate.max = Math.max(gate.max, gate.inFlight);
+      gate.entered.push(userName);
+      if (waiting.length === 0) setImmediate(release);
+      await new Promise<void>((resolve) => waiting.push(resolve));
+      try {
+        return await create(userName);
+      } finally {
+        gate.inFlight--;
+        gate.finished.push(userName);
+      }
+    };
+    return gate;
+  }
+
+  /** The users of the outcome table's rows, in the order printed. */
+  const rowUsers = (stdout: string) =>
+    stdout
+      .split('\n')
+      .slice(1)
+      .map((line) => /^(user-\d\d)\s+done\s+rotate\s/.exec(line)?.[1])
+      .filter((name): name is string => name !== undefined);
+
+  test('run --apply --concurrency 3: every user rotated, never more than 3 at once, listed by name', async () => {
+    const world = dueAccount();
+    const gate = gateCreateAccessKey(world);
+
+    const run = await keyrot('run --apply --concurrency 3', worldWiring(world));
+
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(gate.max).toBe(3);
+    expect(gate.entered).toHaveLength(10);
+    // They finished in another order than their names'; the table is by name all the same.
+    expect(gate.finished).not.toEqual([...DUE].sort());
+    expect(rowUsers(run.stdout)).toEqual([...DUE].sort());
+    expect(run.stdout).toContain('10 user(s) done, 0 failed');
+    for (const name of DUE) {
+      expect(world.iam.users.get(name)!.keys).toHaveLength(2);
+      expect(world.vault.readStage(world.secretName(name))?.accessKeyId).toBe(
+        world.iam.users.get(name)!.keys[1]!.accessKeyId,
+      );
+    }
+  });
+
+  test('the default is 8 at once; --concurrency 1 is one at a time', async () => {
+    const byDefault = dueAccount();
+    const defaultGate = gateCreateAccessKey(byDefault);
+    const serial = dueAccount();
+    const serialGate = gateCreateAccessKey(serial);
+
+    const defaultRun = await keyrot('run --apply', worldWiring(byDefault));
+    const serialRun = await keyrot('run --apply --concurrency 1', worldWiring(serial));
+
+    expect([defaultRun.code, serialRun.code]).toEqual([0, 0]);
+    expect(defaultGate.max).toBe(8);
+    expect(serialGate.max).toBe(1);
+    expect(serialGate.finished).toEqual(serialGate.entered);
+    expect(rowUsers(serialRun.stdout)).toEqual(rowUsers(defaultRun.stdout));
+  });
+
+  test('--json lists outcomes by user name too', async () => {
+    const world = dueAccount();
+    gateCreateAccessKey(world);
+
+    const run = await keyrot('run --apply --json --concurrency 4', worldWiring(world));
+
+    expect(run.code).toBe(0);
+    const result = JSON.parse(run.stdout) as { outcomes: { userName: string; status: string }[] };
+    expect(result.outcomes.map((outcome) => outcome.userName)).toEqual([...DUE].sort());
+    expect(result.outcomes.every((outcome) => outcome.status === 'done')).toBe(true);
+  });
+
+  test('a user locked by another run is reported as failed; the others are rotated (exit 1)', async () => {
+    const world = dueAccount();
+    gateCreateAccessKey(world);
+    // The schedule's rotator holds user-05's lock for a while yet.
+    const accountId = world.accountId;
+    world.ledger.items.set(
+      `${accountId}#user-05`,
+      JSON.stringify({
+        ...emptyLedger(accountId, 'user-05'),
+        version: 1,
+        lock: { holder: 'rotator/request-1', until: '2026-03-01T09:10:00.000Z' },
+      }),
+    );
+    const lockedKey = { ...world.iam.users.get('user-05')!.keys[0]! };
+
+    const run = await keyrot('run --apply --concurrency 3', worldWiring(world));
+
+    expect(run.code).toBe(1);
+    expect(run.stdout).toMatch(/^FAILED user-05: LockHeldError: .*rotator\/request-1/m);
+    expect(run.stdout).toContain('9 user(s) done, 1 failed');
+    expect(rowUsers(run.stdout)).toEqual([...DUE].sort().filter((name) => name !== 'user-05'));
+    expect(world.iam.users.get('user-05')!.keys).toEqual([lockedKey]);
+  });
+
+  test('progress counts the users finished, on a terminal', async () => {
+    const world = dueAccount();
+    gateCreateAccessKey(world);
+
+    const run = await keyrot('run --apply --concurrency 3', worldWiring(world), true);
+
+    expect(run.code).toBe(0);
+    expect(run.stderr).toContain('\rrotating users 0/10');
+    expect(run.stderr).toContain('\rrotating users 10/10');
+    expect(run.stderr.endsWith('\r\x1b[K')).toBe(true);
+  });
+
+  test.each(['0', '65', '-1', '1.5', 'many', '8x'])(
+    '--concurrency %s is refused, naming the flag and its range',
+    async (value) => {
+      const world = dueAccount();
+      const before = world.iam.snapshot();
+
+      const run = await keyrot(`run --apply --concurrency ${value}`, worldWiring(world));
+
+      expect(run.code).toBe(1);
+      expect(run.stderr).toBe(
+        `keyrot: --concurrency must be a whole number of users from 1 to 64 (got "${value}"); e.g. --concurrency 8\n` +
+          'Run "keyrot run --help" for usage.\n',
+      );
+      expect(world.iam.snapshot()).toBe(before);
+      expect(world.faults.calls).toEqual([]);
+    },
+  );
+
+  test('--concurrency without a value, and with rotate, is refused', async () => {
+    const missing = await keyrot('plan --concurrency', worldWiring(dueAccount()));
+    const rotate = await keyrot('rotate --user user-01 --apply --concurrency 2', worldWiring(dueAccount()));
+
+    expect(missing.stderr).toContain('keyrot: --concurrency needs a value; e.g. --concurrency 8\n');
+    expect(rotate.code).toBe(1);
+    expect(rotate.stderr).toContain(
+      'keyrot: --concurrency is for plan, run and report; rotate works on one user\n',
+    );
+  });
+
+  test('plan, run and report document it; the edges 1 and 64 are accepted', () => {
+    for (const command of ['plan', 'run', 'report'] as const) {
+      expect(HELP[command]).toMatch(
+        /--concurrency N: users read (and rotated )?at once, 1 to 64 \(default 8\)/,
+      );
+    }
+    expect(parseCli(['plan']).concurrency).toBe(8);
+    expect(parseCli(['plan', '--concurrency', '1']).concurrency).toBe(1);
+    expect(parseCli(['run', '--concurrency=64']).concurrency).toBe(64);
   });
 });
