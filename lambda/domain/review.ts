@@ -6,7 +6,11 @@
  */
 import type { AccessKey, KeyReview } from './model';
 import { planUser, type PlannedAction, type PolicyInput, type UserPlan } from './policy';
-import { dayStartAfter, maxDate } from './time';
+import { deletionDate } from './policy/rules/inactive-keys';
+import { rotationPairOf } from './policy/rules/key-pair';
+import { reapDate, rotationDate, warningDate } from './policy/rules/one-active-key';
+import { situationOf } from './policy/situation';
+import { dayStartAfter } from './time';
 
 /**
  * How long a user with no date of its own (a foreign pair already reported, an exemption without
@@ -57,7 +61,7 @@ export function nextReview(input: PolicyInput): KeyReview {
 }
 
 function nextDueDate(input: PolicyInput): Date {
-  const { user, ledger, now, settings } = input;
+  const { ledger, now, settings } = input;
   const today = dayStartAfter(now, 0);
   const recheck = dayStartAfter(now, RECHECK_DAYS);
   const plan = planUser(input);
@@ -70,50 +74,30 @@ function nextDueDate(input: PolicyInput): Date {
     return plan.exemption.until ? earliest([dayStartAfter(plan.exemption.until, 1), recheck]) : recheck;
   }
 
+  const situation = situationOf(input);
   const dates: Date[] = [];
-  const active = user.keys.filter((key) => key.status === 'Active');
-  const reactivatedAt = (keyId: string): Date | undefined => {
-    const seen = ledger?.reactivatedSeen[keyId];
-    return seen === undefined ? undefined : new Date(seen);
-  };
-
   // Deletion of each tracked inactive key (an untracked one would have been tracked now).
-  for (const key of user.keys) {
-    const since = key.status === 'Inactive' ? ledger?.inactiveSince[key.accessKeyId] : undefined;
-    if (since !== undefined) dates.push(dayStartAfter(new Date(since), settings.deleteAfterDays));
+  for (const key of situation.inactive) {
+    const since = ledger?.inactiveSince[key.accessKeyId];
+    if (since !== undefined) dates.push(deletionDate(since, settings));
   }
-
-  if (active.length === 1) {
-    const key = active[0]!;
-    if (settings.reapUnusedDays !== undefined) {
-      // Reaping waits for the end of a reactivation grace.
-      let reap = dayStartAfter(key.lastUsedDate ?? key.createDate, settings.reapUnusedDays);
-      const reactivated = reactivatedAt(key.accessKeyId);
-      if (reactivated) reap = maxDate(reap, dayStartAfter(reactivated, settings.graceDays));
-      dates.push(reap);
-    }
-    dates.push(dayStartAfter(key.createDate, settings.rotateAfterDays));
+  if (situation.active.length === 1) {
+    const key = situation.active[0]!;
+    const reap = reapDate(situation, key);
+    if (reap) dates.push(reap);
+    dates.push(rotationDate(situation, key));
     if (settings.warnDays > 0 && ledger?.warnedKeys[key.accessKeyId] === undefined) {
-      dates.push(dayStartAfter(key.createDate, settings.rotateAfterDays - settings.warnDays));
+      dates.push(warningDate(situation, key));
     }
-  } else if (active.length === 2) {
-    const [older, newer] = [...active].sort(
-      (a, b) => a.createDate.getTime() - b.createDate.getTime() || a.accessKeyId.localeCompare(b.accessKeyId),
-    ) as [AccessKey, AccessKey];
-    const paired = ledger?.rotations.some(
-      (entry) => entry.oldKeyId === older.accessKeyId && entry.newKeyId === newer.accessKeyId,
-    );
-    if (paired) {
-      // In grace (else an action or a reminder sent today would have been found above).
-      let graceEnd = dayStartAfter(newer.createDate, settings.graceDays);
-      const reactivated = reactivatedAt(older.accessKeyId);
-      if (reactivated) graceEnd = maxDate(graceEnd, dayStartAfter(reactivated, settings.graceDays));
-      dates.push(graceEnd);
-      // Postponed with today's reminder sent: the next reminder (or the enforcement) is due tomorrow.
-      if (plan.actions.some((action) => action.kind === 'postpone')) dates.push(dayStartAfter(now, 1));
-    }
-    // A foreign pair already reported has no date of its own: the recheck applies.
   }
+  const pair = rotationPairOf(situation);
+  if (pair) {
+    // In grace (else an action, or a reminder sent today, would have been found above).
+    dates.push(pair.graceEnd);
+    // Postponed with today's reminder sent: the next reminder (or the enforcement) is due tomorrow.
+    if (plan.actions.some((action) => action.kind === 'postpone')) dates.push(dayStartAfter(now, 1));
+  }
+  // A foreign pair already reported has no date of its own: the recheck applies.
 
   const future = dates.filter((date) => date.getTime() > now.getTime());
   return future.length > 0 ? earliest(future) : recheck;
