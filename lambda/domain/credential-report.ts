@@ -3,6 +3,7 @@
  * IAM calls per account and only users that may need action are read one by one. Pure.
  */
 import type { UserLedger } from './model';
+import { keysFingerprint } from './review';
 import type { RotationSettings } from './settings';
 import { inScope, pathFromArn } from './tags';
 import { daysBetween } from './time';
@@ -105,36 +106,85 @@ function splitCsvLine(line: string): string[] {
 }
 
 /**
- * Whether a user may need action, judged from the report and the ledger alone. Errs towards yes:
- * a yes costs a few IAM calls to confirm live state; a wrong no would leave a key unrotated for a day.
- * The report may be up to four hours old, but creation dates do not change and ages only grow, so
- * a due key is never missed; keys created since the report are new and not due.
+ * What the report and the ledger alone suggest for one user, as action kinds for the audit trail:
+ * empty when nothing may be due. Errs towards work: a wrong yes costs the rotator a live read of the
+ * user; a wrong no would leave a key unrotated for a day. The report may be up to four hours old,
+ * but creation dates do not change and ages only grow, so a due key is never missed; keys created
+ * since the report are new and not due. The rotator decides again from live state.
  */
+export function suggestedActions(
+  row: CredentialReportRow,
+  ledger: UserLedger | undefined,
+  settings: RotationSettings,
+  now: Date,
+): string[] {
+  if (ledger?.inFlight || (ledger?.outbox.length ?? 0) > 0) return ['resume']; // ours, in scope or not
+  if (!inScope(row.path, settings.includePaths, settings.excludePaths)) return [];
+  const present = row.keys.filter((slot) => slot.createDate !== undefined);
+  const active = present.filter((slot) => slot.active);
+  const inactive = present.filter((slot) => !slot.active);
+  // The report has no key ids: inactive keys are matched to the ledger's deletion clocks by count.
+  const tracked = Object.values(ledger?.inactiveSince ?? {});
+  const suggested: string[] = [];
+  // Fewer inactive keys than clocks: deleted or reactivated by hand, the ledger is tidied.
+  if (inactive.length < tracked.length) suggested.push('forget');
+  // An untracked inactive key must have its deletion clock started.
+  if (inactive.length > tracked.length) suggested.push('track-inactive');
+  if (active.length >= 2) {
+    // A rotation pair (grace, last use of the old key) or a foreign pair: only live state tells.
+    suggested.push('review');
+  } else if (active.length === 1) {
+    const slot = active[0]!;
+    const age = daysBetween(slot.createDate!, now);
+    if (
+      settings.reapUnusedDays !== undefined &&
+      daysBetween(slot.lastUsedDate ?? slot.createDate!, now) >= settings.reapUnusedDays
+    ) {
+      suggested.push('reap');
+    } else if (age >= settings.rotateAfterDays) {
+      suggested.push(...(inactive.length > 0 ? ['make-room'] : []), 'rotate');
+    } else if (age >= settings.rotateAfterDays - settings.warnDays) {
+      suggested.push('warn');
+    }
+  }
+  if (tracked.some((since) => daysBetween(new Date(since), now) >= settings.deleteAfterDays)) {
+    suggested.push('delete');
+  }
+  return suggested;
+}
+
+/** Whether a user may need action, judged from the report and the ledger alone (see {@link suggestedActions}). */
 export function mayNeedAction(
   row: CredentialReportRow,
   ledger: UserLedger | undefined,
   settings: RotationSettings,
   now: Date,
 ): boolean {
-  if (ledger?.inFlight || (ledger?.outbox.length ?? 0) > 0) return true; // our unfinished work, in scope or not
-  if (!inScope(row.path, settings.includePaths, settings.excludePaths)) return false;
-  const present = row.keys.filter((slot) => slot.createDate !== undefined);
-  const active = present.filter((slot) => slot.active);
-  const inactive = present.filter((slot) => !slot.active);
-  if (active.length >= 2) return true;
-  const warnFrom = settings.rotateAfterDays - settings.warnDays;
-  for (const slot of active) {
-    if (daysBetween(slot.createDate!, now) >= warnFrom) return true;
-    if (
-      settings.reapUnusedDays !== undefined &&
-      daysBetween(slot.lastUsedDate ?? slot.createDate!, now) >= settings.reapUnusedDays
-    ) {
-      return true;
-    }
-  }
-  const tracked = Object.values(ledger?.inactiveSince ?? {});
-  // An untracked inactive key must have its deletion clock started; a tracked one may be due.
-  if (inactive.length > tracked.length) return true;
-  if (inactive.length < tracked.length) return true; // deleted or reactivated by hand: tidy the ledger
-  return tracked.some((since) => daysBetween(new Date(since), now) >= settings.deleteAfterDays);
+  return suggestedActions(row, ledger, settings, now).length > 0;
+}
+
+/**
+ * The planner's screen: the actions to queue a user for (empty: skip the user today), from the
+ * report and the ledger alone, with no live read.
+ * - Our unfinished work (a rotation in flight, undelivered notices) is always queued.
+ * - The review the rotator recorded skips the user while the report shows the same keys and its
+ *   day has not come: users in a grace period or waiting for deletion cost nothing daily.
+ * - Otherwise what the report suggests; and keys that changed since the review (by hand) are looked
+ *   at again even when the report alone suggests nothing.
+ */
+export function screenUser(
+  row: CredentialReportRow,
+  ledger: UserLedger | undefined,
+  settings: RotationSettings,
+  now: Date,
+): string[] {
+  if (ledger?.inFlight || (ledger?.outbox.length ?? 0) > 0) return ['resume'];
+  if (!inScope(row.path, settings.includePaths, settings.excludePaths)) return [];
+  const review = ledger?.review;
+  const keys = keysFingerprint(row.keys);
+  // An unreadable due date never skips (NaN compares false).
+  if (review && review.keys === keys && now.getTime() < Date.parse(review.due)) return [];
+  const suggested = suggestedActions(row, ledger, settings, now);
+  if (suggested.length > 0) return suggested;
+  return review && review.keys !== keys ? ['review'] : [];
 }

@@ -1,7 +1,15 @@
 /**
- * Plan one account: detect aging keys through the IAM credential report (O(1) IAM calls), confirm
- * live state only for users that may need action, and produce one work message per user with work.
+ * Plan one account: detect aging keys through the IAM credential report (O(1) IAM calls), screen
+ * every user with the report and the ledger alone, and produce one work message per user with work.
  * Read-only: the same code serves the scheduled run and a dry run.
+ *
+ * - A scheduled run reads no user live: the screen decides who is queued, and the rotator reads the
+ *   user live before it acts (and decides again). Its cost follows the work due: with nothing due,
+ *   the ledger query and the report calls only.
+ * - A dry run, or `confirmAll`, confirms each screened user live (readUser + planUser), a few users
+ *   at once, so that it reports exactly what the rotator would do (I6).
+ * - Users are handled in user-name order and their messages sent as they are found, ten at a time.
+ *   When the invocation runs short of time, planning stops and says where to continue.
  */
 import { WORK_MESSAGE_VERSION, WorkMessage } from '../contract';
 import {
@@ -9,13 +17,13 @@ import {
   CredentialReportUnavailableError,
   NoSuchUserError,
 } from '../domain/errors';
-import { CredentialReportRow, mayNeedAction, parseCredentialReport } from '../domain/credential-report';
+import { CredentialReportRow, parseCredentialReport, screenUser } from '../domain/credential-report';
 import type { UserLedger } from '../domain/model';
 import { planUser, UserPlan } from '../domain/policy';
 import type { RotationSettings } from '../domain/settings';
 import { inScope } from '../domain/tags';
 import { daysBetween } from '../domain/time';
-import type { Clock, IamDirectory, Logger, RotationLedger } from '../ports';
+import type { Clock, IamDirectory, Logger, RotationLedger, WorkQueue } from '../ports';
 import { audit, describeError } from './audit';
 import { readUser } from './read-user';
 
@@ -24,9 +32,36 @@ export interface PlanAccountOptions {
   readonly reportTimeoutMs: number;
   /** Confirm every user in scope, not only those that may need action (for full reports). @default false */
   readonly confirmAll: boolean;
+  /** How many users are read live at once (dry runs and confirmAll). @default 8 */
+  readonly concurrency: number;
 }
 
-export const DEFAULT_PLAN_OPTIONS: PlanAccountOptions = { reportTimeoutMs: 60_000, confirmAll: false };
+export const DEFAULT_PLAN_OPTIONS: PlanAccountOptions = {
+  reportTimeoutMs: 60_000,
+  confirmAll: false,
+  concurrency: 8,
+};
+
+/**
+ * The time a planning run keeps in hand: with less left, it stops, sends what it found and says
+ * where to continue, rather than be cut off by the function's timeout with users half-planned.
+ */
+export const CHECKPOINT_MARGIN_MS = 60_000;
+
+/** Messages per send: SendMessageBatch's maximum. */
+export const SEND_BATCH_SIZE = 10;
+
+export interface PlanAccountRequest {
+  readonly accountId: string;
+  readonly dryRun: boolean;
+  /** Continue a run that stopped for lack of time: users up to and including this name are done. */
+  readonly startAfter?: string;
+  /**
+   * The time of the run being continued, written into its messages (the FIFO deduplication id
+   * derives from it), so that a user is queued once per run however the run was split.
+   */
+  readonly plannedAt?: string;
+}
 
 export interface PlanAccountDeps {
   readonly iam: IamDirectory;
@@ -35,38 +70,56 @@ export interface PlanAccountDeps {
   readonly logger: Logger;
   readonly settings: RotationSettings;
   readonly options?: Partial<PlanAccountOptions>;
+  /** Where messages are sent as they are found; without it they are only returned. */
+  readonly queue?: WorkQueue;
+  /** Time left in this invocation (Lambda's getRemainingTimeInMillis); without it, no limit. */
+  readonly timeLeftMs?: () => number;
   /** Told after each user whose live state was read (for a progress display). */
   readonly onProgress?: (done: number, total: number) => void;
 }
 
 export interface AccountPlan {
   readonly accountId: string;
+  /** The run's time (a continued run's original time), as in its messages. */
   readonly plannedAt: string;
   readonly dryRun: boolean;
   /** Where detection came from. */
   readonly source: 'credential-report' | 'user-listing';
+  /** `screened`: decided from the report and the ledger alone; `confirmed`: users read live. */
+  readonly mode: 'screened' | 'confirmed';
   readonly usersScanned: number;
   readonly keysScanned: number;
   /** Active keys at or past maxKeyAgeDays (the compliance figure). */
   readonly overdueKeys: number;
-  /** Users whose live state was read and planned. */
+  /** Users whose live state was read and planned (confirmed mode only). */
   readonly users: readonly UserPlan[];
   /** Users that could not be planned (deleted mid-run), with why. */
   readonly skipped: readonly { readonly userName: string; readonly reason: string }[];
   /** Users whose live state could not be read (other than deleted ones); the others were planned. */
   readonly failures: readonly { readonly userName: string; readonly error: unknown }[];
-  /** One per user with work, for the rotator. */
+  /** One per user with work, for the rotator (already sent when a queue was given). */
   readonly messages: readonly WorkMessage[];
+  /**
+   * Set when the run stopped for lack of time: the last user handled. Planning continues with the
+   * users after it (request.startAfter), in a new invocation.
+   */
+  readonly continueAfter?: string;
 }
 
-export async function planAccount(
-  request: { readonly accountId: string; readonly dryRun: boolean },
-  deps: PlanAccountDeps,
-): Promise<AccountPlan> {
+/** One user to handle: from the report, or known only to the ledger (our unfinished work). */
+interface Candidate {
+  readonly row: CredentialReportRow;
+  /** What the screen suggests (empty for a user confirmed only because of confirmAll). */
+  readonly suggested: readonly string[];
+}
+
+export async function planAccount(request: PlanAccountRequest, deps: PlanAccountDeps): Promise<AccountPlan> {
   const options = { ...DEFAULT_PLAN_OPTIONS, ...deps.options };
-  const { accountId, dryRun } = request;
+  const { accountId, dryRun, startAfter } = request;
   const { settings, clock, logger } = deps;
   const now = clock.now();
+  const plannedAt = request.plannedAt ?? now.toISOString();
+  const confirm = dryRun || options.confirmAll;
   const ledgers = new Map<string, UserLedger>(
     (await deps.ledger.loadAccount(accountId)).map((record) => [record.userName, record]),
   );
@@ -95,26 +148,53 @@ export async function planAccount(
     }
   }
 
+  const candidates: Candidate[] = [];
+  const listed = new Set<string>();
+  for (const row of scoped) {
+    listed.add(row.userName);
+    const suggested = screenUser(row, ledgers.get(row.userName), settings, now);
+    if (suggested.length > 0 || options.confirmAll) candidates.push({ row, suggested });
+  }
+  // Our unfinished work is queued even for a user the report no longer lists, or lists out of scope.
+  for (const record of ledgers.values()) {
+    if ((record.inFlight || record.outbox.length > 0) && !listed.has(record.userName)) {
+      candidates.push({
+        row: { userName: record.userName, arn: '', path: '/', keys: [] },
+        suggested: ['resume'],
+      });
+    }
+  }
+  // User-name order (code units, as `startAfter` compares), so that a stopped run can continue.
+  candidates.sort((a, b) => compareNames(a.row.userName, b.row.userName));
+  const pending =
+    startAfter === undefined
+      ? candidates
+      : candidates.filter((candidate) => compareNames(candidate.row.userName, startAfter) > 0);
+
   const users: UserPlan[] = [];
   const skipped: { userName: string; reason: string }[] = [];
   const failures: { userName: string; error: unknown }[] = [];
   const messages: WorkMessage[] = [];
-  const candidates = options.confirmAll
-    ? [...scoped]
-    : scoped.filter((row) => mayNeedAction(row, ledgers.get(row.userName), settings, now));
-  // Users the ledger knows to be mid-rotation are confirmed even if the report no longer lists them.
-  for (const record of ledgers.values()) {
-    if (
-      (record.inFlight || record.outbox.length > 0) &&
-      !candidates.some((row) => row.userName === record.userName)
-    ) {
-      candidates.push({ userName: record.userName, arn: '', path: '/', keys: [] });
-    }
-  }
+  const outbox: WorkMessage[] = [];
 
-  let done = 0;
-  for (const row of candidates) {
-    deps.onProgress?.(done++, candidates.length);
+  const queue = async (userName: string, plannedActions: readonly string[]): Promise<void> => {
+    const message: WorkMessage = {
+      version: WORK_MESSAGE_VERSION,
+      accountId,
+      userName,
+      dryRun,
+      plannedActions: [...plannedActions],
+      plannedAt,
+    };
+    messages.push(message);
+    outbox.push(message);
+    if (deps.queue && outbox.length >= SEND_BATCH_SIZE) {
+      await deps.queue.send(outbox.splice(0, SEND_BATCH_SIZE));
+    }
+  };
+
+  /** Confirms one user live and queues it if the policy has work for it. */
+  const confirmUser = async ({ row }: Candidate): Promise<void> => {
     let plan: UserPlan;
     try {
       const user = await readUser(deps.iam, row.userName);
@@ -123,7 +203,7 @@ export async function planAccount(
       const record = ledgers.get(row.userName);
       // Our own unfinished business (a rotation in flight, undelivered notices) is still queued: the
       // rotator reads the user itself and closes it out.
-      if (record?.inFlight || (record?.outbox.length ?? 0) > 0) queue(row.userName, ['resume']);
+      if (record?.inFlight || (record?.outbox.length ?? 0) > 0) await queue(row.userName, ['resume']);
       if (!(error instanceof NoSuchUserError)) {
         // One unreadable user (denied, throttled) must not stop the others: plan on, report it.
         failures.push({ userName: row.userName, error });
@@ -132,10 +212,10 @@ export async function planAccount(
           userName: row.userName,
           error: describeError(error),
         });
-        continue;
+        return;
       }
       skipped.push({ userName: row.userName, reason: 'user no longer exists' });
-      continue;
+      return;
     }
     users.push(plan);
     logDecision(logger, accountId, dryRun, plan);
@@ -143,29 +223,64 @@ export async function planAccount(
     const unreported =
       plan.findings.length > 0 && record?.notices[`tags:${plan.findings.join('|')}`] === undefined;
     if (plan.actions.length > 0 || unreported) {
-      queue(
+      await queue(
         plan.userName,
         plan.actions.length > 0 ? plan.actions.map((action) => action.kind) : ['report-findings'],
       );
     }
-  }
+  };
 
-  function queue(userName: string, plannedActions: string[]): void {
-    messages.push({
-      version: WORK_MESSAGE_VERSION,
+  /** Queues one user on the screen's word alone; the rotator reads it live before it acts. */
+  const queueScreened = async ({ row, suggested }: Candidate): Promise<void> => {
+    audit(logger, {
+      action: 'user.planned',
       accountId,
-      userName,
+      userName: row.userName,
       dryRun,
-      plannedActions,
-      plannedAt: now.toISOString(),
+      outcome: 'planned',
+      planned: suggested.join(','),
+      reason:
+        'the credential report and the ledger say that work may be due; the rotator decides from live state',
+    });
+    await queue(row.userName, suggested);
+  };
+
+  // A run always handles at least one user before it may stop, so that a chain of continuations
+  // always moves on (and ends).
+  const outOfTime = (handled: number): boolean =>
+    handled > 0 && deps.timeLeftMs !== undefined && deps.timeLeftMs() < CHECKPOINT_MARGIN_MS;
+  const { handled, stopped } = await inOrder(
+    pending,
+    confirm ? Math.max(1, options.concurrency) : 1,
+    outOfTime,
+    async (candidate, done) => {
+      if (confirm) {
+        deps.onProgress?.(done, pending.length);
+        await confirmUser(candidate);
+      } else {
+        await queueScreened(candidate);
+      }
+    },
+  );
+  if (deps.queue && outbox.length > 0) await deps.queue.send(outbox.splice(0));
+
+  const continueAfter = stopped ? pending[handled - 1]?.row.userName : undefined;
+  if (continueAfter !== undefined) {
+    logger.warn('planning stopped before the invocation runs out of time; it continues after a user', {
+      accountId,
+      continueAfter,
+      handled,
+      remaining: pending.length - handled,
     });
   }
-
+  // Confirmed users in name order, whatever order their reads finished in.
+  users.sort((a, b) => compareNames(a.userName, b.userName));
   return {
     accountId,
-    plannedAt: now.toISOString(),
+    plannedAt,
     dryRun,
     source,
+    mode: confirm ? 'confirmed' : 'screened',
     usersScanned: scoped.length,
     keysScanned,
     overdueKeys,
@@ -173,7 +288,39 @@ export async function planAccount(
     skipped,
     failures,
     messages,
+    ...(continueAfter !== undefined ? { continueAfter } : {}),
   };
+}
+
+function compareNames(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/**
+ * Runs `work` over `items` in order, `concurrency` at a time, taking the next item only while
+ * `outOfTime` says no. Returns how many items were taken (all of them finished), and whether it
+ * stopped early: every item before the `handled`-th is done, none after it was started.
+ */
+async function inOrder<T>(
+  items: readonly T[],
+  concurrency: number,
+  outOfTime: (handled: number) => boolean,
+  work: (item: T, index: number) => Promise<void>,
+): Promise<{ handled: number; stopped: boolean }> {
+  let next = 0;
+  let stopped = false;
+  const worker = async (): Promise<void> => {
+    while (next < items.length && !stopped) {
+      if (outOfTime(next)) {
+        stopped = true;
+        return;
+      }
+      const index = next++;
+      await work(items[index]!, index);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
+  return { handled: next, stopped: stopped && next < items.length };
 }
 
 function logDecision(logger: Logger, accountId: string, dryRun: boolean, plan: UserPlan): void {

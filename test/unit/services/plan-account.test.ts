@@ -1,40 +1,103 @@
 import { WORK_MESSAGE_VERSION } from '../../../lambda/contract';
+import { emptyLedger, type UserLedger, type UserSnapshot } from '../../../lambda/domain/model';
+import { nextReview } from '../../../lambda/domain/review';
+import {
+  CHECKPOINT_MARGIN_MS,
+  planAccount,
+  type PlanAccountDeps,
+  type PlanAccountRequest,
+} from '../../../lambda/services/plan-account';
+import { MS_PER_DAY } from '../../../lambda/domain/time';
+import { FakeQueue } from '../../fakes/queue';
 import { World } from '../../fakes/world';
 
 function owner(name: string) {
   return { 'key-rotation:owner': `${name}@example.com` };
 }
 
+/** planAccount over the world's fakes, with a request and deps of the test's own. */
+function planWith(world: World, request: Partial<PlanAccountRequest>, deps: Partial<PlanAccountDeps> = {}) {
+  return planAccount(
+    { accountId: world.accountId, dryRun: false, ...request },
+    {
+      iam: world.iam,
+      ledger: world.ledger,
+      clock: world.clock,
+      logger: world.logger,
+      settings: world.settings,
+      ...deps,
+    },
+  );
+}
+
+/** Live state of a fake user, as the rotator would read it. */
+function snapshot(world: World, userName: string): UserSnapshot {
+  const user = world.iam.users.get(userName)!;
+  return {
+    userName,
+    arn: user.arn,
+    path: user.path,
+    tags: user.tags,
+    keys: user.keys.map(({ accessKeyId, status, createDate, lastUsedDate }) => ({
+      accessKeyId,
+      status,
+      createDate,
+      ...(lastUsedDate ? { lastUsedDate } : {}),
+    })),
+  };
+}
+
+/** Records in the ledger what the rotator leaves after handling the user now: its memory and a review. */
+async function recordReview(world: World, userName: string, memory: Partial<UserLedger> = {}): Promise<void> {
+  const stored = world.ledger.peek(world.accountId, userName);
+  const record: UserLedger = { ...(stored ?? emptyLedger(world.accountId, userName)), ...memory };
+  const review = nextReview({
+    user: snapshot(world, userName),
+    ledger: record,
+    now: world.clock.now(),
+    settings: world.settings,
+  });
+  await world.ledger.save({ ...record, review });
+}
+
+/** 250 users with young keys, and three that need something. */
+function populated(): World {
+  const world = new World();
+  for (let i = 0; i < 250; i++) {
+    world.iam.addUser(`user-${i}`, { tags: owner(`user-${i}`) });
+    world.iam.addKey(`user-${i}`, { ageDays: 10 + (i % 50), lastUsedDaysAgo: 1 });
+  }
+  world.iam.addUser('due', { tags: owner('due') });
+  world.iam.addKey('due', { ageDays: 81, lastUsedDaysAgo: 0 });
+  world.iam.addUser('expiring', { tags: owner('expiring') });
+  world.iam.addKey('expiring', { ageDays: 77 });
+  world.iam.addUser('disabled');
+  world.iam.addKey('disabled', { ageDays: 300, status: 'Inactive' });
+  return world;
+}
+
 describe('planAccount', () => {
-  test('detects due users from the credential report with a constant number of IAM calls', async () => {
+  test('a scheduled run decides from the credential report and the ledger alone: no user is read live', async () => {
     // Arrange: 250 users, three of which need something
-    const world = new World();
-    for (let i = 0; i < 250; i++) {
-      world.iam.addUser(`user-${i}`, { tags: owner(`user-${i}`) });
-      world.iam.addKey(`user-${i}`, { ageDays: 10 + (i % 50), lastUsedDaysAgo: 1 });
-    }
-    world.iam.addUser('due', { tags: owner('due') });
-    world.iam.addKey('due', { ageDays: 81, lastUsedDaysAgo: 0 });
-    world.iam.addUser('expiring', { tags: owner('expiring') });
-    world.iam.addKey('expiring', { ageDays: 77 });
-    world.iam.addUser('disabled');
-    world.iam.addKey('disabled', { ageDays: 300, status: 'Inactive' });
+    const world = populated();
 
     // Act
     const plan = await world.plan(false);
 
     // Assert
     expect(plan.source).toBe('credential-report');
+    expect(plan.mode).toBe('screened');
     expect(plan.usersScanned).toBe(253);
     expect(plan.keysScanned).toBe(253);
-    expect(world.faults.calls.filter((op) => op.includes('CredentialReport'))).toEqual([
+    expect(world.faults.calls).toEqual([
+      'dynamodb:Query',
       'iam:GenerateCredentialReport',
       'iam:GenerateCredentialReport',
       'iam:GetCredentialReport',
     ]);
-    expect(plan.users.map((user) => user.userName).sort()).toEqual(['disabled', 'due', 'expiring']);
-    expect(world.faults.count('iam:')).toBe(3 + 3 * 3); // report + (GetUser, ListAccessKeys, LastUsed) x 3
+    expect(plan.users).toEqual([]); // nobody was read: the rotator reads each queued user itself
     const byUser = Object.fromEntries(plan.messages.map((message) => [message.userName, message]));
+    expect(Object.keys(byUser).sort()).toEqual(['disabled', 'due', 'expiring']);
     expect(byUser.due).toEqual({
       version: WORK_MESSAGE_VERSION,
       accountId: world.accountId,
@@ -45,6 +108,26 @@ describe('planAccount', () => {
     });
     expect(byUser.expiring?.plannedActions).toEqual(['warn']);
     expect(byUser.disabled?.plannedActions).toEqual(['track-inactive']);
+    expect(world.logger.audits('user.planned').map((entry) => [entry.userName, entry.planned])).toEqual([
+      ['disabled', 'track-inactive'],
+      ['due', 'rotate'],
+      ['expiring', 'warn'],
+    ]);
+  });
+
+  test('a dry run screens the same way, then confirms the screened users live', async () => {
+    const world = populated();
+
+    const plan = await world.plan(true);
+
+    expect(plan.mode).toBe('confirmed');
+    expect(plan.users.map((user) => user.userName)).toEqual(['disabled', 'due', 'expiring']);
+    expect(world.faults.count('iam:')).toBe(3 + 3 * 3); // report + (GetUser, ListAccessKeys, LastUsed) x 3
+    expect(plan.messages.map((message) => [message.userName, message.plannedActions])).toEqual([
+      ['disabled', ['track-inactive']],
+      ['due', ['rotate']],
+      ['expiring', ['warn']],
+    ]);
   });
 
   test('counts active keys past the maximum age as overdue', async () => {
@@ -178,18 +261,21 @@ describe('planAccount', () => {
     await world.iam.generateCredentialReport();
     world.iam.users.delete('gone');
 
-    const plan = await world.plan(false);
+    const dry = await world.plan(true);
+    const scheduled = await world.plan(false);
 
-    expect(plan.skipped).toEqual([{ userName: 'gone', reason: 'user no longer exists' }]);
-    expect(plan.messages.map((message) => message.userName)).toEqual(['due']);
+    expect(dry.skipped).toEqual([{ userName: 'gone', reason: 'user no longer exists' }]);
+    expect(dry.messages.map((message) => message.userName)).toEqual(['due']);
+    // The scheduled run reads nobody: the rotator finds the user gone and does nothing.
+    expect(scheduled.messages.map((message) => message.userName)).toEqual(['due', 'gone']);
   });
 
-  test('exempt users are reported as skipped and get no work message', async () => {
+  test('exempt users are reported as skipped and get no work message when confirmed live', async () => {
     const world = new World();
     world.iam.addUser('vendor', { tags: { 'key-rotation:exempt': 'appliance; until=2026-12-31' } });
     world.iam.addKey('vendor', { ageDays: 300 });
 
-    const plan = await world.plan(false);
+    const plan = await world.plan(true);
 
     expect(plan.messages).toEqual([]);
     expect(plan.users[0]?.exemption).toMatchObject({ reason: 'appliance', applies: true });
@@ -197,6 +283,21 @@ describe('planAccount', () => {
       userName: 'vendor',
       reason: 'exempt: appliance (until 2026-12-31)',
     });
+  });
+
+  test('the report cannot show tags: a scheduled run queues an exempt user until the rotator has recorded a review', async () => {
+    const world = new World();
+    world.iam.addUser('vendor', { tags: { 'key-rotation:exempt': 'appliance; until=2026-12-31' } });
+    world.iam.addKey('vendor', { ageDays: 300 });
+
+    const first = await world.plan(false);
+    // What the rotator leaves behind when it finds the user exempt: a review, due within 30 days.
+    await recordReview(world, 'vendor');
+    world.clock.advanceDays(1);
+    const next = await world.plan(false);
+
+    expect(first.messages.map((message) => message.userName)).toEqual(['vendor']);
+    expect(next.messages).toEqual([]);
   });
 
   test('confirmAll reads every user in scope, for full reports', async () => {
@@ -235,7 +336,7 @@ describe('planAccount', () => {
     world.iam.addKey('second', { ageDays: 85 });
     world.faults.inject('iam:GetUser', 'access-denied'); // the first user read fails
 
-    const plan = await world.plan(false);
+    const plan = await world.plan(true, { concurrency: 1 });
 
     expect(plan.failures.map((failure) => failure.userName)).toEqual(['first']);
     expect(plan.messages.map((message) => message.userName)).toEqual(['second']);
@@ -248,20 +349,296 @@ describe('planAccount', () => {
     });
   });
 
-  test('a user that cannot be read but has a rotation in flight is still queued, so that it is finished', async () => {
+  test('a user with a rotation in flight is queued to finish it: by a scheduled run without reading it, by a dry run even when it cannot be read', async () => {
     const world = new World();
     world.iam.addUser('alice');
     world.iam.addKey('alice', { ageDays: 85 });
-    world.faults.inject('secretsmanager:Store', 'crash-after');
-    await expect(world.rotate('alice')).rejects.toThrow('simulated crash');
-    world.faults.restart();
+    await world.ledger.save({
+      ...emptyLedger(world.accountId, 'alice'),
+      inFlight: {
+        oldKeyId: world.iam.users.get('alice')!.keys[0]!.accessKeyId,
+        keysBefore: [],
+        phase: 'intent',
+        startedAt: world.clock.now().toISOString(),
+        reason: 'due',
+      },
+    });
     world.faults.inject('iam:GetUser', 'throttle');
+
+    const scheduled = await world.plan(false);
+    const dry = await world.plan(true);
+
+    expect(scheduled.failures).toEqual([]);
+    expect(scheduled.messages.map((message) => [message.userName, message.plannedActions])).toEqual([
+      ['alice', ['resume']],
+    ]);
+    expect(dry.failures.map((failure) => failure.userName)).toEqual(['alice']);
+    expect(dry.messages.map((message) => [message.userName, message.plannedActions])).toEqual([
+      ['alice', ['resume']],
+    ]);
+  });
+
+  test('a rotation in flight for a user the report no longer lists is still queued', async () => {
+    const world = new World();
+    await world.ledger.save({
+      ...emptyLedger(world.accountId, 'ghost'),
+      outbox: [],
+      inFlight: {
+        oldKeyId: 'AKIAGONE000000000001',
+        keysBefore: [],
+        phase: 'stored',
+        startedAt: world.clock.now().toISOString(),
+        reason: 'due',
+      },
+    });
 
     const plan = await world.plan(false);
 
-    expect(plan.failures.map((failure) => failure.userName)).toEqual(['alice']);
     expect(plan.messages.map((message) => [message.userName, message.plannedActions])).toEqual([
-      ['alice', ['resume']],
+      ['ghost', ['resume']],
     ]);
+  });
+});
+
+describe('planAccount: cost follows the work due', () => {
+  /**
+   * 250 users as the rotator leaves them, each with a review: half in the grace period of a rotation
+   * made two days ago (old key still in use), half with a new key and an old one deactivated three
+   * days ago, waiting for deletion.
+   */
+  async function graceAndDeletion(): Promise<World> {
+    const world = new World();
+    const iso = (daysAgo: number) =>
+      new Date(world.clock.now().getTime() - daysAgo * MS_PER_DAY).toISOString();
+    for (let i = 0; i < 250; i++) {
+      const name = `user-${String(i).padStart(3, '0')}`;
+      world.iam.addUser(name, { tags: owner(name) });
+      if (i % 2 === 0) {
+        const old = world.iam.addKey(name, { ageDays: 82, lastUsedDaysAgo: 0 });
+        const replacement = world.iam.addKey(name, { ageDays: 2, lastUsedDaysAgo: 0 });
+        await recordReview(world, name, {
+          rotations: [{ oldKeyId: old.accessKeyId, newKeyId: replacement.accessKeyId, rotatedAt: iso(2) }],
+          warnedKeys: { [old.accessKeyId]: iso(6) },
+        });
+      } else {
+        const old = world.iam.addKey(name, { ageDays: 93, status: 'Inactive', lastUsedDaysAgo: 3 });
+        const replacement = world.iam.addKey(name, { ageDays: 10, lastUsedDaysAgo: 0 });
+        await recordReview(world, name, {
+          rotations: [{ oldKeyId: old.accessKeyId, newKeyId: replacement.accessKeyId, rotatedAt: iso(10) }],
+          inactiveSince: { [old.accessKeyId]: iso(3) },
+        });
+      }
+    }
+    return world;
+  }
+
+  /** The calls one scheduled planning run makes, messages sent to a queue (counted too). */
+  async function scheduledRun(world: World, queue = new FakeQueue(world.faults)) {
+    const before = world.faults.calls.length;
+    const plan = await planWith(world, {}, { queue });
+    return { plan, calls: world.faults.calls.slice(before), queue };
+  }
+
+  test('250 users in a grace period or waiting for deletion, nothing due: the ledger query and the report only', async () => {
+    const world = await graceAndDeletion();
+
+    const days = [];
+    for (let day = 0; day < 5; day++) {
+      if (day > 0) world.clock.advanceDays(1);
+      days.push(await scheduledRun(world));
+    }
+
+    for (const { plan, calls } of days) {
+      expect(calls).toEqual([
+        'dynamodb:Query',
+        'iam:GenerateCredentialReport',
+        'iam:GenerateCredentialReport',
+        'iam:GetCredentialReport',
+      ]);
+      expect(calls.length).toBeLessThanOrEqual(5);
+      expect(plan.messages).toEqual([]);
+    }
+    // Without the reviews, every user in a grace period would be screened in every day.
+    const forgetful = await graceAndDeletion();
+    for (const name of forgetful.iam.users.keys()) {
+      const record = forgetful.ledger.peek(forgetful.accountId, name)!;
+      await forgetful.ledger.save({ ...record, review: undefined });
+    }
+    expect((await scheduledRun(forgetful)).plan.messages).toHaveLength(125);
+  });
+
+  test("the review's due day queues the user: the grace ends five days after the review", async () => {
+    const world = await graceAndDeletion();
+
+    world.clock.advanceDays(4);
+    const before = await scheduledRun(world);
+    world.clock.advanceDays(1);
+    const due = await scheduledRun(world);
+
+    expect(before.plan.messages).toEqual([]);
+    const inGrace = [...world.iam.users.keys()].filter((_, i) => i % 2 === 0);
+    expect(due.plan.messages.map((message) => message.userName)).toEqual(inGrace);
+    expect(new Set(due.plan.messages.map((message) => message.plannedActions.join(',')))).toEqual(
+      new Set(['review']),
+    );
+    // Sent as SendMessageBatch calls of ten: 125 users, 13 calls.
+    expect(due.calls.filter((op) => op === 'sqs:SendMessageBatch')).toHaveLength(13);
+    expect(due.queue.messages).toEqual(due.plan.messages);
+  });
+
+  test('keys changed by hand since the review are looked at again, even when the report alone suggests nothing', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: owner('alice') });
+    world.iam.addKey('alice', { ageDays: 10, lastUsedDaysAgo: 0 });
+    await recordReview(world, 'alice');
+    world.clock.advanceDays(1);
+    const quiet = await scheduledRun(world);
+    // Somebody deletes the key by hand and creates another one.
+    world.iam.users.get('alice')!.keys.splice(0, 1);
+    world.iam.addKey('alice', { ageDays: 0 });
+    world.clock.advanceDays(1);
+
+    const changed = await scheduledRun(world);
+
+    expect(quiet.plan.messages).toEqual([]);
+    expect(changed.plan.messages.map((message) => [message.userName, message.plannedActions])).toEqual([
+      ['alice', ['review']],
+    ]);
+  });
+
+  test('an old key deactivated by hand during the grace is queued to start its deletion clock', async () => {
+    const world = await graceAndDeletion();
+    world.iam.users.get('user-000')!.keys[0]!.status = 'Inactive';
+    world.clock.advanceDays(1);
+
+    const { plan } = await scheduledRun(world);
+
+    expect(plan.messages.map((message) => [message.userName, message.plannedActions])).toEqual([
+      ['user-000', ['track-inactive']],
+    ]);
+  });
+
+  test('a review with an unreadable due day never skips the user', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: owner('alice') });
+    world.iam.addKey('alice', { ageDays: 30 });
+    world.iam.addKey('alice', { ageDays: 1 });
+    await recordReview(world, 'alice');
+    const record = world.ledger.peek(world.accountId, 'alice')!;
+    await world.ledger.save({ ...record, review: { keys: record.review!.keys, due: 'soon' } });
+
+    const { plan } = await scheduledRun(world);
+
+    expect(plan.messages.map((message) => message.userName)).toEqual(['alice']);
+  });
+});
+
+describe('planAccount: sends as it goes, and never times out silently', () => {
+  function dueUsers(count: number): World {
+    const world = new World();
+    for (let i = 0; i < count; i++) {
+      // Added in reverse, so that name order is not insertion order.
+      const name = `due-${String(count - 1 - i).padStart(3, '0')}`;
+      world.iam.addUser(name, { tags: owner(name) });
+      world.iam.addKey(name, { ageDays: 85, lastUsedDaysAgo: 0 });
+    }
+    return world;
+  }
+
+  /** A clock of the invocation: plenty of time for `users` time checks, then less than the margin. */
+  function runningOut(users: number) {
+    let checks = 0;
+    return {
+      timeLeftMs: () => (++checks <= users ? 10 * 60_000 : CHECKPOINT_MARGIN_MS - 1),
+      checks: () => checks,
+    };
+  }
+
+  test.each([
+    { mode: 'scheduled', dryRun: false },
+    { mode: 'dry run', dryRun: true },
+  ])('$mode: messages go out in batches of at most ten while planning goes on', async ({ dryRun }) => {
+    const world = dueUsers(25);
+    const queue = new FakeQueue(world.faults);
+    const time = runningOut(1_000);
+    const progress: { checks: number; reads: number }[] = [];
+    queue.onSend = () => progress.push({ checks: time.checks(), reads: world.faults.count('iam:GetUser') });
+
+    const plan = await planWith(world, { dryRun }, { queue, timeLeftMs: time.timeLeftMs });
+
+    expect(queue.batches.map((batch) => batch.length)).toEqual([10, 10, 5]);
+    expect(queue.messages).toEqual(plan.messages);
+    // The first batch left while users were still being planned, not all at the end.
+    const last = progress[progress.length - 1]!;
+    expect(progress[0]!.checks).toBeLessThan(last.checks);
+    if (dryRun) expect(progress[0]!.reads).toBeLessThan(last.reads);
+    expect(plan.continueAfter).toBeUndefined();
+  });
+
+  test.each([
+    { mode: 'scheduled', dryRun: false },
+    { mode: 'dry run, eight users read at once', dryRun: true },
+  ])(
+    '$mode: running out of time, the run stops, sends what it found and says where to continue; the next call queues the rest',
+    async ({ dryRun }) => {
+      const world = dueUsers(47);
+      const queue = new FakeQueue(world.faults);
+
+      const first = await planWith(world, { dryRun }, { queue, timeLeftMs: runningOut(20).timeLeftMs });
+      world.clock.advance(60_000); // the continuation starts a little later
+      const second = await planWith(
+        world,
+        { dryRun, startAfter: first.continueAfter, plannedAt: first.plannedAt },
+        { queue, timeLeftMs: runningOut(1_000).timeLeftMs },
+      );
+
+      const names = [...world.iam.users.keys()].sort();
+      const firstNames = first.messages.map((message) => message.userName);
+      expect(firstNames.length).toBeGreaterThanOrEqual(20);
+      expect(firstNames.length).toBeLessThan(47);
+      expect(first.continueAfter).toBe(firstNames[firstNames.length - 1]);
+      expect(firstNames).toEqual(names.slice(0, firstNames.length)); // in name order, none skipped
+      expect(second.continueAfter).toBeUndefined();
+      // Every user queued once, none missed, all sent.
+      const queued = queue.messages.map((message) => message.userName);
+      expect([...queued].sort()).toEqual(names);
+      // The continuation writes the first run's time, so that FIFO deduplication ids stay the same.
+      expect(new Set(queue.messages.map((message) => message.plannedAt))).toEqual(new Set([first.plannedAt]));
+      expect(
+        world.logger.lines.find((line) => line.message.includes('planning stopped'))?.attributes,
+      ).toMatchObject({ continueAfter: first.continueAfter, handled: firstNames.length });
+    },
+  );
+
+  test('a run always handles at least one user, so that a chain of continuations always moves on', async () => {
+    const world = dueUsers(3);
+
+    const plan = await planWith(world, {}, { timeLeftMs: () => 0 });
+
+    expect(plan.messages.map((message) => message.userName)).toEqual(['due-000']);
+    expect(plan.continueAfter).toBe('due-000');
+  });
+
+  test('a dry run reads at most `concurrency` users at once', async () => {
+    const world = dueUsers(30);
+    let reading = 0;
+    let most = 0;
+    const getUser = world.iam.getUser.bind(world.iam);
+    world.iam.getUser = async (userName: string) => {
+      reading++;
+      most = Math.max(most, reading);
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      try {
+        return await getUser(userName);
+      } finally {
+        reading--;
+      }
+    };
+
+    const plan = await planWith(world, { dryRun: true }, { options: { concurrency: 4 } });
+
+    expect(plan.users).toHaveLength(30);
+    expect(most).toBe(4);
+    expect(plan.users.map((user) => user.userName)).toEqual([...world.iam.users.keys()].sort());
   });
 });
