@@ -77,6 +77,8 @@ export const METRIC = {
   ownerSubscriptionFailures: 'OwnerSubscriptionFailures',
   /** Users of a batch not started because the invocation had too little time left; retried. */
   usersDeferred: 'UsersDeferred',
+  /** Planning runs that stopped short of time and continued in a new invocation of the planner. */
+  plannerContinuations: 'PlannerContinuations',
 } as const;
 
 /**
@@ -110,4 +112,11 @@ export interface WorkMessage {
 export interface PlannerInput {
   /** Plan and report only; nothing is changed and no work is queued for changes. @default false */
   readonly dryRun?: boolean;
+  /**
+   * Set by the planner itself when a run stopped for lack of time: the last user it handled. The
+   * continuation plans the users after it. Always with {@link plannedAt}.
+   */
+  readonly startAfter?: string;
+  /** With {@link startAfter}: the ISO time of the run being continued, kept in its messages. */
+  readonly plannedAt?: string;
 }

@@ -1,5 +1,5 @@
 /** Validation of what arrives from outside: queue messages and planner input. Pure. */
-import { PlannerInput, WORK_MESSAGE_VERSION, WorkMessage } from '../contract';
+import { WORK_MESSAGE_VERSION, WorkMessage } from '../contract';
 import { InvalidMessageError } from './errors';
 
 const ACCOUNT_ID = /^\d{12}$/;
@@ -48,26 +48,66 @@ export function parseWorkMessage(body: string): WorkMessage {
   };
 }
 
+/** The planner's input, read: whether to dry-run, and where a continued run resumes. */
+export interface PlannerRequest {
+  readonly dryRun: boolean;
+  /** The last user an earlier invocation of the same run handled (with plannedAt). */
+  readonly startAfter?: string;
+  /** The time of the run being continued (with startAfter). */
+  readonly plannedAt?: string;
+}
+
+const PLANNER_FIELDS = ['dryRun', 'startAfter', 'plannedAt'];
+// What Date#toISOString writes: the planner writes plannedAt itself.
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
+
+/** An ISO date-time as Date#toISOString writes it (no 31 February: it would roll over). */
+function isIsoTime(value: unknown): boolean {
+  if (typeof value !== 'string' || !ISO_TIME.test(value)) return false;
+  const date = new Date(value);
+  return !Number.isNaN(date.getTime()) && date.toISOString() === value.replace(/(:\d{2})Z$/, '$1.000Z');
+}
+
 /**
  * Reads the planner's input: the schedule sends `{"dryRun": false}`; an operator may invoke it by
- * hand with `{"dryRun": true}`. Anything else is refused rather than guessed at.
+ * hand with `{"dryRun": true}`; a run that stopped for lack of time continues itself with
+ * `{"dryRun", "startAfter", "plannedAt"}`. Anything else is refused rather than guessed at.
  */
-export function parsePlannerInput(event: unknown): Required<PlannerInput> {
+export function parsePlannerInput(event: unknown): PlannerRequest {
   if (event === undefined || event === null) return { dryRun: false };
   if (typeof event !== 'object' || Array.isArray(event)) {
     throw new InvalidMessageError('planner input must be a JSON object such as {"dryRun": true}');
   }
   const input = event as Record<string, unknown>;
-  const unknownKeys = Object.keys(input).filter((key) => key !== 'dryRun');
+  const unknownKeys = Object.keys(input).filter((key) => !PLANNER_FIELDS.includes(key));
   if (unknownKeys.length > 0) {
     throw new InvalidMessageError(
-      `planner input has unknown field(s) ${unknownKeys.join(', ')}; only "dryRun" is read`,
+      `planner input has unknown field(s) ${unknownKeys.join(', ')}; only "dryRun" is read (and "startAfter" with "plannedAt", which the planner writes to continue a run)`,
     );
   }
+  const problems: string[] = [];
   if (input.dryRun !== undefined && typeof input.dryRun !== 'boolean') {
-    throw new InvalidMessageError(
-      `planner input "dryRun" must be true or false (got ${JSON.stringify(input.dryRun)})`,
+    problems.push(`planner input "dryRun" must be true or false (got ${JSON.stringify(input.dryRun)})`);
+  }
+  const { startAfter, plannedAt } = input;
+  if (startAfter !== undefined && (typeof startAfter !== 'string' || !USER_NAME.test(startAfter))) {
+    problems.push(
+      `planner input "startAfter" must be an IAM user name (1-64 of letters, digits and _+=,.@-) (got ${JSON.stringify(startAfter)})`,
     );
   }
-  return { dryRun: input.dryRun === true };
+  if (plannedAt !== undefined && !isIsoTime(plannedAt)) {
+    problems.push(
+      `planner input "plannedAt" must be an ISO date-time such as 2026-01-01T02:00:00.000Z (got ${JSON.stringify(plannedAt)})`,
+    );
+  }
+  if ((startAfter === undefined) !== (plannedAt === undefined)) {
+    problems.push(
+      'planner input "startAfter" and "plannedAt" go together: the planner writes both to continue a run; leave both out to start one',
+    );
+  }
+  if (problems.length > 0) throw new InvalidMessageError(problems.join('; '));
+  return {
+    dryRun: input.dryRun === true,
+    ...(startAfter !== undefined ? { startAfter: startAfter as string, plannedAt: plannedAt as string } : {}),
+  };
 }

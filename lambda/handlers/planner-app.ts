@@ -1,11 +1,13 @@
 /**
  * Planner (testable core; the entry point is planner.ts): invoked daily by EventBridge Scheduler (or by hand with {"dryRun": true}). Plans the
- * account it runs in and queues one message per user with work.
+ * account it runs in and queues one message per user with work, as it finds them. A run that comes
+ * close to the function's timeout stops and continues in a new invocation of the planner
+ * ({"dryRun", "startAfter", "plannedAt"}), so that no run is ever cut off silently.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
-import { METRIC } from '../contract';
+import { METRIC, type PlannerInput } from '../contract';
 import { KeyRotationError } from '../domain/errors';
 import { parsePlannerInput } from '../domain/messages';
 import type { Clock, IamDirectory, RotationLedger, WorkQueue } from '../ports';
@@ -13,8 +15,14 @@ import { planAccount } from '../services/plan-account';
 import { describeError } from '../services/audit';
 import { accountOfFunction, auditLogger, PlannerConfig } from './runtime';
 
+/** Starts the next invocation of a run that stopped for lack of time (Lambda Invoke, asynchronous). */
+export interface PlannerContinuation {
+  continueRun(functionName: string, input: PlannerInput): Promise<void>;
+}
+
 export interface PlannerDeps {
   readonly config: PlannerConfig;
+  readonly continuation: PlannerContinuation;
   readonly iam: IamDirectory;
   readonly ledger: RotationLedger;
   readonly queue: WorkQueue;
@@ -31,7 +39,10 @@ export interface PlannerResult {
   readonly keysScanned: number;
   readonly overdueKeys: number;
   readonly queued: number;
+  /** How many messages named each action kind (what the screen or the live plan saw due). */
   readonly actions: Readonly<Record<string, number>>;
+  /** Set when the run stopped for lack of time and continues, in a new invocation, after this user. */
+  readonly continueAfter?: string;
   readonly skipped: readonly { readonly userName: string; readonly reason: string }[];
   readonly failed: readonly {
     readonly userName: string;
@@ -44,27 +55,41 @@ export function createPlannerHandler(deps: PlannerDeps) {
   return async (event: unknown, context: Context): Promise<PlannerResult> => {
     logger.addContext(context);
     try {
-      const { dryRun } = parsePlannerInput(event);
+      const { dryRun, startAfter, plannedAt } = parsePlannerInput(event);
       const accountId = accountOfFunction(context.invokedFunctionArn);
+      if (startAfter !== undefined) {
+        logger.info('continuing a planning run', { startAfter, plannedAt });
+      }
       const plan = await planAccount(
-        { accountId, dryRun },
+        { accountId, dryRun, startAfter, plannedAt },
         {
           iam: deps.iam,
           ledger: deps.ledger,
           clock: deps.clock,
           logger: auditLogger(logger),
           settings: deps.config.settings,
+          // Sent as they are found, ten at a time.
+          queue: deps.queue,
+          timeLeftMs: () => context.getRemainingTimeInMillis(),
         },
       );
-      await deps.queue.send(plan.messages);
       const actions: Record<string, number> = {};
-      for (const user of plan.users) {
-        for (const action of user.actions) actions[action.kind] = (actions[action.kind] ?? 0) + 1;
+      for (const message of plan.messages) {
+        for (const kind of message.plannedActions) actions[kind] = (actions[kind] ?? 0) + 1;
       }
-      metrics.addMetric(METRIC.usersScanned, MetricUnit.Count, plan.usersScanned);
-      metrics.addMetric(METRIC.keysScanned, MetricUnit.Count, plan.keysScanned);
-      metrics.addMetric(METRIC.overdueKeys, MetricUnit.Count, plan.overdueKeys);
+      if (startAfter === undefined) {
+        // Figures of the whole account, once per run (a continuation would count them again).
+        metrics.addMetric(METRIC.usersScanned, MetricUnit.Count, plan.usersScanned);
+        metrics.addMetric(METRIC.keysScanned, MetricUnit.Count, plan.keysScanned);
+        metrics.addMetric(METRIC.overdueKeys, MetricUnit.Count, plan.overdueKeys);
+      }
       metrics.addMetric(METRIC.workMessages, MetricUnit.Count, plan.messages.length);
+      if (plan.continueAfter !== undefined) {
+        const next: PlannerInput = { dryRun, startAfter: plan.continueAfter, plannedAt: plan.plannedAt };
+        await deps.continuation.continueRun(context.functionName, next);
+        metrics.addMetric(METRIC.plannerContinuations, MetricUnit.Count, 1);
+        logger.warn('planning run continues in a new invocation', { continuation: next });
+      }
       const result: PlannerResult = {
         accountId,
         dryRun,
@@ -74,6 +99,7 @@ export function createPlannerHandler(deps: PlannerDeps) {
         overdueKeys: plan.overdueKeys,
         queued: plan.messages.length,
         actions,
+        ...(plan.continueAfter !== undefined ? { continueAfter: plan.continueAfter } : {}),
         skipped: plan.skipped,
         failed: plan.failures.map((failure) => ({
           userName: failure.userName,
@@ -82,7 +108,8 @@ export function createPlannerHandler(deps: PlannerDeps) {
       };
       logger.info('account planned', { plan: result });
       if (plan.failures.length > 0) {
-        // The others are queued; fail the invocation so that the errors alarm and the retry engage.
+        // The others are queued (and a continuation started); fail the invocation so that the errors
+        // alarm and the retry engage.
         const names = plan.failures.map((failure) => failure.userName).join(', ');
         throw new KeyRotationError(`${plan.failures.length} user(s) could not be planned: ${names}`, {
           cause: plan.failures[0]?.error,

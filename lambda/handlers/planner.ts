@@ -1,6 +1,7 @@
 /** Planner Lambda entry point: configuration and clients are built once, at cold start. */
 import { DynamoLedger } from '../adapters/dynamodb-ledger';
 import { IamAdapter } from '../adapters/iam';
+import { LambdaContinuation } from '../adapters/lambda-invoke';
 import { SqsWorkQueue } from '../adapters/sqs-queue';
 import { systemClock } from '../ports';
 import { createPlannerHandler } from './planner-app';
@@ -14,6 +15,7 @@ export const handler = createPlannerHandler({
   iam: new IamAdapter(),
   ledger: new DynamoLedger(config.tableName),
   queue: new SqsWorkQueue(config.queueUrl),
+  continuation: new LambdaContinuation(),
   clock: systemClock,
   logger,
   metrics,
