@@ -70,7 +70,15 @@ export interface SecretDescription {
   readonly rotationEnabled?: boolean;
   /** Access key ids stored in the secret (one per labelled version), with their staging labels. */
   readonly versions: readonly { readonly accessKeyId: string; readonly stages: readonly string[] }[];
+  /** The version labelled AWSCURRENT, whatever it holds (the placeholder too); absent if none is. */
+  readonly currentVersionId?: string;
 }
+
+/**
+ * What a DescribeSecret the caller made moments ago said: the secret, or `absent` when there was
+ * none. Passed on so that one rotation describes its secret once (see {@link AccessKeyVault.store}).
+ */
+export type KnownSecret = SecretDescription | 'absent';
 
 /** What became of one store. */
 export interface StoreOutcome {
@@ -83,6 +91,12 @@ export interface StoreOutcome {
   readonly omittedReaders: readonly string[];
 }
 
+/** What became of one stored key. */
+export interface StoredKeyOutcome extends StoreOutcome {
+  /** The secret as the store left it (the key's version labelled AWSPENDING): what promote needs. */
+  readonly secret: SecretDescription;
+}
+
 /** Secrets Manager, one secret per user. */
 export interface AccessKeyVault {
   describe(ref: SecretRef): Promise<SecretDescription | undefined>;
@@ -92,14 +106,20 @@ export interface AccessKeyVault {
    * everyone else is denied the value) before the value exists. Idempotent per access key id. Throws
    * ForeignSecretError if a secret of that name exists that we did not create, and
    * SecretRotationConflictError if Secrets Manager's own rotation is turned on for it.
+   *
+   * `known`: the caller's own description of the secret, so that the store need not describe it
+   * again. The checks still hold for a secret that changed since: one that appeared meanwhile is
+   * described when its creation is refused, and one whose policy no longer carries this service's
+   * statements (which deny turning Secrets Manager's rotation on) is described again.
    */
-  store(ref: SecretRef, key: NewAccessKey): Promise<StoreOutcome>;
+  store(ref: SecretRef, key: NewAccessKey, known?: KnownSecret): Promise<StoredKeyOutcome>;
   /**
-   * Makes the key's version AWSCURRENT (the version that was current becomes AWSPREVIOUS). Called
-   * only once the key is verified, so that what owners read is always a key proven to work.
-   * Idempotent.
+   * Makes the key's version AWSCURRENT (the version that was current becomes AWSPREVIOUS), as the
+   * last step of Secrets Manager's own rotation protocol does. Called only once the key is verified,
+   * so that what owners read is always a key proven to work. Idempotent. `known`: the secret as the
+   * store left it ({@link StoredKeyOutcome.secret}); without it the secret is described first.
    */
-  promote(ref: SecretRef, accessKeyId: string): Promise<void>;
+  promote(ref: SecretRef, accessKeyId: string, known?: SecretDescription): Promise<void>;
   /** Reads the stored credentials of one key. Throws SecretNotFoundError. */
   read(ref: SecretRef, accessKeyId: string): Promise<KeyCredentials>;
   /**

@@ -18,7 +18,14 @@ import {
 } from '../domain/errors';
 import type { KeyCredentials, NewAccessKey } from '../domain/model';
 import { accessKeyIdFromToken, PLACEHOLDER_VERSION, SECRET_TAGS, secretVersionToken } from '../domain/naming';
-import type { AccessKeyVault, SecretDescription, SecretRef, StoreOutcome } from '../ports';
+import type {
+  AccessKeyVault,
+  KnownSecret,
+  SecretDescription,
+  SecretRef,
+  StoredKeyOutcome,
+  StoreOutcome,
+} from '../ports';
 import { call } from './aws-errors';
 import { SDK_CLIENT_CONFIG } from './sdk-config';
 
@@ -134,10 +141,19 @@ export class SecretsManagerVault implements AccessKeyVault {
         const accessKeyId = accessKeyIdFromToken(versionId);
         return accessKeyId ? [{ accessKeyId, stages }] : [];
       }),
+      currentVersionId: Object.keys(response.VersionIdsToStages ?? {}).find((versionId) =>
+        response.VersionIdsToStages?.[versionId]?.includes('AWSCURRENT'),
+      ),
     };
   }
 
-  async store(ref: SecretRef, key: NewAccessKey): Promise<StoreOutcome> {
+  /**
+   * Describes the secret only if the caller has not (`known`). A description from the caller is
+   * trusted while the secret's policy, which the store reads anyway, still carries our statements:
+   * they deny everyone RotateSecret, so Secrets Manager's rotation cannot have been turned on since.
+   * A secret that appeared since the caller found none is described when CreateSecret says it exists.
+   */
+  async store(ref: SecretRef, key: NewAccessKey, known?: KnownSecret): Promise<StoredKeyOutcome> {
     this.requireWriter();
     const token = secretVersionToken(key.accessKeyId);
     const stored: StoredKey = {
@@ -147,36 +163,29 @@ export class SecretsManagerVault implements AccessKeyVault {
       CreateDate: key.createDate.toISOString(),
     };
     const secretString = JSON.stringify(stored);
-    const existing = await this.describe(ref);
-    if (existing && !existing.managedByUs) {
-      throw new ForeignSecretError(`secret ${ref.name} exists and was not created by iam-key-rotation`);
-    }
-    if (existing?.rotationEnabled) {
-      throw new SecretRotationConflictError(
-        `secret ${ref.name} has Secrets Manager rotation turned on, which would move the same staging labels; turn it off (CancelRotateSecret) first`,
-      );
-    }
+    let existing = known === undefined ? await this.describe(ref) : known === 'absent' ? undefined : known;
+    let fromCaller = known !== undefined && known !== 'absent';
+    let created = false;
     if (!existing) {
-      // Created with a placeholder as its first (and so AWSCURRENT) version: the key's version is
-      // added below as AWSPENDING like any other, so an unverified key never becomes AWSCURRENT.
-      await call('secretsmanager:CreateSecret', () =>
-        this.client.send(
-          new CreateSecretCommand({
-            Name: ref.name,
-            Description: `IAM access key of ${ref.userName} in ${ref.accountId}, rotated by iam-key-rotation`,
-            KmsKeyId: this.options.kmsKeyArn,
-            ClientRequestToken: PLACEHOLDER_VERSION.token,
-            SecretString: PLACEHOLDER_VERSION.value,
-            Tags: [
-              { Key: SECRET_TAGS.managed, Value: 'true' },
-              { Key: SECRET_TAGS.user, Value: `${ref.accountId}/${ref.userName}` },
-            ],
-          }),
-        ),
-      );
+      created = await this.create(ref);
+      if (!created) {
+        // Created by someone else since the caller looked: it is checked like any existing secret.
+        existing = await this.describeExisting(ref);
+        fromCaller = false;
+      }
+    }
+    let current: PolicyDocument | undefined;
+    if (existing) {
+      checkWritable(ref, existing);
+      current = await this.currentPolicy(ref);
+      if (fromCaller && !current?.Statement.some((s) => s.Sid === POLICY_SIDS.denyManagedRotation)) {
+        // Nothing kept Secrets Manager's rotation off since the caller looked: look again.
+        existing = await this.describeExisting(ref);
+        checkWritable(ref, existing);
+      }
     }
     // Who may read is settled before there is anything to read.
-    const omittedReaders = await this.writePolicy(ref, existing !== undefined);
+    const omittedReaders = await this.writePolicy(ref, current);
     // AWSPENDING until verified (promote). Same token and value as an earlier attempt: ignored.
     await call('secretsmanager:PutSecretValue', () =>
       this.client.send(
@@ -188,19 +197,53 @@ export class SecretsManagerVault implements AccessKeyVault {
         }),
       ),
     );
-    return { omittedReaders };
+    return { omittedReaders, secret: afterStore(existing, key.accessKeyId, created) };
   }
 
-  async promote(ref: SecretRef, accessKeyId: string): Promise<void> {
+  /**
+   * Creates the secret with a placeholder as its first (and so AWSCURRENT) version: the key's
+   * version is added as AWSPENDING like any other, so an unverified key never becomes AWSCURRENT.
+   * False if a secret of that name exists already.
+   */
+  private async create(ref: SecretRef): Promise<boolean> {
+    try {
+      await call(
+        'secretsmanager:CreateSecret',
+        () =>
+          this.client.send(
+            new CreateSecretCommand({
+              Name: ref.name,
+              Description: `IAM access key of ${ref.userName} in ${ref.accountId}, rotated by iam-key-rotation`,
+              KmsKeyId: this.options.kmsKeyArn,
+              ClientRequestToken: PLACEHOLDER_VERSION.token,
+              SecretString: PLACEHOLDER_VERSION.value,
+              Tags: [
+                { Key: SECRET_TAGS.managed, Value: 'true' },
+                { Key: SECRET_TAGS.user, Value: `${ref.accountId}/${ref.userName}` },
+              ],
+            }),
+          ),
+        { ResourceExistsException: (message) => new SecretExistsError(message) },
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof SecretExistsError) return false;
+      throw error;
+    }
+  }
+
+  private async describeExisting(ref: SecretRef): Promise<SecretDescription> {
+    const described = await this.describe(ref);
+    if (!described) throw new SecretNotFoundError(`secret ${ref.name} does not exist`);
+    return described;
+  }
+
+  async promote(ref: SecretRef, accessKeyId: string, known?: SecretDescription): Promise<void> {
     const token = secretVersionToken(accessKeyId);
-    const response = await call(
-      'secretsmanager:DescribeSecret',
-      () => this.client.send(new DescribeSecretCommand({ SecretId: ref.name })),
-      { ResourceNotFoundException: () => new SecretNotFoundError(`secret ${ref.name} does not exist`) },
-    );
-    const stages = response.VersionIdsToStages ?? {};
-    if (!stages[token]) throw new SecretNotFoundError(`no version for key ${accessKeyId} in ${ref.name}`);
-    const current = Object.keys(stages).find((versionId) => stages[versionId]?.includes('AWSCURRENT'));
+    const secret = known ?? (await this.describeExisting(ref));
+    const version = secret.versions.find((candidate) => candidate.accessKeyId === accessKeyId);
+    if (!version) throw new SecretNotFoundError(`no version for key ${accessKeyId} in ${ref.name}`);
+    const current = secret.currentVersionId;
     if (current !== token) {
       // Secrets Manager moves AWSPREVIOUS to the version AWSCURRENT leaves.
       await call('secretsmanager:UpdateSecretVersionStage', () =>
@@ -214,7 +257,7 @@ export class SecretsManagerVault implements AccessKeyVault {
         ),
       );
     }
-    if (stages[token]?.includes('AWSPENDING')) {
+    if (version.stages.includes('AWSPENDING')) {
       await call('secretsmanager:UpdateSecretVersionStage', () =>
         this.client.send(
           new UpdateSecretVersionStageCommand({
@@ -245,7 +288,7 @@ export class SecretsManagerVault implements AccessKeyVault {
    */
   async settlePolicy(ref: SecretRef): Promise<StoreOutcome> {
     this.requireWriter();
-    return { omittedReaders: await this.writePolicy(ref, true) };
+    return { omittedReaders: await this.writePolicy(ref, await this.currentPolicy(ref)) };
   }
 
   /** The admin role and the readers, once each: the principals left out while they do not exist. */
@@ -266,15 +309,15 @@ export class SecretsManagerVault implements AccessKeyVault {
   }
 
   /**
-   * Writes our statements into the secret's policy, keeping every statement an operator added, and
-   * skips the write when the policy already says it. Secrets Manager refuses a policy naming a
+   * Writes our statements into the secret's policy (`current`: as it is now, undefined for a secret
+   * just created), keeping every statement an operator added, and skips the write when the policy
+   * already says it. Secrets Manager refuses a policy naming a
    * principal that does not exist without saying which: when the admin role or a reader is refused,
    * each is tried in turn and those refused are left out (the user still reads the key, and the
    * service keeps rotating). Returns the principals left out, to be reported: those, and deleted
    * principals removed from an operator's statements.
    */
-  private async writePolicy(ref: SecretRef, existed: boolean): Promise<string[]> {
-    const current = existed ? await this.currentPolicy(ref) : undefined;
+  private async writePolicy(ref: SecretRef, current: PolicyDocument | undefined): Promise<string[]> {
     const { kept, deleted } = withoutDeletedPrincipals(
       (current?.Statement ?? []).filter((statement) => !OUR_SIDS.has(String(statement.Sid))),
     );
@@ -461,6 +504,45 @@ export class SecretsManagerVault implements AccessKeyVault {
     }
     return { accessKeyId: parsed.AccessKeyId, secretAccessKey: parsed.SecretAccessKey };
   }
+}
+
+/** CreateSecret found a secret of that name. */
+class SecretExistsError extends KeyRotationError {}
+
+/** A secret this service may write a key into: its own, and not rotated by Secrets Manager. */
+function checkWritable(ref: SecretRef, secret: SecretDescription): void {
+  if (!secret.managedByUs) {
+    throw new ForeignSecretError(`secret ${ref.name} exists and was not created by iam-key-rotation`);
+  }
+  if (secret.rotationEnabled) {
+    throw new SecretRotationConflictError(
+      `secret ${ref.name} has Secrets Manager rotation turned on, which would move the same staging labels; turn it off (CancelRotateSecret) first`,
+    );
+  }
+}
+
+/**
+ * The secret as a store leaves it: the key's version labelled AWSPENDING (moved off any other
+ * version; an earlier identical store left its labels as they were), AWSCURRENT where it was, or on
+ * the placeholder of a secret just created.
+ */
+function afterStore(
+  before: SecretDescription | undefined,
+  accessKeyId: string,
+  created: boolean,
+): SecretDescription {
+  const earlier = before?.versions.find((version) => version.accessKeyId === accessKeyId);
+  const others = (before?.versions ?? [])
+    .filter((version) => version.accessKeyId !== accessKeyId)
+    .map((version) => ({ ...version, stages: version.stages.filter((stage) => stage !== 'AWSPENDING') }))
+    .filter((version) => version.stages.length > 0);
+  return {
+    managedByUs: true,
+    pendingDeletion: false,
+    rotationEnabled: false,
+    versions: [...others, earlier ?? { accessKeyId, stages: ['AWSPENDING'] }],
+    currentVersionId: created ? PLACEHOLDER_VERSION.token : before?.currentVersionId,
+  };
 }
 
 function unique(values: readonly string[]): string[] {

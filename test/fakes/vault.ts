@@ -7,6 +7,10 @@
  * then stores without the admin role or reader and says so. Its callers are the service's role of the
  * moment (`serviceRoleArn`): a policy that names another one (written before a redeploy) denies them
  * the value and the labels, as the adapter's Deny would.
+ *
+ * `sdkCalls` lists the Secrets Manager operations the adapter makes for each call, as far as the
+ * fake's state decides them (a secret created or described, a policy written or already current),
+ * so that a count of real calls can be made from a run on the fakes.
  */
 import {
   AccessDeniedError,
@@ -22,7 +26,14 @@ import {
   SECRET_TAGS,
   secretVersionToken,
 } from '../../lambda/domain/naming';
-import type { AccessKeyVault, SecretDescription, SecretRef, StoreOutcome } from '../../lambda/ports';
+import type {
+  AccessKeyVault,
+  KnownSecret,
+  SecretDescription,
+  SecretRef,
+  StoredKeyOutcome,
+  StoreOutcome,
+} from '../../lambda/ports';
 import type { FakeClock } from './clock';
 import { Faults } from './faults';
 
@@ -57,6 +68,8 @@ export class FakeVault implements AccessKeyVault {
   serviceRoleArn?: string = 'arn:aws:iam::111122223333:role/iam-key-rotation-rotator';
   /** Principals that do not exist: Secrets Manager refuses a policy naming them. */
   readonly missingPrincipals = new Set<string>();
+  /** The Secrets Manager operations the adapter would have made, in order (see the header). */
+  readonly sdkCalls: string[] = [];
 
   constructor(
     private readonly clock: FakeClock,
@@ -123,13 +136,23 @@ export class FakeVault implements AccessKeyVault {
    * Our statements, as the adapter settles them: a refused admin role or reader is left out and
    * returned; a refused user fails the write.
    */
-  private settle(secret: FakeSecret, ref: SecretRef): string[] {
+  private settle(secret: FakeSecret, ref: SecretRef, { existed }: { existed: boolean }): string[] {
+    if (existed) this.sdkCalls.push('GetResourcePolicy');
     if (this.missingPrincipals.has(ref.userArn)) {
+      this.sdkCalls.push('PutResourcePolicy');
       throw new KeyRotationError(`MalformedPolicyDocumentException: unsupported principal in ${ref.name}`);
     }
     const optional = [...new Set([...(this.adminRoleArn ? [this.adminRoleArn] : []), ...this.readerArns])];
     const omitted = optional.filter((arn) => this.missingPrincipals.has(arn));
-    secret.readers = [ref.userArn, ...optional.filter((arn) => !omitted.includes(arn))];
+    const readers = [ref.userArn, ...optional.filter((arn) => !omitted.includes(arn))];
+    // One PutResourcePolicy when the policy changes, one more per refused principal tried alone.
+    const unchanged =
+      existed &&
+      secret.serviceRole === this.serviceRoleArn &&
+      JSON.stringify(secret.readers) === JSON.stringify(readers);
+    if (!unchanged) this.sdkCalls.push('PutResourcePolicy');
+    for (let tried = 0; tried < omitted.length; tried++) this.sdkCalls.push('PutResourcePolicy');
+    secret.readers = readers;
     secret.serviceRole = this.serviceRoleArn;
     return omitted;
   }
@@ -138,7 +161,7 @@ export class FakeVault implements AccessKeyVault {
     return this.faults.around('secretsmanager:SettlePolicy', () => {
       const secret = this.secrets.get(ref.name);
       if (!secret) throw new SecretNotFoundError(`secret ${ref.name} does not exist`);
-      return { omittedReaders: this.settle(secret, ref) };
+      return { omittedReaders: this.settle(secret, ref, { existed: true }) };
     });
   }
 
@@ -160,22 +183,32 @@ export class FakeVault implements AccessKeyVault {
   }
 
   describe(ref: SecretRef): Promise<SecretDescription | undefined> {
-    return this.faults.around('secretsmanager:DescribeSecret', () => {
-      const secret = this.secrets.get(ref.name);
-      if (!secret) return undefined;
-      return {
-        managedByUs: this.ours(secret, ref),
-        rotationEnabled: secret.rotationEnabled === true,
-        versions: [...secret.versions.entries()].flatMap(([token, version]) => {
-          const accessKeyId = accessKeyIdFromToken(token);
-          return accessKeyId ? [{ accessKeyId, stages: [...version.stages] }] : [];
-        }),
-      };
-    });
+    return this.faults.around('secretsmanager:DescribeSecret', () => this.described(ref));
   }
 
-  store(ref: SecretRef, key: NewAccessKey): Promise<StoreOutcome> {
+  private described(ref: SecretRef, { counted = true } = {}): SecretDescription | undefined {
+    if (counted) this.sdkCalls.push('DescribeSecret');
+    const secret = this.secrets.get(ref.name);
+    if (!secret) return undefined;
+    const labelled = [...secret.versions.entries()].filter(([, version]) => version.stages.size > 0);
+    return {
+      managedByUs: this.ours(secret, ref),
+      rotationEnabled: secret.rotationEnabled === true,
+      versions: labelled.flatMap(([token, version]) => {
+        const accessKeyId = accessKeyIdFromToken(token);
+        return accessKeyId ? [{ accessKeyId, stages: [...version.stages] }] : [];
+      }),
+      currentVersionId: labelled.find(([, version]) => version.stages.has('AWSCURRENT'))?.[0],
+    };
+  }
+
+  /**
+   * Decides on the secret as it is, as the adapter's checks do whatever the caller knew (`known` only
+   * saves the adapter its DescribeSecret, which `sdkCalls` leaves out).
+   */
+  store(ref: SecretRef, key: NewAccessKey, known?: KnownSecret): Promise<StoredKeyOutcome> {
     return this.faults.around('secretsmanager:Store', () => {
+      if (known === undefined) this.described(ref);
       const token = secretVersionToken(key.accessKeyId);
       const value = JSON.stringify({
         AccessKeyId: key.accessKeyId,
@@ -184,6 +217,9 @@ export class FakeVault implements AccessKeyVault {
         CreateDate: key.createDate.toISOString(),
       });
       let secret = this.secrets.get(ref.name);
+      const existed = secret !== undefined;
+      if (!secret || known === 'absent') this.sdkCalls.push('CreateSecret');
+      if (secret && known === 'absent') this.described(ref); // created meanwhile: CreateSecret refused
       if (!secret) {
         // As the adapter creates it: a placeholder first version, which Secrets Manager makes AWSCURRENT.
         secret = {
@@ -208,12 +244,14 @@ export class FakeVault implements AccessKeyVault {
         throw new SecretRotationConflictError(`secret ${ref.name} has Secrets Manager rotation turned on`);
       }
       // The policy, as the adapter settles it: a refused admin role or reader is left out and reported.
-      const omittedReaders = this.settle(secret, ref);
+      const omittedReaders = this.settle(secret, ref, { existed });
+      this.sdkCalls.push('PutSecretValue');
       const existing = secret.versions.get(token);
       if (existing) {
         if (existing.value !== value)
           throw new Error(`ResourceExistsException: version ${token} exists with other content`);
-        return { omittedReaders }; // same token, same value: Secrets Manager treats it as a retry
+        // same token, same value: Secrets Manager treats it as a retry
+        return { omittedReaders, secret: this.described(ref, { counted: false })! };
       }
       // As Secrets Manager does: a secret's first version is AWSCURRENT whatever is asked; any later
       // one gets the label asked for (AWSPENDING here, moved off any other version).
@@ -224,17 +262,32 @@ export class FakeVault implements AccessKeyVault {
         stages: new Set(first ? ['AWSCURRENT', 'AWSPENDING'] : ['AWSPENDING']),
         createdAt: this.clock.now(),
       });
-      return { omittedReaders };
+      return { omittedReaders, secret: this.described(ref, { counted: false })! };
     });
   }
 
-  promote(ref: SecretRef, accessKeyId: string): Promise<void> {
+  /**
+   * With `known` (the secret as the store left it), the adapter moves AWSCURRENT off the version that
+   * description names: if another version holds it by now, Secrets Manager refuses the move, as here.
+   */
+  promote(ref: SecretRef, accessKeyId: string, known?: SecretDescription): Promise<void> {
     return this.faults.around('secretsmanager:Promote', () => {
+      if (!known) this.described(ref);
       const secret = this.secrets.get(ref.name);
-      const target = secret?.versions.get(secretVersionToken(accessKeyId));
+      const token = secretVersionToken(accessKeyId);
+      const target = secret?.versions.get(token);
       if (!secret || !target)
         throw new SecretNotFoundError(`no version for key ${accessKeyId} in ${ref.name}`);
+      const current = [...secret.versions.entries()].find(([, version]) => version.stages.has('AWSCURRENT'));
+      if (known && known.currentVersionId !== token && known.currentVersionId !== current?.[0]) {
+        this.sdkCalls.push('UpdateSecretVersionStage');
+        throw new KeyRotationError(
+          `secretsmanager:UpdateSecretVersionStage: InvalidParameterException: AWSCURRENT is not on version ${known.currentVersionId} of ${ref.name}`,
+        );
+      }
       this.denyUnlessServiceNamed(secret, 'UpdateSecretVersionStage');
+      if (!target.stages.has('AWSCURRENT')) this.sdkCalls.push('UpdateSecretVersionStage');
+      if (target.stages.has('AWSPENDING')) this.sdkCalls.push('UpdateSecretVersionStage');
       if (!target.stages.has('AWSCURRENT')) {
         // As UpdateSecretVersionStage does: AWSPREVIOUS follows the version AWSCURRENT leaves.
         for (const version of secret.versions.values()) {
@@ -249,6 +302,7 @@ export class FakeVault implements AccessKeyVault {
 
   read(ref: SecretRef, accessKeyId: string): Promise<KeyCredentials> {
     return this.faults.around('secretsmanager:GetSecretValue', () => {
+      this.sdkCalls.push('GetSecretValue');
       const secret = this.secrets.get(ref.name);
       const version = secret?.versions.get(secretVersionToken(accessKeyId));
       if (!secret || !version)

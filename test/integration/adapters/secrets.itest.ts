@@ -5,6 +5,7 @@
 import { CreateUserCommand, IAMClient } from '@aws-sdk/client-iam';
 import {
   CreateSecretCommand,
+  DeleteResourcePolicyCommand,
   DeleteSecretCommand,
   DescribeSecretCommand,
   GetResourcePolicyCommand,
@@ -89,7 +90,7 @@ describe('store', () => {
   test('a new secret: placeholder AWSCURRENT, the key AWSPENDING, our tags, the KMS key, the policy', async () => {
     const { ref, key } = await userWithKey('alice');
 
-    await expect(vault.store(ref, key)).resolves.toEqual({ omittedReaders: [] });
+    await expect(vault.store(ref, key)).resolves.toMatchObject({ omittedReaders: [] });
 
     const described = await secrets.send(new DescribeSecretCommand({ SecretId: ref.name }));
     expect(described.Name).toBe(`iam-key-rotation/${ACCOUNT}/alice`);
@@ -264,6 +265,7 @@ describe('promote', () => {
         { accessKeyId: first.accessKeyId, stages: ['AWSPREVIOUS'] },
         { accessKeyId: second.accessKeyId, stages: ['AWSCURRENT'] },
       ]) as unknown[],
+      currentVersionId: secretVersionToken(second.accessKeyId),
     });
   });
 
@@ -273,6 +275,84 @@ describe('promote', () => {
     await vault.store(ref, key);
     await expect(vault.promote(ref, 'AKIANEVERSTORED00000')).rejects.toBeInstanceOf(SecretNotFoundError);
     await expect(vault.read(ref, 'AKIANEVERSTORED00000')).rejects.toBeInstanceOf(SecretNotFoundError);
+  });
+});
+
+describe('one DescribeSecret per rotation: store and promote take what the rotation knows', () => {
+  test('first rotation: known absent, then promote from what the store left', async () => {
+    const { ref, key } = await userWithKey('known-first');
+
+    const outcome = await vault.store(ref, key, 'absent');
+    await vault.promote(ref, key.accessKeyId, outcome.secret);
+
+    expect(outcome.secret).toMatchObject({ currentVersionId: PLACEHOLDER_VERSION.token });
+    expect(await stagesOf(ref.name)).toEqual({
+      [PLACEHOLDER_VERSION.token]: ['AWSPREVIOUS'],
+      [secretVersionToken(key.accessKeyId)]: ['AWSCURRENT'],
+    });
+    const current = await valueAt(ref.name, { VersionStage: 'AWSCURRENT' });
+    expect(JSON.parse(current.value!)).toEqual(stored(key));
+  });
+
+  test('a later rotation: described once, stored and promoted from that description', async () => {
+    const { ref, key: first } = await userWithKey('known-later');
+    await vault.promote(ref, first.accessKeyId, (await vault.store(ref, first, 'absent')).secret);
+    const second = await keys.createAccessKey('known-later');
+    const described = await vault.describe(ref);
+
+    const outcome = await vault.store(ref, second, described);
+    await vault.promote(ref, second.accessKeyId, outcome.secret);
+
+    const stages = await stagesOf(ref.name);
+    expect(stages[secretVersionToken(second.accessKeyId)]).toEqual(['AWSCURRENT']);
+    expect(stages[secretVersionToken(first.accessKeyId)]).toEqual(['AWSPREVIOUS']);
+    await expect(vault.describe(ref)).resolves.toMatchObject({
+      currentVersionId: secretVersionToken(second.accessKeyId),
+    });
+  });
+
+  test('known absent, but another run of ours created it meanwhile: CreateSecret is refused, the key is stored all the same', async () => {
+    const { ref, key: first } = await userWithKey('known-raced');
+    await vault.store(ref, first, 'absent');
+    const second = await keys.createAccessKey('known-raced');
+
+    const outcome = await vault.store(ref, second, 'absent');
+    await vault.promote(ref, second.accessKeyId, outcome.secret);
+
+    const stages = await stagesOf(ref.name);
+    expect(stages[secretVersionToken(second.accessKeyId)]).toEqual(['AWSCURRENT']);
+    expect(stages[PLACEHOLDER_VERSION.token]).toEqual(['AWSPREVIOUS']);
+  });
+
+  test('known absent, but a foreign secret appeared: ForeignSecretError, and it is left as it was', async () => {
+    const { ref, key } = await userWithKey('known-foreign');
+    await secrets.send(new CreateSecretCommand({ Name: ref.name, SecretString: 'theirs' }));
+
+    const error = await rejectionOf(vault.store(ref, key, 'absent'));
+
+    expect(error).toBeInstanceOf(ForeignSecretError);
+    expect(Object.values(await stagesOf(ref.name))).toEqual([['AWSCURRENT']]);
+  });
+
+  test('a stale description whose secret lost our policy and had rotation turned on: described again, refused', async () => {
+    const { ref, key } = await userWithKey('known-stale');
+    await vault.store(ref, key, 'absent');
+    const described = await vault.describe(ref);
+    // Someone removes our policy (which denies RotateSecret) and turns Secrets Manager's rotation on.
+    await secrets.send(new DeleteResourcePolicyCommand({ SecretId: ref.name }));
+    await secrets.send(
+      new RotateSecretCommand({
+        SecretId: ref.name,
+        RotationRules: { AutomaticallyAfterDays: 30 },
+        RotateImmediately: false,
+      }),
+    );
+    const next = await keys.createAccessKey('known-stale');
+
+    const error = await rejectionOf(vault.store(ref, next, described));
+
+    expect(error).toBeInstanceOf(SecretRotationConflictError);
+    expect(Object.keys(await stagesOf(ref.name))).not.toContain(secretVersionToken(next.accessKeyId));
   });
 });
 
@@ -286,6 +366,7 @@ describe('describe and settlePolicy', () => {
       pendingDeletion: false,
       rotationEnabled: false,
       versions: [{ accessKeyId: key.accessKeyId, stages: ['AWSPENDING'] }],
+      currentVersionId: PLACEHOLDER_VERSION.token,
     });
 
     await secrets.send(new DeleteSecretCommand({ SecretId: ref.name, RecoveryWindowInDays: 7 }));

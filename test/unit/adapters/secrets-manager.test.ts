@@ -117,6 +117,25 @@ describe('describe', () => {
         { accessKeyId: 'AKIAOLDKEY000000001', stages: ['AWSPREVIOUS'] },
         { accessKeyId: 'AKIANEWKEY000000001', stages: ['AWSCURRENT'] },
       ],
+      currentVersionId: 'iam-key-rotation-AKIANEWKEY000000001',
+    });
+  });
+
+  test('the current version is named whatever it holds (the placeholder too)', async () => {
+    secrets.on(DescribeSecretCommand).resolves(
+      existingSecret({
+        VersionIdsToStages: {
+          'keyrot-placeholder-no-key-stored-yet': ['AWSCURRENT'],
+          'iam-key-rotation-AKIANEWKEY000000001': ['AWSPENDING'],
+        },
+      }),
+    );
+
+    const description = await vault().describe(REF);
+
+    expect(description).toMatchObject({
+      versions: [{ accessKeyId: 'AKIANEWKEY000000001', stages: ['AWSPENDING'] }],
+      currentVersionId: 'keyrot-placeholder-no-key-stored-yet',
     });
   });
 
@@ -591,7 +610,7 @@ describe('a missing admin role', () => {
 
     const outcome = await vault({ adminRoleArn: ADMIN_ROLE }).store(REF, KEY);
 
-    expect(outcome).toEqual({ omittedReaders: [ADMIN_ROLE] });
+    expect(outcome.omittedReaders).toEqual([ADMIN_ROLE]);
     const [refused, stored] = policiesWritten();
     expect(JSON.stringify(refused)).toContain(ADMIN_ROLE);
     expect(JSON.stringify(stored)).not.toContain(ADMIN_ROLE);
@@ -616,14 +635,14 @@ describe('a missing admin role', () => {
     now += 14 * 60_000;
     const second = await theVault.store(REF, KEY);
 
-    expect(second).toEqual({ omittedReaders: [ADMIN_ROLE] });
+    expect(second.omittedReaders).toEqual([ADMIN_ROLE]);
     expect(namingAdmin()).toBe(1); // the first store's refused attempt only
 
     missing = false; // the role is created again
     now += 2 * 60_000;
     const third = await theVault.store(REF, KEY);
 
-    expect(third).toEqual({ omittedReaders: [] });
+    expect(third.omittedReaders).toEqual([]);
     expect(namingAdmin()).toBe(2);
     expect(JSON.stringify(policiesWritten().at(-1))).toContain(ADMIN_ROLE);
   });
@@ -669,6 +688,156 @@ describe("Secrets Manager's own rotation", () => {
     expect(secrets.commandCalls(PutResourcePolicyCommand)).toHaveLength(0);
     expect(secrets.commandCalls(PutSecretValueCommand)).toHaveLength(0);
     expect(secrets.commandCalls(UpdateSecretVersionStageCommand)).toHaveLength(0);
+  });
+});
+
+describe('one DescribeSecret per rotation: store and promote take what the caller knows', () => {
+  const OLD_TOKEN = 'iam-key-rotation-AKIAOLDKEY000000001';
+  const PLACEHOLDER = 'keyrot-placeholder-no-key-stored-yet';
+  const ours = {
+    managedByUs: true,
+    pendingDeletion: false,
+    rotationEnabled: false,
+    versions: [{ accessKeyId: 'AKIAOLDKEY000000001', stages: ['AWSCURRENT'] }],
+    currentVersionId: OLD_TOKEN,
+  };
+
+  /** The secret's policy as this vault writes it: our statements, which deny RotateSecret to everyone. */
+  function ourPolicyInPlace(): void {
+    secrets
+      .on(GetResourcePolicyCommand)
+      .resolves({ Name: REF.name, ResourcePolicy: JSON.stringify(vault().resourcePolicy(REF)) });
+  }
+
+  test('known absent: CreateSecret, the policy, the value; no DescribeSecret, and promote needs none either', async () => {
+    secrets.on(CreateSecretCommand).resolves({ Name: REF.name });
+    secrets.on(PutResourcePolicyCommand).resolves({});
+    secrets.on(PutSecretValueCommand).resolves({});
+    secrets.on(UpdateSecretVersionStageCommand).resolves({});
+
+    const outcome = await vault().store(REF, KEY, 'absent');
+    await vault().promote(REF, KEY.accessKeyId, outcome.secret);
+
+    expect(outcome.secret).toEqual({
+      managedByUs: true,
+      pendingDeletion: false,
+      rotationEnabled: false,
+      versions: [{ accessKeyId: KEY.accessKeyId, stages: ['AWSPENDING'] }],
+      currentVersionId: PLACEHOLDER,
+    });
+    expect(secrets.commandCalls(DescribeSecretCommand)).toHaveLength(0);
+    expect(secrets.commandCalls(GetResourcePolicyCommand)).toHaveLength(0);
+    const order = secrets
+      .calls()
+      .map((call) => (call.args[0] as { constructor: { name: string } }).constructor.name);
+    expect(order).toEqual([
+      'CreateSecretCommand',
+      'PutResourcePolicyCommand',
+      'PutSecretValueCommand',
+      'UpdateSecretVersionStageCommand',
+      'UpdateSecretVersionStageCommand',
+    ]);
+    expect(inputsOf(secrets.commandCalls(UpdateSecretVersionStageCommand))).toEqual([
+      {
+        SecretId: REF.name,
+        VersionStage: 'AWSCURRENT',
+        MoveToVersionId: TOKEN,
+        RemoveFromVersionId: PLACEHOLDER,
+      },
+      { SecretId: REF.name, VersionStage: 'AWSPENDING', RemoveFromVersionId: TOKEN },
+    ]);
+  });
+
+  test('known absent, but created meanwhile by someone else: described, refused as foreign, nothing written', async () => {
+    secrets
+      .on(CreateSecretCommand)
+      .rejects(
+        sdkError('ResourceExistsException', { fault: 'client', message: 'the secret already exists' }),
+      );
+    secrets.on(DescribeSecretCommand).resolves(existingSecret({ Tags: [{ Key: 'team', Value: 'data' }] }));
+
+    const error = await rejectionOf(() => vault().store(REF, KEY, 'absent'));
+
+    expect(error).toBeInstanceOf(ForeignSecretError);
+    expect(secrets.commandCalls(DescribeSecretCommand)).toHaveLength(1);
+    expect(secrets.commandCalls(PutResourcePolicyCommand)).toHaveLength(0);
+    expect(secrets.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+  });
+
+  test('known absent, but created meanwhile by another run of ours: described, and stored as in an existing secret', async () => {
+    secrets
+      .on(CreateSecretCommand)
+      .rejects(
+        sdkError('ResourceExistsException', { fault: 'client', message: 'the secret already exists' }),
+      );
+    secrets.on(DescribeSecretCommand).resolves(existingSecret());
+    secrets.on(PutResourcePolicyCommand).resolves({});
+    secrets.on(PutSecretValueCommand).resolves({});
+
+    const outcome = await vault().store(REF, KEY, 'absent');
+
+    expect(secrets.commandCalls(PutSecretValueCommand)).toHaveLength(1);
+    expect(outcome.secret).toMatchObject({
+      versions: [
+        { accessKeyId: 'AKIAOLDKEY000000001', stages: ['AWSCURRENT'] },
+        { accessKeyId: KEY.accessKeyId, stages: ['AWSPENDING'] },
+      ],
+      currentVersionId: OLD_TOKEN,
+    });
+  });
+
+  test('known ours, its policy ours: GetResourcePolicy and PutSecretValue only; promote moves AWSCURRENT off the old key', async () => {
+    ourPolicyInPlace();
+    secrets.on(PutSecretValueCommand).resolves({});
+    secrets.on(UpdateSecretVersionStageCommand).resolves({});
+
+    const outcome = await vault().store(REF, KEY, ours);
+    await vault().promote(REF, KEY.accessKeyId, outcome.secret);
+
+    const order = secrets
+      .calls()
+      .map((call) => (call.args[0] as { constructor: { name: string } }).constructor.name);
+    expect(order).toEqual([
+      'GetResourcePolicyCommand',
+      'PutSecretValueCommand',
+      'UpdateSecretVersionStageCommand',
+      'UpdateSecretVersionStageCommand',
+    ]);
+    expect(inputsOf(secrets.commandCalls(UpdateSecretVersionStageCommand))[0]).toEqual({
+      SecretId: REF.name,
+      VersionStage: 'AWSCURRENT',
+      MoveToVersionId: TOKEN,
+      RemoveFromVersionId: OLD_TOKEN,
+    });
+  });
+
+  test('known ours, but its policy no longer denies rotation: described again, and refused if rotation is on now', async () => {
+    secrets.on(DescribeSecretCommand).resolves(existingSecret({ RotationEnabled: true }));
+
+    const error = await rejectionOf(() => vault().store(REF, KEY, ours));
+
+    expect(error).toBeInstanceOf(SecretRotationConflictError);
+    expect(secrets.commandCalls(DescribeSecretCommand)).toHaveLength(1);
+    expect(secrets.commandCalls(PutResourcePolicyCommand)).toHaveLength(0);
+    expect(secrets.commandCalls(PutSecretValueCommand)).toHaveLength(0);
+  });
+
+  test('known foreign or rotated by Secrets Manager: refused without a call', async () => {
+    await expect(vault().store(REF, KEY, { ...ours, managedByUs: false })).rejects.toThrow(
+      ForeignSecretError,
+    );
+    await expect(vault().store(REF, KEY, { ...ours, rotationEnabled: true })).rejects.toThrow(
+      SecretRotationConflictError,
+    );
+
+    expect(secrets.calls()).toHaveLength(0);
+  });
+
+  test('promote with a description that lacks the key: SecretNotFoundError, no label moves', async () => {
+    const error = await rejectionOf(() => vault().promote(REF, KEY.accessKeyId, ours));
+
+    expect(error).toBeInstanceOf(SecretNotFoundError);
+    expect(secrets.calls()).toHaveLength(0);
   });
 });
 
@@ -937,7 +1106,7 @@ describe('readers (secretReaderArns)', () => {
       KEY,
     );
 
-    expect(outcome).toEqual({ omittedReaders: [READER_ROLE] });
+    expect(outcome.omittedReaders).toEqual([READER_ROLE]);
     const policy = policyInForce(READER_ROLE);
     expect(policy.Statement.find((st) => st.Effect === 'Allow')?.Principal).toEqual({
       AWS: [REF.userArn, ADMIN_ROLE, READER_USER],
@@ -972,7 +1141,7 @@ describe('readers (secretReaderArns)', () => {
 
     const outcome = await vault({ readerArns: [NEW_READER, READER_ROLE, READER_USER] }).store(REF, KEY);
 
-    expect(outcome).toEqual({ omittedReaders: [NEW_READER] });
+    expect(outcome.omittedReaders).toEqual([NEW_READER]);
     // The search wrote [READER_ROLE] alone on the way: the last accepted write must restore both.
     expect(
       policiesWritten()
@@ -997,7 +1166,7 @@ describe('readers (secretReaderArns)', () => {
     now += 14 * 60_000;
     const second = await theVault.store(REF, KEY);
 
-    expect(second).toEqual({ omittedReaders: [READER_ROLE] });
+    expect(second.omittedReaders).toEqual([READER_ROLE]);
     expect(naming()).toBe(afterFirst);
   });
 });
@@ -1038,7 +1207,7 @@ describe('a deleted principal in an operator statement', () => {
 
     const outcome = await vault({ adminRoleArn: ADMIN_ROLE }).store(REF, KEY);
 
-    expect(outcome).toEqual({ omittedReaders: [DELETED_ROLE_ID] });
+    expect(outcome.omittedReaders).toEqual([DELETED_ROLE_ID]);
     const [policy, ...more] = policiesWritten();
     expect(more).toEqual([]); // accepted at once: the admin role is not suspected
     expect(policy!.Statement).toContainEqual({
@@ -1099,7 +1268,7 @@ describe('a deleted principal in an operator statement', () => {
 
     const outcome = await vault().store(REF, KEY);
 
-    expect(outcome).toEqual({ omittedReaders: [] });
+    expect(outcome.omittedReaders).toEqual([]);
     expect(policiesWritten()[0]!.Statement).toContainEqual(statement);
   });
 });
@@ -1123,7 +1292,7 @@ describe('settlePolicy (a resumed rotation after a redeploy)', () => {
 
     const outcome = await vault().settlePolicy(REF);
 
-    expect(outcome).toEqual({ omittedReaders: [] });
+    expect(outcome.omittedReaders).toEqual([]);
     const [policy] = policiesWritten();
     expect(exemptFrom(policy!.Statement, 'secretsmanager:GetSecretValue')).toEqual([
       [REF.userArn, SERVICE_ROLE],
