@@ -28,6 +28,7 @@ import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/
 import {
   AnyPrincipal,
   Effect,
+  Policy,
   PolicyDocument,
   PolicyStatement,
   Role,
@@ -252,6 +253,15 @@ export class KeyRotation extends Construct {
       retryAttempts: 2,
       maxEventAge: Duration.hours(2),
       environment,
+    });
+    // A run that comes close to its timeout continues in a new, asynchronous invocation of the
+    // planner. A policy of its own, not in the role's default policy: the function depends on that
+    // one, and naming the function's ARN there would make the function depend on itself.
+    new Policy(this, 'PlannerContinuation', {
+      roles: [this.plannerRole],
+      statements: [
+        new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.planner.functionArn] }),
+      ],
     });
     this.rotator = new NodejsFunction(this, 'Rotator', {
       ...this.functionDefaults(),
@@ -824,6 +834,9 @@ export class KeyRotation extends Construct {
             label: "schedule's dead-letter queue",
           }),
           this.serviceMetric(METRIC.workMessages, 'Sum', hour).with({ label: 'messages planned' }),
+          this.serviceMetric(METRIC.plannerContinuations, 'Sum', hour).with({
+            label: 'planning runs continued (time)',
+          }),
         ],
         right: [this.workQueue.metricApproximateAgeOfOldestMessage({ period: hour, label: 'oldest (s)' })],
         width: 12,

@@ -311,7 +311,7 @@ describe('IAM', () => {
     userReads,
   ];
 
-  test('the planner reads IAM and the ledger and sends work, nothing more', () => {
+  test('the planner reads IAM and the ledger, sends work and may continue itself, nothing more', () => {
     expect(statementsOfRole(custom.template, ids.plannerRole)).toEqual(
       sortStatements([
         ...iamReads,
@@ -327,6 +327,8 @@ describe('IAM', () => {
           resources: [keyArn],
           conditions: viaServices('sqs', 'dynamodb'),
         },
+        // Itself (unqualified), to continue a run that comes close to its timeout.
+        { effect: 'Allow', actions: ['lambda:InvokeFunction'], resources: [`<${ids.planner}.Arn>`] },
         ...logging(ids.plannerLogs),
       ]),
     );
