@@ -169,8 +169,9 @@ export function mayNeedAction(
  * - Our unfinished work (a rotation in flight, undelivered notices) is always queued.
  * - The review the rotator recorded skips the user while the report shows the same keys and its
  *   day has not come: users in a grace period or waiting for deletion cost nothing daily.
- * - Otherwise what the report suggests; and keys that changed since the review (by hand) are looked
- *   at again even when the report alone suggests nothing.
+ * - Otherwise what the report suggests; and a user with a review is looked at again when its keys
+ *   changed since (by hand) or its day has come, even when the report alone suggests nothing (the
+ *   report cannot tell key ids apart, nor show tags).
  */
 export function screenUser(
   row: CredentialReportRow,
@@ -186,5 +187,5 @@ export function screenUser(
   if (review && review.keys === keys && now.getTime() < Date.parse(review.due)) return [];
   const suggested = suggestedActions(row, ledger, settings, now);
   if (suggested.length > 0) return suggested;
-  return review && review.keys !== keys ? ['review'] : [];
+  return review ? ['review'] : [];
 }

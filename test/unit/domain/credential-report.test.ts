@@ -1,13 +1,28 @@
 import {
   mayNeedAction,
   parseCredentialReport,
+  screenUser,
+  suggestedActions,
   type CredentialReportRow,
   type ReportKeySlot,
 } from '../../../lambda/domain/credential-report';
 import type { AccessKey, UserLedger } from '../../../lambda/domain/model';
 import { hasWork, planUser } from '../../../lambda/domain/policy';
 import { DEFAULT_SETTINGS, type RotationSettings } from '../../../lambda/domain/settings';
-import { daysAgo, inactiveKey, key, ledger, NEW, NOW, OLD, pendingNotice, user } from './builders';
+import { fingerprintOfKeys, nextReview } from '../../../lambda/domain/review';
+import {
+  daysAgo,
+  inactiveKey,
+  key,
+  ledger,
+  NEW,
+  NOW,
+  OLD,
+  pairLedger,
+  pendingNotice,
+  SPARE,
+  user,
+} from './builders';
 
 const HEADER =
   'user,arn,user_creation_time,password_enabled,password_last_used,password_last_changed,password_next_rotation,mfa_active,' +
@@ -359,5 +374,187 @@ describe('mayNeedAction', () => {
     // The grid is not vacuous: it holds both users with work and users without.
     expect(withWork).toBeGreaterThan(100);
     expect(checked - withWork).toBeGreaterThan(100);
+  });
+});
+
+describe('suggestedActions: what the report suggests, for the audit trail', () => {
+  const settings = DEFAULT_SETTINGS;
+  const iso = (days: number) => daysAgo(days).toISOString();
+
+  test.each<{ name: string; keys: AccessKey[]; memory?: UserLedger; expected: string[] }>([
+    { name: 'a fresh key', keys: [key(OLD, 10)], expected: [] },
+    { name: 'a key 76 days old', keys: [key(OLD, 76)], expected: ['warn'] },
+    { name: 'a key 80 days old', keys: [key(OLD, 80)], expected: ['rotate'] },
+    {
+      name: 'a key 80 days old next to an untracked inactive key',
+      keys: [key(OLD, 80), inactiveKey(NEW, 300)],
+      expected: ['track-inactive', 'make-room', 'rotate'],
+    },
+    { name: 'two active keys', keys: [key(OLD, 30), key(NEW, 2)], expected: ['review'] },
+    {
+      name: 'an inactive key due for deletion',
+      keys: [key(NEW, 20), inactiveKey(OLD, 100)],
+      memory: ledger({ inactiveSince: { [OLD]: iso(14) } }),
+      expected: ['delete'],
+    },
+    {
+      name: 'a tracked key deleted by hand',
+      keys: [key(NEW, 20)],
+      memory: ledger({ inactiveSince: { [OLD]: iso(3) } }),
+      expected: ['forget'],
+    },
+    {
+      name: 'undelivered notices',
+      keys: [key(NEW, 20)],
+      memory: ledger({ outbox: [pendingNotice()] }),
+      expected: ['resume'],
+    },
+  ])('$name -> $expected', ({ keys, memory, expected }) => {
+    expect(suggestedActions(rowFor(keys), memory, settings, NOW)).toEqual(expected);
+  });
+
+  test('with reaping on, an idle key is suggested for reaping before its age counts', () => {
+    const reaping = { ...settings, reapUnusedDays: 45 };
+
+    expect(
+      suggestedActions(rowFor([key(OLD, 85, { lastUsedDaysAgo: 50 })]), undefined, reaping, NOW),
+    ).toEqual(['reap']);
+  });
+});
+
+describe('screenUser: the planner skips a user while its review holds', () => {
+  const settings = DEFAULT_SETTINGS;
+  const iso = (days: number) => daysAgo(days).toISOString();
+  const pair = [key(OLD, 82, { lastUsedDaysAgo: 0 }), key(NEW, 2, { lastUsedDaysAgo: 0 })];
+  const inGrace = (now = NOW) => {
+    const memory = pairLedger({}, 2);
+    return { ...memory, review: nextReview({ user: user(pair), ledger: memory, now, settings }) };
+  };
+  const at = (days: number) => new Date(NOW.getTime() + days * 86_400_000);
+
+  test('a pair in its grace period, same keys, before the review is due: skipped', () => {
+    expect(mayNeedAction(rowFor(pair), inGrace(), settings, NOW)).toBe(true); // without the review
+    expect(screenUser(rowFor(pair), inGrace(), settings, NOW)).toEqual([]);
+    expect(screenUser(rowFor(pair), inGrace(), settings, at(4))).toEqual([]);
+  });
+
+  test('on the day the review is due: screened as the report says', () => {
+    expect(inGrace().review.due).toBe('2026-06-06T00:00:00.000Z');
+    expect(screenUser(rowFor(pair), inGrace(), settings, at(5))).toEqual(['review']);
+  });
+
+  test('keys that differ from the review are screened at once', () => {
+    const deactivatedByHand = [{ ...pair[0]!, status: 'Inactive' as const }, pair[1]!];
+
+    expect(screenUser(rowFor(deactivatedByHand), inGrace(), settings, NOW)).toEqual(['track-inactive']);
+  });
+
+  test('a review that has come due, or keys changed, are looked at even when the report suggests nothing', () => {
+    const young = [key(OLD, 10)];
+    const memory = ledger({ review: { keys: '2026-01-01T00:00:00Z:A', due: at(30).toISOString() } });
+    // Same keys, due yesterday (a foreign pair reported, an exemption: the 30-day recheck).
+    const due = ledger({ review: { keys: fingerprintOfKeys(young), due: at(-1).toISOString() } });
+
+    expect(mayNeedAction(rowFor(young), memory, settings, NOW)).toBe(false);
+    expect(screenUser(rowFor(young), memory, settings, NOW)).toEqual(['review']);
+    expect(screenUser(rowFor(young), ledger(), settings, NOW)).toEqual([]); // no review: the report decides
+    expect(screenUser(rowFor(young), due, settings, NOW)).toEqual(['review']);
+  });
+
+  test('our unfinished work is queued whatever the review says; a user out of scope is not', () => {
+    const unfinished = { ...inGrace(), outbox: [pendingNotice()] };
+    const scoped = { ...settings, includePaths: ['/apps/'] };
+
+    expect(screenUser(rowFor(pair), unfinished, settings, NOW)).toEqual(['resume']);
+    expect(
+      screenUser(
+        rowFor([key(OLD, 10)]),
+        ledger({ review: { keys: 'x', due: NOW.toISOString() } }),
+        scoped,
+        NOW,
+      ),
+    ).toEqual([]);
+  });
+
+  /**
+   * The screen with reviews is never less safe: a review recorded on some day, keys and last use
+   * unchanged since, never hides a day on which the policy has something to do.
+   */
+  test('never skips a day on which the policy has work', () => {
+    const activeAges = [undefined, 0, 40, 60, 75, 76, 79, 80, 85, 200];
+    const lastUses = [undefined, 0, 44, 100];
+    const inactiveStates = [undefined, 'untracked', 0, 13, 30] as const;
+    const pairings = ['none', 'ours', 'foreign'] as const;
+    const settingsGrid: RotationSettings[] = [
+      settings,
+      { ...settings, reapUnusedDays: 45 },
+      { ...settings, warnDays: 0, deleteAfterDays: 5 },
+    ];
+    const misses: string[] = [];
+    let checked = 0;
+    let withWork = 0;
+    let skipped = 0;
+    for (const activeAge of activeAges) {
+      for (const lastUse of lastUses) {
+        if (activeAge === undefined ? lastUse !== undefined : lastUse !== undefined && lastUse > activeAge)
+          continue;
+        for (const inactiveState of inactiveStates) {
+          for (const pairing of pairings) {
+            if (pairing !== 'none' && (activeAge === undefined || inactiveState !== undefined)) continue;
+            for (const reactivated of [false, true]) {
+              for (const current of settingsGrid) {
+                const keys: AccessKey[] = [];
+                if (activeAge !== undefined) keys.push(key(OLD, activeAge, { lastUsedDaysAgo: lastUse }));
+                if (inactiveState !== undefined) keys.push(inactiveKey(NEW, 300));
+                if (pairing !== 'none')
+                  keys.push(key(SPARE, Math.min(activeAge!, 3), { lastUsedDaysAgo: 0 }));
+                const inactiveSince: Record<string, string> = {};
+                if (typeof inactiveState === 'number') inactiveSince[NEW] = iso(inactiveState);
+                if (reactivated) inactiveSince[OLD] = iso(3);
+                const memory = ledger({
+                  inactiveSince,
+                  rotations:
+                    pairing === 'ours' ? [{ oldKeyId: OLD, newKeyId: SPARE, rotatedAt: iso(3) }] : [],
+                  notices: pairing === 'foreign' ? { [`conflict:${OLD},${SPARE}`]: iso(1) } : {},
+                });
+                const recorded = {
+                  ...memory,
+                  review: nextReview({ user: user(keys), ledger: memory, now: NOW, settings: current }),
+                };
+                for (let day = 0; day <= 60; day++) {
+                  const now = at(day);
+                  const plan = planUser({ user: user(keys), ledger: recorded, now, settings: current });
+                  const work = plan.actions.filter(
+                    (action) => !(action.kind === 'conflict' && pairing === 'foreign'),
+                  );
+                  const screened = screenUser(rowFor(keys), recorded, current, now);
+                  checked++;
+                  if (work.length > 0) withWork++;
+                  if (screened.length === 0) skipped++;
+                  if (work.length > 0 && screened.length === 0) {
+                    misses.push(
+                      JSON.stringify({
+                        activeAge,
+                        lastUse,
+                        inactiveState,
+                        pairing,
+                        reactivated,
+                        day,
+                        work: work.map((a) => a.kind),
+                      }),
+                    );
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+
+    expect(misses).toEqual([]);
+    expect(withWork).toBeGreaterThan(1000);
+    expect(skipped).toBeGreaterThan(1000); // and the review does skip days
+    expect(checked).toBeGreaterThan(withWork + skipped / 2);
   });
 });
