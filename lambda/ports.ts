@@ -164,25 +164,29 @@ export interface OwnerNotifier {
   subscriptionState(owner: string): Promise<SubscriptionState>;
 }
 
+/** The lock, taken or released in the same write as a record's changes. */
+export interface SaveOptions {
+  /** Take (or renew) the user's lock: this holder, until then. */
+  readonly lock?: { readonly holder: string; readonly until: Date };
+  /** Release the lock, if this holder holds it in the record written. */
+  readonly release?: string;
+}
+
 /** DynamoDB: per-user memory with conditional writes and a lock with a lease. */
 export interface RotationLedger {
   load(accountId: string, userName: string): Promise<UserLedger | undefined>;
   /** Every record of the account (all pages). */
   loadAccount(accountId: string): Promise<UserLedger[]>;
   /**
-   * Takes the user's lock until `until` if it is free or its lease has expired at `now`; creates the
-   * record if absent. Returns the record as stored. Throws LockHeldError.
+   * Writes the record if its stored version still equals `record.version` (0: only if there is no
+   * record yet); returns it as stored, with version + 1. The user's lock is taken or released in the
+   * same conditional write (`options`), so that a unit of work needs no calls of its own for it: the
+   * caller has loaded the record and seen the lock free or its lease expired, and the version proves
+   * nobody wrote since. Throws ConcurrentUpdateError, or LockHeldError when the write was to take the
+   * lock and another holder has taken it meanwhile.
    */
-  acquireLock(
-    accountId: string,
-    userName: string,
-    holder: string,
-    now: Date,
-    until: Date,
-  ): Promise<UserLedger>;
-  /** Writes the record if its stored version still equals `record.version`; returns it with version + 1. */
-  save(record: UserLedger): Promise<UserLedger>;
-  /** Releases the lock if `holder` still holds it. */
+  save(record: UserLedger, options?: SaveOptions): Promise<UserLedger>;
+  /** Releases the lock if `holder` still holds it (whatever the version): for a unit of work that failed. */
   releaseLock(accountId: string, userName: string, holder: string): Promise<void>;
   /** The owner's recorded subscription (kept in the ledger, so nobody pages through SNS to find it). */
   findOwnerSubscription(owner: string): Promise<OwnerSubscription | undefined>;

@@ -1,8 +1,10 @@
 /**
  * The ledger in DynamoDB: one item per (account, user), partition key `pk` = account id, sort key
- * `sk` = user name. Every write is conditional: on the version for saves, on the lock's holder or
- * lease for the lock. Owner subscriptions live in their own partition, `pk` = OWNER_PARTITION and
- * `sk` = the owner's address (never an account id, so an account's query never returns them).
+ * `sk` = user name. Every save is one conditional PutItem on the version, which also takes or releases
+ * the user's lock (an attribute of the item), so that a unit of work spends no calls on its lock;
+ * only a unit of work that failed releases it alone, conditionally on its holder. Owner
+ * subscriptions live in their own partition, `pk` = OWNER_PARTITION and `sk` = the owner's address
+ * (never an account id, so an account's query never returns them).
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -14,7 +16,7 @@ import {
 } from '@aws-sdk/lib-dynamodb';
 import { ConcurrentUpdateError, LockHeldError } from '../domain/errors';
 import { emptyLedger, UserLedger } from '../domain/model';
-import type { OwnerSubscription, RotationLedger } from '../ports';
+import type { OwnerSubscription, RotationLedger, SaveOptions } from '../ports';
 import { awsErrorName, call, mapAwsError } from './aws-errors';
 import { SDK_CLIENT_CONFIG } from './sdk-config';
 
@@ -28,6 +30,24 @@ export function recordFromItem(item: Item): UserLedger {
   const { pk, sk, ...rest } = item as Item & { pk: string; sk: string };
   const empty = emptyLedger(pk, sk);
   return { ...empty, ...(rest as Partial<UserLedger>), accountId: pk, userName: sk };
+}
+
+/** The record with the lock taken or released as asked. */
+function withLockChange(record: UserLedger, { lock, release }: SaveOptions): UserLedger {
+  if (lock) return { ...record, lock: { holder: lock.holder, until: lock.until.toISOString() } };
+  if (release !== undefined && record.lock?.holder === release) return { ...record, lock: undefined };
+  return record;
+}
+
+/**
+ * The lock of the item a conditional write found (ReturnValuesOnConditionCheckFailure), if it has
+ * one. The document client does not unmarshall errors: the item is in AttributeValue form.
+ */
+function lockOfFailedWrite(error: unknown): { holder: string; until?: string } | undefined {
+  const lock = (error as { Item?: { lock?: { M?: { holder?: { S?: string }; until?: { S?: string } } } } })
+    .Item?.lock?.M;
+  const holder = lock?.holder?.S;
+  return holder === undefined ? undefined : { holder, until: lock?.until?.S };
 }
 
 export class DynamoLedger implements RotationLedger {
@@ -74,55 +94,8 @@ export class DynamoLedger implements RotationLedger {
     return records;
   }
 
-  async acquireLock(
-    accountId: string,
-    userName: string,
-    holder: string,
-    now: Date,
-    until: Date,
-  ): Promise<UserLedger> {
-    try {
-      const response = await this.documents.send(
-        new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: accountId, sk: userName },
-          UpdateExpression: 'SET #lock = :lock, #version = if_not_exists(#version, :zero) + :one',
-          ConditionExpression:
-            'attribute_not_exists(#lock) OR #lock.#holder = :holder OR #lock.#until < :now',
-          ExpressionAttributeNames: {
-            '#lock': 'lock',
-            '#version': 'version',
-            '#holder': 'holder',
-            '#until': 'until',
-          },
-          ExpressionAttributeValues: {
-            ':lock': { holder, until: until.toISOString() },
-            ':holder': holder,
-            ':now': now.toISOString(),
-            ':zero': 0,
-            ':one': 1,
-          },
-          ReturnValues: 'ALL_NEW',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-      return recordFromItem(response.Attributes ?? { pk: accountId, sk: userName });
-    } catch (error) {
-      if (awsErrorName(error) === 'ConditionalCheckFailedException') {
-        const current = (
-          error as { Item?: { lock?: { M?: { holder?: { S?: string }; until?: { S?: string } } } } }
-        ).Item?.lock?.M;
-        throw new LockHeldError(
-          `user ${userName} is being worked on by ${current?.holder?.S ?? 'another run'} until ${current?.until?.S ?? 'its lease ends'}`,
-          { cause: error },
-        );
-      }
-      throw mapAwsError(error, 'dynamodb:UpdateItem');
-    }
-  }
-
-  async save(record: UserLedger): Promise<UserLedger> {
-    const next: UserLedger = { ...record, version: record.version + 1 };
+  async save(record: UserLedger, options: SaveOptions = {}): Promise<UserLedger> {
+    const next: UserLedger = { ...withLockChange(record, options), version: record.version + 1 };
     const { accountId, userName, ...attributes } = next;
     try {
       await this.documents.send(
@@ -136,10 +109,19 @@ export class DynamoLedger implements RotationLedger {
                 ExpressionAttributeNames: { '#version': 'version' },
                 ExpressionAttributeValues: { ':expected': record.version },
               }),
+          // Taking the lock: who took it meanwhile, if anyone, is named from the item as it is.
+          ...(options.lock ? { ReturnValuesOnConditionCheckFailure: 'ALL_OLD' as const } : {}),
         }),
       );
     } catch (error) {
       if (awsErrorName(error) === 'ConditionalCheckFailedException') {
+        const holder = options.lock ? lockOfFailedWrite(error) : undefined;
+        if (holder && holder.holder !== options.lock?.holder) {
+          throw new LockHeldError(
+            `user ${userName} is being worked on by ${holder.holder} until ${holder.until ?? 'its lease ends'}`,
+            { cause: error },
+          );
+        }
         throw new ConcurrentUpdateError(
           `ledger record of ${userName} changed since version ${record.version}`,
           {

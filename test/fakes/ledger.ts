@@ -1,10 +1,11 @@
 /**
  * The DynamoDB ledger in memory: items stored as JSON (as a table would hold them), writes
- * conditional on the version, and a lock with a lease.
+ * conditional on the version that take or release the user's lock in the same write (as the adapter's
+ * PutItem does), and a lock with a lease.
  */
 import { ConcurrentUpdateError, LockHeldError } from '../../lambda/domain/errors';
 import { emptyLedger, UserLedger } from '../../lambda/domain/model';
-import type { OwnerSubscription, RotationLedger } from '../../lambda/ports';
+import type { OwnerSubscription, RotationLedger, SaveOptions } from '../../lambda/ports';
 import { Faults } from './faults';
 
 export class FakeLedger implements RotationLedger {
@@ -46,6 +47,10 @@ export class FakeLedger implements RotationLedger {
     );
   }
 
+  /**
+   * Test helper (not part of the port): another run takes the user's lock, as its first write would,
+   * if it is free or its lease has expired at `now`; creates the record if absent.
+   */
   acquireLock(accountId: string, userName: string, holder: string, now: Date, until: Date) {
     return this.faults.around('dynamodb:AcquireLock', () => {
       const current = this.get(accountId, userName) ?? emptyLedger(accountId, userName);
@@ -62,14 +67,24 @@ export class FakeLedger implements RotationLedger {
     });
   }
 
-  save(record: UserLedger) {
+  save(record: UserLedger, { lock, release }: SaveOptions = {}) {
     return this.faults.around('dynamodb:Save', () => {
       const current = this.get(record.accountId, record.userName);
       if ((current?.version ?? 0) !== record.version) {
+        // As the adapter reads the failed write's item: a lock someone else took meanwhile is named.
+        if (lock && current?.lock && current.lock.holder !== lock.holder) {
+          throw new LockHeldError(
+            `user ${record.userName} is locked by ${current.lock.holder} until ${current.lock.until}`,
+          );
+        }
         throw new ConcurrentUpdateError(
           `ledger record of ${record.userName} changed (version ${current?.version}, expected ${record.version})`,
         );
       }
+      if (lock)
+        return this.put({ ...record, lock: { holder: lock.holder, until: lock.until.toISOString() } });
+      if (release !== undefined && record.lock?.holder === release)
+        return this.put({ ...record, lock: undefined });
       return this.put(record);
     });
   }

@@ -224,74 +224,79 @@ describe('saves are conditional on the version', () => {
   });
 });
 
-describe('the lock and its lease', () => {
-  test('taken on a new user (creating the record), refused to another holder while the lease runs', async () => {
-    const taken = await ledger.acquireLock(ACCOUNT, 'locked', 'run-a', T0, minutes(15));
+describe('the lock, taken and released in the same write as the changes', () => {
+  const lockOf = (holder: string, until: Date) => ({ lock: { holder, until } });
 
-    expect(taken).toMatchObject({ version: 1, lock: { holder: 'run-a', until: minutes(15).toISOString() } });
-    expect(taken.rotations).toEqual([]);
-    const error = await rejectionOf(ledger.acquireLock(ACCOUNT, 'locked', 'run-b', minutes(5), minutes(20)));
+  test('taken on a new user (creating the record), with the changes of the same write', async () => {
+    const taken = await ledger.save(
+      record('locked', { warnedKeys: { AKIAWARNED0000000000: T0.toISOString() } }),
+      lockOf('run-a', minutes(15)),
+    );
+
+    expect(taken).toMatchObject({
+      version: 1,
+      lock: { holder: 'run-a', until: minutes(15).toISOString() },
+      warnedKeys: { AKIAWARNED0000000000: T0.toISOString() },
+    });
+    await expect(ledger.load(ACCOUNT, 'locked')).resolves.toEqual(taken);
+  });
+
+  test('taken by another run since this one loaded: LockHeldError naming the holder and lease, nothing written', async () => {
+    const loaded = await ledger.save(record('contested'));
+    const theirs = await ledger.save(loaded, lockOf('run-a', minutes(15)));
+
+    const error = await rejectionOf(ledger.save(loaded, lockOf('run-b', minutes(20))));
+
     expect(error).toBeInstanceOf(LockHeldError);
-    // The refusal names who holds it and until when (read from the item DynamoDB returns).
+    // Named from the item DynamoDB returns with the failed condition (ReturnValuesOnConditionCheckFailure).
     expect(error.message).toContain('run-a');
     expect(error.message).toContain(minutes(15).toISOString());
-    await expect(ledger.load(ACCOUNT, 'locked')).resolves.toMatchObject({ lock: { holder: 'run-a' } });
+    await expect(ledger.load(ACCOUNT, 'contested')).resolves.toEqual(theirs);
   });
 
-  test('the holder takes it again (extending the lease); each take bumps the version', async () => {
-    await ledger.acquireLock(ACCOUNT, 'renewed', 'run-a', T0, minutes(15));
+  test('kept by later writes of its holder, and released by the last one', async () => {
+    const taken = await ledger.save(record('held'), lockOf('run-a', minutes(15)));
+    const kept = await ledger.save({ ...taken, notices: { step: 'one' } });
+    expect(kept.lock).toEqual({ holder: 'run-a', until: minutes(15).toISOString() });
 
-    const again = await ledger.acquireLock(ACCOUNT, 'renewed', 'run-a', minutes(10), minutes(25));
+    const released = await ledger.save({ ...kept, notices: { step: 'two' } }, { release: 'run-a' });
 
-    expect(again).toMatchObject({ version: 2, lock: { holder: 'run-a', until: minutes(25).toISOString() } });
-  });
-
-  test('an expired lease is taken over; the old holder then releases nothing', async () => {
-    await ledger.acquireLock(ACCOUNT, 'expired', 'run-a', T0, minutes(15));
-
-    const taken = await ledger.acquireLock(ACCOUNT, 'expired', 'run-b', minutes(16), minutes(31));
-    expect(taken.lock).toEqual({ holder: 'run-b', until: minutes(31).toISOString() });
-    await ledger.releaseLock(ACCOUNT, 'expired', 'run-a');
-
-    await expect(ledger.load(ACCOUNT, 'expired')).resolves.toMatchObject({
-      version: taken.version,
-      lock: { holder: 'run-b' },
-    });
-  });
-
-  test('released by its holder: the lock is gone and the next run takes it at once', async () => {
-    const taken = await ledger.acquireLock(ACCOUNT, 'released', 'run-a', T0, minutes(15));
-
-    await ledger.releaseLock(ACCOUNT, 'released', 'run-a');
-
-    const after = await ledger.load(ACCOUNT, 'released');
+    const after = await ledger.load(ACCOUNT, 'held');
+    expect(after).toEqual(released);
     expect(after?.lock).toBeUndefined();
-    expect(after?.version).toBe(taken.version + 1);
-    await expect(
-      ledger.acquireLock(ACCOUNT, 'released', 'run-b', minutes(1), minutes(16)),
-    ).resolves.toMatchObject({ lock: { holder: 'run-b' } });
+    expect(after?.version).toBe(taken.version + 2);
   });
 
-  test('a lock taken on an existing record keeps its fields; a save under the lock follows its version', async () => {
+  test('released alone by its holder after a failure; another holder releases nothing', async () => {
+    const taken = await ledger.save(record('failed'), lockOf('run-a', minutes(15)));
+
+    await ledger.releaseLock(ACCOUNT, 'failed', 'run-b');
+    await expect(ledger.load(ACCOUNT, 'failed')).resolves.toEqual(taken);
+    await ledger.releaseLock(ACCOUNT, 'failed', 'run-a');
+
+    const after = await ledger.load(ACCOUNT, 'failed');
+    expect(after?.lock).toBeUndefined();
+    expect(await storedVersion('failed')).toBe(taken.version + 1);
+  });
+
+  test('a save from the version before the lock was taken would drop the lock: refused', async () => {
     const existing = await ledger.save(
       record('kept', { warnedKeys: { AKIAWARNED0000000000: T0.toISOString() } }),
     );
+    const locked = await ledger.save(existing, lockOf('run-a', minutes(15)));
 
-    const locked = await ledger.acquireLock(ACCOUNT, 'kept', 'run-a', T0, minutes(15));
-
-    expect(locked).toMatchObject({ version: existing.version + 1, warnedKeys: existing.warnedKeys });
-    const saved = await ledger.save({ ...locked, notices: { done: T0.toISOString() } });
-    expect(await storedVersion('kept')).toBe(saved.version);
-    // A save from the version before the lock was taken would overwrite the lock: refused.
     await expect(ledger.save(existing)).rejects.toBeInstanceOf(ConcurrentUpdateError);
+
+    await expect(ledger.load(ACCOUNT, 'kept')).resolves.toEqual(locked);
   });
 
-  test('two runs racing for a free lock: exactly one holds it', async () => {
+  test('two runs racing from the same version to take the lock: exactly one holds it', async () => {
+    const base = await ledger.save(record('raced-lock'));
     const [a, b] = racingWriters();
 
     const outcomes = await Promise.allSettled([
-      a.acquireLock(ACCOUNT, 'contended', 'run-a', T0, minutes(15)),
-      b.acquireLock(ACCOUNT, 'contended', 'run-b', T0, minutes(15)),
+      a.save(base, lockOf('run-a', minutes(15))),
+      b.save(base, lockOf('run-b', minutes(15))),
     ]);
 
     const won = outcomes.filter((outcome) => outcome.status === 'fulfilled');
@@ -299,7 +304,22 @@ describe('the lock and its lease', () => {
     expect(won).toHaveLength(1);
     expect(lost).toHaveLength(1);
     expect(lost[0]!.reason).toBeInstanceOf(LockHeldError);
-    await expect(ledger.load(ACCOUNT, 'contended')).resolves.toMatchObject({ lock: won[0]!.value.lock });
+    await expect(ledger.load(ACCOUNT, 'raced-lock')).resolves.toMatchObject({ lock: won[0]!.value.lock });
+  });
+
+  test("two runs racing to create a user's record with the lock: exactly one holds it", async () => {
+    const [a, b] = racingWriters();
+
+    const outcomes = await Promise.allSettled([
+      a.save(record('created-locked'), lockOf('run-a', minutes(15))),
+      b.save(record('created-locked'), lockOf('run-b', minutes(15))),
+    ]);
+
+    const won = outcomes.filter((outcome) => outcome.status === 'fulfilled');
+    const lost = outcomes.filter((outcome) => outcome.status === 'rejected');
+    expect(won).toHaveLength(1);
+    expect(lost[0]!.reason).toBeInstanceOf(LockHeldError);
+    await expect(ledger.load(ACCOUNT, 'created-locked')).resolves.toEqual(won[0]!.value);
   });
 });
 

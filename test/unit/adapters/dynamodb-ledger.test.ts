@@ -153,61 +153,84 @@ describe('loadAccount', () => {
   });
 });
 
-describe('acquireLock', () => {
-  test('takes the lock when free, expired or already ours, and returns the record as stored', async () => {
-    documents.on(UpdateCommand).resolves({
-      Attributes: {
-        pk: ACCOUNT,
-        sk: 'alice',
-        version: 4,
-        lock: { holder: 'run-1', until: UNTIL.toISOString() },
-      },
-    });
+describe('save taking or releasing the lock (one write with the changes)', () => {
+  const record: UserLedger = {
+    ...emptyLedger(ACCOUNT, 'alice'),
+    version: 4,
+    warnedKeys: { AKIAOLDKEY000000001: '2025-12-25T02:00:00.000Z' },
+  };
 
-    const record = await ledger().acquireLock(ACCOUNT, 'alice', 'run-1', NOW, UNTIL);
+  test('taking it: the lock is part of the item, on the same version condition, and a conflict returns the old item', async () => {
+    documents.on(PutCommand).resolves({});
 
-    expect(documents.commandCalls(UpdateCommand).map((c) => c.args[0].input)).toEqual([
+    const saved = await ledger().save(record, { lock: { holder: 'run-1', until: UNTIL } });
+
+    const lock = { holder: 'run-1', until: '2026-01-01T02:15:00.000Z' };
+    expect(documents.commandCalls(PutCommand).map((c) => c.args[0].input)).toEqual([
       {
         TableName: TABLE,
-        Key: { pk: ACCOUNT, sk: 'alice' },
-        UpdateExpression: 'SET #lock = :lock, #version = if_not_exists(#version, :zero) + :one',
-        ConditionExpression: 'attribute_not_exists(#lock) OR #lock.#holder = :holder OR #lock.#until < :now',
-        ExpressionAttributeNames: {
-          '#lock': 'lock',
-          '#version': 'version',
-          '#holder': 'holder',
-          '#until': 'until',
-        },
-        ExpressionAttributeValues: {
-          ':lock': { holder: 'run-1', until: '2026-01-01T02:15:00.000Z' },
-          ':holder': 'run-1',
-          ':now': '2026-01-01T02:00:00.000Z',
-          ':zero': 0,
-          ':one': 1,
-        },
-        ReturnValues: 'ALL_NEW',
+        Item: { pk: ACCOUNT, sk: 'alice', ...withoutIdentity(record), lock, version: 5 },
+        ConditionExpression: '#version = :expected',
+        ExpressionAttributeNames: { '#version': 'version' },
+        ExpressionAttributeValues: { ':expected': 4 },
         ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
       },
     ]);
-    expect(record).toEqual({
-      ...emptyLedger(ACCOUNT, 'alice'),
-      version: 4,
-      lock: { holder: 'run-1', until: '2026-01-01T02:15:00.000Z' },
-    });
+    expect(documents.commandCalls(UpdateCommand)).toHaveLength(0);
+    expect(saved).toEqual({ ...record, lock, version: 5 });
   });
 
-  test('a failed condition is LockHeldError naming the holder and lease from the stored item', async () => {
+  test('taking it on a user without a record: created with the lock, only if still absent', async () => {
+    documents.on(PutCommand).resolves({});
+
+    const saved = await ledger().save(emptyLedger(ACCOUNT, 'bob'), {
+      lock: { holder: 'run-1', until: UNTIL },
+    });
+
+    expect(documents.commandCalls(PutCommand)[0]?.args[0].input).toMatchObject({
+      ConditionExpression: 'attribute_not_exists(pk)',
+      Item: { pk: ACCOUNT, sk: 'bob', version: 1, lock: { holder: 'run-1' } },
+    });
+    expect(saved.lock).toEqual({ holder: 'run-1', until: UNTIL.toISOString() });
+  });
+
+  test('releasing it: the item is written without the lock', async () => {
+    documents.on(PutCommand).resolves({});
+    const locked = { ...record, lock: { holder: 'run-1', until: UNTIL.toISOString() } };
+
+    const saved = await ledger().save(locked, { release: 'run-1' });
+
+    // Undefined here; the marshaller drops it (dynamodb-ledger.wire.test.ts).
+    const item = documents.commandCalls(PutCommand)[0]?.args[0].input.Item;
+    expect(item?.lock).toBeUndefined();
+    expect(item).toMatchObject({ version: 5 });
+    expect(saved.lock).toBeUndefined();
+  });
+
+  test("releasing another holder's lock leaves it in the item", async () => {
+    documents.on(PutCommand).resolves({});
+    const lockedByOther = { ...record, lock: { holder: 'run-0', until: UNTIL.toISOString() } };
+
+    const saved = await ledger().save(lockedByOther, { release: 'run-1' });
+
+    expect(documents.commandCalls(PutCommand)[0]?.args[0].input.Item).toMatchObject({
+      lock: lockedByOther.lock,
+    });
+    expect(saved.lock).toEqual(lockedByOther.lock);
+  });
+
+  test('taken meanwhile by another run: LockHeldError naming the holder and lease from the stored item', async () => {
     // Errors are not unmarshalled by the document client: the item is in AttributeValue form.
-    documents.on(UpdateCommand).rejects(
+    documents.on(PutCommand).rejects(
       conditionFailed({
         pk: { S: ACCOUNT },
         sk: { S: 'alice' },
-        version: { N: '7' },
+        version: { N: '5' },
         lock: { M: { holder: { S: 'run-0' }, until: { S: '2026-01-01T02:10:00.000Z' } } },
       }),
     );
 
-    const error = await rejectionOf(() => ledger().acquireLock(ACCOUNT, 'alice', 'run-1', NOW, UNTIL));
+    const error = await rejectionOf(() => ledger().save(record, { lock: { holder: 'run-1', until: UNTIL } }));
 
     expect(error).toBeInstanceOf(LockHeldError);
     expect((error as LockHeldError).retryable).toBe(true);
@@ -216,15 +239,27 @@ describe('acquireLock', () => {
     );
   });
 
-  test('a failed condition without the old item is still LockHeldError', async () => {
-    documents.on(UpdateCommand).rejects(conditionFailed());
+  test('changed meanwhile without a lock (or with our own): ConcurrentUpdateError', async () => {
+    documents
+      .on(PutCommand)
+      .rejectsOnce(conditionFailed({ pk: { S: ACCOUNT }, sk: { S: 'alice' }, version: { N: '5' } }))
+      .rejectsOnce(
+        conditionFailed({
+          pk: { S: ACCOUNT },
+          sk: { S: 'alice' },
+          version: { N: '5' },
+          lock: { M: { holder: { S: 'run-1' }, until: { S: '2026-01-01T02:10:00.000Z' } } },
+        }),
+      )
+      .rejectsOnce(conditionFailed());
+    const take = () => ledger().save(record, { lock: { holder: 'run-1', until: UNTIL } });
 
-    const error = await rejectionOf(() => ledger().acquireLock(ACCOUNT, 'alice', 'run-1', NOW, UNTIL));
+    const errors = [await rejectionOf(take), await rejectionOf(take), await rejectionOf(take)];
 
-    expect(error).toBeInstanceOf(LockHeldError);
-    expect((error as Error).message).toBe(
-      'user alice is being worked on by another run until its lease ends',
-    );
+    for (const error of errors) {
+      expect(error).toBeInstanceOf(ConcurrentUpdateError);
+      expect(error).not.toBeInstanceOf(LockHeldError);
+    }
   });
 
   test.each([
@@ -236,9 +271,9 @@ describe('acquireLock', () => {
     ['access denied', () => sdkError('AccessDeniedException', { fault: 'client' }), AccessDeniedError],
     ['a timeout', timeoutError, TransientServiceError],
   ] as const)('%s is mapped, not taken for a held lock', async (_name, make, expected) => {
-    documents.on(UpdateCommand).rejects(make());
+    documents.on(PutCommand).rejects(make());
 
-    const error = await rejectionOf(() => ledger().acquireLock(ACCOUNT, 'alice', 'run-1', NOW, UNTIL));
+    const error = await rejectionOf(() => ledger().save(record, { lock: { holder: 'run-1', until: UNTIL } }));
 
     expect(error).toBeInstanceOf(expected);
     expect(error).not.toBeInstanceOf(LockHeldError);
@@ -253,7 +288,7 @@ describe('save', () => {
     warnedKeys: { AKIAOLDKEY000000001: '2025-12-25T02:00:00.000Z' },
   };
 
-  test('writes the record with version + 1 on condition that the stored version is unchanged', async () => {
+  test('writes the record with version + 1 on condition that the stored version is unchanged (its lock as it is)', async () => {
     documents.on(PutCommand).resolves({});
 
     const saved = await ledger().save(record);

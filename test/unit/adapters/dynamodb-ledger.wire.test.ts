@@ -2,7 +2,8 @@
  * The ledger through the real document client and DynamoDB client, with a fake HTTP handler in place
  * of the network: proves what the client-mock tests cannot, that values are marshalled as the
  * expressions expect and that a ConditionalCheckFailedException carries the old item in
- * AttributeValue form (the document client does not unmarshall errors), as acquireLock reads it.
+ * AttributeValue form (the document client does not unmarshall errors), as a save taking the lock
+ * reads it.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { Readable } from 'node:stream';
@@ -60,7 +61,7 @@ const conditionFailed = (item?: object): WireReply => ({
   },
 });
 
-test('acquireLock: the lock is sent as a map, and a held lock names its holder from the wire error', async () => {
+test('save taking the lock: the lock is sent as a map, and a lock taken meanwhile names its holder from the wire error', async () => {
   const { client, requests } = wireClient([
     conditionFailed({
       pk: { S: ACCOUNT },
@@ -71,12 +72,9 @@ test('acquireLock: the lock is sent as a map, and a held lock names its holder f
   ]);
 
   const error = await rejectionOf(() =>
-    new DynamoLedger('ledger', client).acquireLock(
-      ACCOUNT,
-      'alice',
-      'run-1',
-      new Date('2026-01-01T02:00:00.000Z'),
-      new Date('2026-01-01T02:15:00.000Z'),
+    new DynamoLedger('ledger', client).save(
+      { ...emptyLedger(ACCOUNT, 'alice'), version: 6 },
+      { lock: { holder: 'run-1', until: new Date('2026-01-01T02:15:00.000Z') } },
     ),
   );
 
@@ -84,51 +82,33 @@ test('acquireLock: the lock is sent as a map, and a held lock names its holder f
   expect((error as Error).message).toBe(
     'user alice is being worked on by run-0 until 2026-01-01T02:10:00.000Z',
   );
-  expect(requests.map((r) => r.target)).toEqual(['DynamoDB_20120810.UpdateItem']);
+  expect(requests.map((r) => r.target)).toEqual(['DynamoDB_20120810.PutItem']);
   expect(requests[0]?.body).toMatchObject({
     TableName: 'ledger',
-    Key: { pk: { S: ACCOUNT }, sk: { S: 'alice' } },
-    ExpressionAttributeValues: {
-      ':lock': { M: { holder: { S: 'run-1' }, until: { S: '2026-01-01T02:15:00.000Z' } } },
-      ':holder': { S: 'run-1' },
-      ':now': { S: '2026-01-01T02:00:00.000Z' },
-      ':zero': { N: '0' },
-      ':one': { N: '1' },
+    Item: {
+      pk: { S: ACCOUNT },
+      sk: { S: 'alice' },
+      version: { N: '7' },
+      lock: { M: { holder: { S: 'run-1' }, until: { S: '2026-01-01T02:15:00.000Z' } } },
     },
+    ExpressionAttributeValues: { ':expected': { N: '6' } },
     ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
   });
 });
 
-test('acquireLock: the stored record comes back unmarshalled', async () => {
-  const { client } = wireClient([
-    {
-      status: 200,
-      body: {
-        Attributes: {
-          pk: { S: ACCOUNT },
-          sk: { S: 'alice' },
-          version: { N: '4' },
-          lock: { M: { holder: { S: 'run-1' }, until: { S: '2026-01-01T02:15:00.000Z' } } },
-          warnedKeys: { M: { AKIAOLDKEY000000001: { S: '2025-12-25T02:00:00.000Z' } } },
-        },
-      },
-    },
-  ]);
-
-  const record = await new DynamoLedger('ledger', client).acquireLock(
-    ACCOUNT,
-    'alice',
-    'run-1',
-    new Date('2026-01-01T02:00:00.000Z'),
-    new Date('2026-01-01T02:15:00.000Z'),
-  );
-
-  expect(record).toEqual({
+test('save releasing the lock: the item goes without it', async () => {
+  const { client, requests } = wireClient([{ status: 200, body: {} }]);
+  const locked = {
     ...emptyLedger(ACCOUNT, 'alice'),
-    version: 4,
+    version: 3,
     lock: { holder: 'run-1', until: '2026-01-01T02:15:00.000Z' },
-    warnedKeys: { AKIAOLDKEY000000001: '2025-12-25T02:00:00.000Z' },
-  });
+  };
+
+  const saved = await new DynamoLedger('ledger', client).save(locked, { release: 'run-1' });
+
+  expect(requests[0]?.body.Item).not.toHaveProperty('lock');
+  expect(requests[0]?.body.Item).toMatchObject({ version: { N: '4' } });
+  expect(saved).toEqual({ ...emptyLedger(ACCOUNT, 'alice'), version: 4 });
 });
 
 test('save: optional fields left undefined are dropped, empty collections kept, and the version is a number', async () => {

@@ -95,10 +95,11 @@ describe('a malformed exemption expiry', () => {
     world.iam.addKey('bob', { ageDays: 95, lastUsedDaysAgo: 0 }); // overdue
     const before = userFingerprint(world, 'bob');
 
+    const dry = await world.plan(true);
     const day = await world.runDay();
 
-    // Reported in the plan and in the log the auditors read...
-    const plan = day.plan.users.find((user) => user.userName === 'bob');
+    // Reported in the (dry-run) plan, which reads the user live, and in the log the auditors read...
+    const plan = dry.users.find((user) => user.userName === 'bob');
     expect(plan?.exemption).toMatchObject({ applies: true });
     expect(plan?.findings).toEqual([expect.stringContaining('unreadable expiry "2026-02-31"')]);
     const warnings = world.logger.lines.filter(
@@ -107,10 +108,14 @@ describe('a malformed exemption expiry', () => {
     expect(warnings.map((line) => line.attributes.finding)).toEqual([
       expect.stringContaining('unreadable expiry'),
     ]);
-    // ...and, through the scheduled run, to the default recipients, once.
-    expect(day.plan.messages.map((message) => [message.userName, message.plannedActions])).toEqual([
+    expect(dry.messages.map((message) => [message.userName, message.plannedActions])).toEqual([
       ['bob', ['report-findings']],
     ]);
+    // ...and, through the scheduled run (which queues him on the report's word), to the default
+    // recipients, once.
+    expect(day.plan.messages.map((message) => message.userName)).toEqual(['bob']);
+    expect(day.outcomes.map((outcome) => [outcome.userName, outcome.performed])).toEqual([['bob', []]]);
+    expect(noticesOf(world, 'bob').map((notice) => notice.event)).toEqual(['tags.invalid']);
     const errors = await runDaysWithCli(world, 'bob', 30);
 
     expect(errors).toEqual([]);
@@ -206,13 +211,13 @@ describe('a user deleted while it is worked on', () => {
     expect(record?.lock).toBeUndefined();
   });
 
-  test('while the planner confirms it: skipped, no work message, no error', async () => {
+  test('while a dry run confirms it: skipped, no work message, no error', async () => {
     const world = dueAlice();
     beforeCall(world.faults, 'iam:GetUser', 1, () => {
       world.iam.users.delete('alice');
     });
 
-    const plan = await world.plan(false);
+    const plan = await world.plan(true);
 
     expect(plan.skipped).toEqual([{ userName: 'alice', reason: 'user no longer exists' }]);
     expect(plan.messages).toEqual([]);
@@ -230,7 +235,8 @@ describe('a user deleted while it is worked on', () => {
   ])('just before %s: redeliveries settle on user-gone, with no rotation left in flight', async (op) => {
     const world = dueAlice();
     const plan = await world.plan(false);
-    beforeCall(world.faults, op, op === 'iam:GetUser' ? 2 : 1, () => {
+    // The rotator's own first call of the op (the planner may have made some before).
+    beforeCall(world.faults, op, world.faults.count(op) + 1, () => {
       world.iam.users.delete('alice');
     });
 
@@ -320,10 +326,8 @@ describe('dry run (I6)', () => {
 
     const dryActions: string[] = [];
     const realActions: string[] = [];
-    const planned = (plan: {
-      users: readonly { userName: string; actions: readonly { kind: string }[] }[];
-    }) =>
-      plan.users
+    const planned = (users: readonly { userName: string; actions: readonly { kind: string }[] }[]) =>
+      users
         .filter((user) => user.actions.length > 0)
         .map((user) => `${user.userName}:${user.actions.map((action) => action.kind).join('+')}`)
         .sort()
@@ -353,8 +357,24 @@ describe('dry run (I6)', () => {
       expect(outcomes.every((outcome) => outcome.dryRun && outcome.performed.length === 0)).toBe(true);
 
       const real = await world.runDay();
-      dryActions.push(`${day} ${planned(dryPlan)}`);
-      realActions.push(`${day} ${planned(real.plan)}`);
+      dryActions.push(`${day} ${planned(dryPlan.users)}`);
+      // The scheduled planner reads nobody live: what the real run does is what the rotator planned
+      // (after resuming half-done work, its second plan, which no dry run can foresee: see below).
+      const resumed = (userName: string) =>
+        dryPlan.users.some(
+          (user) => user.userName === userName && user.actions.some((action) => action.kind === 'resume'),
+        );
+      realActions.push(
+        `${day} ${planned(
+          real.outcomes.flatMap((outcome) =>
+            resumed(outcome.userName)
+              ? dryPlan.users.filter((user) => user.userName === outcome.userName)
+              : outcome.plan
+                ? [outcome.plan]
+                : [],
+          ),
+        )}`,
+      );
       // The dry run of each user says what the rotator, deciding again, then found due.
       for (const outcome of real.outcomes) {
         const dry = outcomes.find((candidate) => candidate.userName === outcome.userName);

@@ -1,5 +1,9 @@
+import { LockHeldError } from '../../../lambda/domain/errors';
+import type { UserLedger } from '../../../lambda/domain/model';
+import { fingerprintOfKeys } from '../../../lambda/domain/review';
 import { MS_PER_DAY } from '../../../lambda/domain/time';
 import { rotateUser } from '../../../lambda/services/rotate-user';
+import { beforeCall } from '../../fakes/invariants';
 import { World } from '../../fakes/world';
 
 const OWNER = { 'key-rotation:owner': 'alice@example.com' };
@@ -40,9 +44,10 @@ describe('rotateUser', () => {
 
     await world.rotate('alice');
 
-    // Waits 1 + 2 + 4 + 8 s = 15 s >= 12 s before STS accepts the key, on the fifth attempt.
-    expect(world.clock.slept).toBe(15_000);
-    expect(world.logger.audits('key.rotated')[0]).toMatchObject({ verifyAttempts: 5, outcome: 'success' });
+    // The first attempt after 5 s (IAM needs a moment), then 4 s and 8 s later: accepted at 17 s >= 12 s.
+    expect(world.clock.slept).toBe(17_000);
+    expect(world.faults.count('sts:GetCallerIdentity')).toBe(3);
+    expect(world.logger.audits('key.rotated')[0]).toMatchObject({ verifyAttempts: 3, outcome: 'success' });
     const newKey = world.iam.users.get('alice')!.keys[1]!;
     expect(newKey.lastUsedDate).toBeDefined(); // STS saw the key
   });
@@ -301,5 +306,203 @@ describe('rotateUser', () => {
     expect(
       world.ledger.peek(world.accountId, 'alice')?.rotations.map((rotation) => rotation.newKeyId),
     ).toEqual([stored.accessKeyId]);
+  });
+});
+
+describe('one conditional ledger write per phase, and no call the work does not need', () => {
+  /** Every record the ledger stored, in order (as written, lock included). */
+  function recordWrites(world: World): UserLedger[] {
+    const written: UserLedger[] = [];
+    const items = world.ledger.items;
+    const set = items.set.bind(items);
+    items.set = (key: string, value: string) => {
+      written.push(JSON.parse(value) as UserLedger);
+      return set(key, value);
+    };
+    return written;
+  }
+
+  const callsFrom = (world: World, from: number) => world.faults.calls.slice(from);
+
+  test('a rotation: lock + intent, stored, rotated + notice, cleared + review + unlocked; one DescribeSecret', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    const old = world.iam.addKey('alice', { ageDays: 85, lastUsedDaysAgo: 0 });
+    const writes = recordWrites(world);
+
+    await world.rotate('alice');
+
+    expect(
+      writes.map((record) => ({
+        phase: record.inFlight?.phase ?? null,
+        locked: record.lock !== undefined,
+        outbox: record.outbox.map((entry) => entry.notification.event),
+        rotations: record.rotations.length,
+        review: record.review !== undefined,
+      })),
+    ).toEqual([
+      { phase: 'intent', locked: true, outbox: [], rotations: 0, review: false },
+      { phase: 'stored', locked: true, outbox: [], rotations: 0, review: false },
+      { phase: null, locked: true, outbox: ['key.rotated'], rotations: 1, review: false },
+      { phase: null, locked: false, outbox: [], rotations: 1, review: true },
+    ]);
+    expect(world.faults.count('dynamodb:AcquireLock') + world.faults.count('dynamodb:ReleaseLock')).toBe(0);
+    expect(world.faults.count('iam:GetAccessKeyLastUsed')).toBe(0);
+    expect(world.vault.sdkCalls.filter((call) => call === 'DescribeSecret')).toHaveLength(1);
+    // The review: her two keys, and nothing to do before the grace ends (7 days after today).
+    const fresh = world.iam.users.get('alice')!.keys[1]!;
+    expect(writes.at(-1)?.review).toEqual({
+      keys: fingerprintOfKeys([
+        { accessKeyId: old.accessKeyId, status: 'Active', createDate: old.createDate },
+        { accessKeyId: fresh.accessKeyId, status: 'Active', createDate: fresh.createDate },
+      ]),
+      due: '2026-01-08T00:00:00.000Z',
+    });
+  });
+
+  test('a deactivation: lock, the change with its notice, cleared + review + unlocked', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    world.iam.addKey('alice', { ageDays: 85 });
+    await world.rotate('alice');
+    world.clock.advanceDays(7);
+    const writes = recordWrites(world);
+    const from = world.faults.calls.length;
+
+    const outcome = await world.rotate('alice');
+
+    expect(outcome.performed.map((action) => action.kind)).toEqual(['deactivate']);
+    expect(writes.map((record) => [record.lock !== undefined, record.outbox.length])).toEqual([
+      [true, 0], // the lock, before UpdateAccessKey
+      [true, 1], // deactivated, notice queued
+      [false, 0], // published: cleared, unlocked
+    ]);
+    expect(callsFrom(world, from).filter((call) => call.startsWith('dynamodb:'))).toEqual([
+      'dynamodb:Load',
+      'dynamodb:Save',
+      'dynamodb:Save',
+      'dynamodb:FindOwnerSubscription',
+      'dynamodb:Save',
+    ]);
+    // Two active keys past the grace: whether the old one was used since decides, so it is read.
+    expect(callsFrom(world, from).filter((call) => call === 'iam:GetAccessKeyLastUsed')).toHaveLength(2);
+  });
+
+  test('a warning: the notice with the mark (and the lock), then cleared; nothing else', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    world.iam.addKey('alice', { ageDays: 76 });
+    const writes = recordWrites(world);
+
+    await world.rotate('alice');
+
+    expect(world.faults.count('dynamodb:Save')).toBe(2);
+    expect(writes.map((record) => [Object.keys(record.warnedKeys).length, record.outbox.length])).toEqual([
+      [1, 1],
+      [1, 0],
+    ]);
+    expect(writes.at(-1)?.review?.due).toBe('2026-01-05T00:00:00.000Z'); // the rotation day
+  });
+
+  test('ledger-only work (an inactive key seen for the first time): one write, no lock', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    world.iam.addKey('alice', { ageDays: 100, status: 'Inactive' });
+    world.iam.addKey('alice', { ageDays: 20 });
+    const writes = recordWrites(world);
+
+    await world.rotate('alice');
+
+    expect(writes).toHaveLength(1);
+    expect(writes[0]!.lock).toBeUndefined();
+    expect(writes[0]!.outbox).toEqual([]);
+    expect(Object.keys(writes[0]!.inactiveSince)).toHaveLength(1);
+    expect(writes[0]!.review?.due).toBe('2026-01-15T00:00:00.000Z'); // deleted 14 days from now
+  });
+
+  test('nothing due: the review alone is written when it changed, and nothing at all when it did not', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    world.iam.addKey('alice', { ageDays: 10 });
+
+    await world.rotate('alice');
+    const afterFirst = world.faults.count('dynamodb:Save');
+    const outcome = await world.rotate('alice');
+
+    expect(afterFirst).toBe(1);
+    expect(world.ledger.peek(world.accountId, 'alice')?.review?.due).toBe('2026-03-08T00:00:00.000Z'); // the warning, at age 76
+    expect(outcome.status).toBe('nothing-due');
+    expect(world.faults.count('dynamodb:Save')).toBe(1);
+  });
+
+  test('an exempt user the service has no record of: nothing written (I7)', async () => {
+    const world = new World();
+    world.iam.addUser('bob', { tags: { 'key-rotation:exempt': 'legacy' } });
+    world.iam.addKey('bob', { ageDays: 120 });
+
+    const outcome = await world.rotate('bob');
+
+    expect(outcome.status).toBe('nothing-due');
+    expect(world.ledger.peek(world.accountId, 'bob')).toBeUndefined();
+    expect(world.faults.writes()).toEqual([]);
+  });
+
+  test('a lock another run holds: LockHeldError after one read, nothing else called', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    world.iam.addKey('alice', { ageDays: 85 });
+    const now = world.clock.now();
+    await world.ledger.acquireLock(
+      world.accountId,
+      'alice',
+      'other-run',
+      now,
+      new Date(now.getTime() + 60_000),
+    );
+    const from = world.faults.calls.length;
+
+    await expect(world.rotate('alice')).rejects.toBeInstanceOf(LockHeldError);
+
+    expect(callsFrom(world, from)).toEqual(['dynamodb:Load']);
+  });
+
+  test('a lock taken by another run between the load and the first write: LockHeldError, no key created', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    world.iam.addKey('alice', { ageDays: 85 });
+    beforeCall(world.faults, 'dynamodb:Save', 1, async () => {
+      const now = world.clock.now();
+      await world.ledger.acquireLock(
+        world.accountId,
+        'alice',
+        'other-run',
+        now,
+        new Date(now.getTime() + 60_000),
+      );
+    });
+
+    const error = await world.rotate('alice').then(
+      () => undefined,
+      (thrown: unknown) => thrown,
+    );
+
+    expect(error).toBeInstanceOf(LockHeldError);
+    expect(world.iam.apiCreatedKeys()).toEqual([]);
+    expect(world.ledger.peek(world.accountId, 'alice')?.lock?.holder).toBe('other-run');
+  });
+
+  test('a dry run reads every last use (it displays them); the rotator only those that decide', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    world.iam.addKey('alice', { ageDays: 85, lastUsedDaysAgo: 1 });
+
+    const dry = await world.rotate('alice', true);
+    const readByDryRun = world.faults.count('iam:GetAccessKeyLastUsed');
+    const real = await world.rotate('alice');
+
+    expect(readByDryRun).toBe(1);
+    expect(dry.plan?.keys[0]?.lastUsedDate).toBeDefined();
+    expect(world.faults.count('iam:GetAccessKeyLastUsed')).toBe(1);
+    expect(real.plan?.actions).toEqual(dry.plan?.actions);
   });
 });
