@@ -164,7 +164,9 @@ export async function planAccount(request: PlanAccountRequest, deps: PlanAccount
       });
     }
   }
-  // User-name order (code units, as `startAfter` compares), so that a stopped run can continue.
+  // Where each user stands in the report: the order the plan lists confirmed users in.
+  const reportOrder = new Map(candidates.map((candidate, index) => [candidate.row.userName, index]));
+  // Handled in user-name order (code units, as `startAfter` compares), so that a stopped run can continue.
   candidates.sort((a, b) => compareNames(a.row.userName, b.row.userName));
   const pending =
     startAfter === undefined
@@ -273,8 +275,8 @@ export async function planAccount(request: PlanAccountRequest, deps: PlanAccount
       remaining: pending.length - handled,
     });
   }
-  // Confirmed users in name order, whatever order their reads finished in.
-  users.sort((a, b) => compareNames(a.userName, b.userName));
+  // Confirmed users in report order, whatever order their reads finished in.
+  users.sort((a, b) => (reportOrder.get(a.userName) ?? 0) - (reportOrder.get(b.userName) ?? 0));
   return {
     accountId,
     plannedAt,

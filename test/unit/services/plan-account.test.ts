@@ -121,7 +121,7 @@ describe('planAccount', () => {
     const plan = await world.plan(true);
 
     expect(plan.mode).toBe('confirmed');
-    expect(plan.users.map((user) => user.userName)).toEqual(['disabled', 'due', 'expiring']);
+    expect(plan.users.map((user) => user.userName)).toEqual(['due', 'expiring', 'disabled']); // report order
     expect(world.faults.count('iam:')).toBe(3 + 3 * 3); // report + (GetUser, ListAccessKeys, LastUsed) x 3
     expect(plan.messages.map((message) => [message.userName, message.plannedActions])).toEqual([
       ['disabled', ['track-inactive']],
@@ -639,6 +639,7 @@ describe('planAccount: sends as it goes, and never times out silently', () => {
 
     expect(plan.users).toHaveLength(30);
     expect(most).toBe(4);
-    expect(plan.users.map((user) => user.userName)).toEqual([...world.iam.users.keys()].sort());
+    // Listed as the report lists them, whatever order the reads finished in.
+    expect(plan.users.map((user) => user.userName)).toEqual([...world.iam.users.keys()]);
   });
 });
