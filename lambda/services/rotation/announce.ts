@@ -99,7 +99,7 @@ export async function finishUnit(
  * record of gets none for a review alone: nothing is written about them (I7).
  */
 function stageReview(unit: UnitOfWork, plan: UserPlan, user: UserSnapshot): void {
-  if (!unit.known && !unit.pending && (plan.exemption?.applies || !plan.inScope)) return;
+  if (!unit.hasRecord && !unit.pending && (plan.exemption?.applies || !plan.inScope)) return;
   const review = nextReview({ user, ledger: unit.record, now: unit.now(), settings: unit.deps.settings });
   const stored = unit.record.review;
   if (stored?.keys === review.keys && stored.due === review.due) return;

@@ -139,8 +139,8 @@ export class UnitOfWork {
     return this.staged;
   }
 
-  /** Whether the user had a record before this unit of work. */
-  get known(): boolean {
+  /** Whether a record of the user is stored (from before this unit of work, or written by it). */
+  get hasRecord(): boolean {
     return this.stored.version > 0;
   }
 
