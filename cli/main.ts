@@ -87,14 +87,9 @@ function progress(io: CliIo, label: string) {
   };
 }
 
-/**
- * The planner's options for a pass over every user in scope, `concurrency` users read at once.
- * (Passed as a variable, not a literal: planAccount takes `concurrency` from issue 9 on, and an
- * older planner reads one user at a time.)
- */
+/** The planner's options for a pass over every user in scope, `concurrency` users read at once. */
 function fullPass(options: CliOptions): Partial<PlanAccountOptions> {
-  const fullPassOptions = { confirmAll: true, concurrency: options.concurrency };
-  return fullPassOptions;
+  return { confirmAll: true, concurrency: options.concurrency };
 }
 
 /** A dry-run plan of every user in scope (not only those the report flags), with progress. */

@@ -9,7 +9,17 @@ import {
   IAMClient,
   UpdateAccessKeyCommand,
 } from '@aws-sdk/client-iam';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import {
+  DescribeSecretCommand,
+  ResourceNotFoundException,
+  SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import {
+  CreateTopicCommand,
+  SetTopicAttributesCommand,
+  SNSClient,
+  SubscribeCommand,
+} from '@aws-sdk/client-sns';
 import { GetCallerIdentityCommand } from '@aws-sdk/client-sts';
 import {
   DynamoDBDocumentClient,
@@ -771,15 +781,31 @@ describe('--apply runs as the admin role (each secret policy denies everyone els
     const world = account();
     const { iam } = mockIamFrom(world, ADMIN_SESSION('111122223333'));
     const stack = mockDeployedStack();
-    // Stops the run at its first write, after the checks: the lock.
-    stack.dynamo.on(UpdateCommand).rejects(new Error('the lock was reached'));
+    // No secret yet, and the owner's topic is made: the run goes on to its first write.
+    stack.secrets
+      .on(DescribeSecretCommand)
+      .rejects(new ResourceNotFoundException({ message: 'not found', $metadata: {} }));
+    const sns = mockClient(SNSClient);
+    sns.on(CreateTopicCommand).resolves({ TopicArn: 'arn:aws:sns:eu-west-1:111122223333:owner-alice' });
+    sns.on(SetTopicAttributesCommand).resolves({});
+    sns.on(SubscribeCommand).resolves({ SubscriptionArn: 'pending confirmation' });
+    // Stops the run at its first write, after the checks: the lock, taken with the intent.
+    stack.dynamo.on(PutCommand).resolves({}); // the owner's subscription
+    stack.dynamo
+      .on(PutCommand, { Item: { pk: '111122223333', sk: 'alice' } })
+      .rejects(new Error('the lock was reached'));
 
     const run = await keyrot('rotate --user alice --apply --stack IamKeyRotation');
 
-    expect(run.stderr).toBe('keyrot: failed: dynamodb:UpdateItem: Error: the lock was reached\n');
-    expect(stack.dynamo.commandCalls(UpdateCommand)[0]?.args[0].input).toMatchObject({
+    sns.restore();
+    expect(run.stderr).toBe('keyrot: failed: dynamodb:PutItem: Error: the lock was reached\n');
+    const userWrites = stack.dynamo
+      .commandCalls(PutCommand)
+      .filter((call) => call.args[0].input.Item?.sk === 'alice');
+    expect(userWrites).toHaveLength(1);
+    expect(userWrites[0]?.args[0].input).toMatchObject({
       TableName: 'ledger-table',
-      Key: { pk: '111122223333', sk: 'alice' },
+      Item: { pk: '111122223333', sk: 'alice', lock: {}, inFlight: { phase: 'intent' } },
     });
     expectNoIamWrites(iam);
     stack.restore();
@@ -1172,6 +1198,34 @@ describe('--concurrency: users worked on at once', () => {
     expect(rotate.stderr).toContain(
       'keyrot: --concurrency is for plan, run and report; rotate works on one user\n',
     );
+  });
+
+  test('plan --concurrency 2 reads every user, at most 2 at once; by default 8 at once', async () => {
+    const world = dueAccount();
+    const gate = { inFlight: 0, max: 0, read: [] as string[] };
+    const getUser = world.iam.getUser.bind(world.iam);
+    world.iam.getUser = async (userName: string) => {
+      gate.inFlight++;
+      gate.max = Math.max(gate.max, gate.inFlight);
+      gate.read.push(userName);
+      // Every read that can start does so before this one goes on.
+      await new Promise<void>((resolve) => setImmediate(resolve));
+      try {
+        return await getUser(userName);
+      } finally {
+        gate.inFlight--;
+      }
+    };
+
+    const run = await keyrot('plan --concurrency 2', worldWiring(world));
+    const twoAtOnce = { max: gate.max, read: [...gate.read].sort() };
+    Object.assign(gate, { max: 0, read: [] });
+    const byDefault = await keyrot('plan', worldWiring(world));
+
+    expect(run.code).toBe(2);
+    expect(twoAtOnce).toEqual({ max: 2, read: [...DUE].sort() });
+    expect(gate.max).toBe(8);
+    expect(byDefault.stdout).toBe(run.stdout);
   });
 
   test('plan, run and report document it; the edges 1 and 64 are accepted', () => {
