@@ -6,11 +6,15 @@
  *
  *   index.ts             this: load, lock check, live read, plan, dispatch, outcome; dry runs
  *   unit-of-work.ts      the context of one user: staged ledger changes, writes, lock, audit, outcome
- *   rotate.ts            the rotation protocol: create and store, verify, promote, announce
+ *   rotate.ts            the rotation protocol, step by step:
+ *     create-and-store.ts    lock + intent, CreateAccessKey, AWSPENDING, phase `stored`
+ *     verify.ts              STS signed with the key as stored
+ *     promote.ts             AWSPENDING -> AWSCURRENT
+ *     announce.ts            completed + notice; then, for every unit: published, cleared, unlocked
  *   repair.ts            resuming a rotation left half-done
  *   retire.ts            deactivate, enforce, reap, delete, make room
  *   housekeeping.ts      ledger marks and notices that change nothing in IAM
- *   outbox.ts, announce.ts   delivering notices; the close of every unit of work
+ *   outbox.ts            delivering notices; owners' own topics
  *
  * Cost: a user with nothing due and an unchanged review costs one GetItem and the live read; each
  * phase of a change costs one conditional ledger write (see unit-of-work.ts).
