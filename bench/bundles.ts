@@ -12,7 +12,7 @@ import { ENV } from '../lambda/contract';
 const ENTRIES = { planner: 'lambda/handlers/planner.ts', rotator: 'lambda/handlers/rotator.ts' } as const;
 
 /** What the construct sets; values only need to be well-formed, nothing is called. */
-const LAMBDA_ENV: Record<string, string> = {
+export const LAMBDA_ENV: Record<string, string> = {
   [ENV.ledgerTableName]: 'ledger',
   [ENV.queueUrl]: 'https://sqs.eu-west-1.amazonaws.com/111122223333/work.fifo',
   [ENV.topicArn]: 'arn:aws:sns:eu-west-1:111122223333:notices',
