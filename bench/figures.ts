@@ -37,11 +37,11 @@ function userName(index: number): string {
   return `user-${String(index).padStart(5, '0')}`;
 }
 
-function account(latency: LatencyModel): BenchAccount {
+function account(latency: LatencyModel, plannerTimeoutMs = PLANNER_TIMEOUT.toMilliseconds()): BenchAccount {
   return new BenchAccount({
     latency,
     start: START,
-    plannerTimeoutMs: PLANNER_TIMEOUT.toMilliseconds(),
+    plannerTimeoutMs,
     rotatorTimeoutMs: ROTATOR_TIMEOUT.toMilliseconds(),
   });
 }
@@ -74,6 +74,9 @@ export interface QuietDays {
   readonly calls: Counts;
   /** Anything the rotator did on a quiet day (should be nothing). */
   readonly actedOn: readonly string[];
+  /** The ledger items of the account (what the planner's Query reads) after the last day. */
+  readonly ledgerItems: number;
+  readonly ledgerBytes: number;
 }
 
 /**
@@ -123,7 +126,17 @@ export async function quietDays(
     perDay.push(total);
     for (const user of run.drain.processed) actedOn.push(...user.performed);
   }
-  return { users, groups, perDay, max: Math.max(...perDay), calls, actedOn };
+  const items = [...world.ledger.items.values()];
+  return {
+    users,
+    groups,
+    perDay,
+    max: Math.max(...perDay),
+    calls,
+    actedOn,
+    ledgerItems: items.length,
+    ledgerBytes: items.reduce((bytes, item) => bytes + Buffer.byteLength(item), 0),
+  };
 }
 
 /** A neglected account of 250 users (keys 0 to 199 days old) on its first run, then the day after. */
@@ -281,13 +294,34 @@ export function rotationPhases(log: readonly LoggedCall[]): RotationPhases {
 // ---------------------------------------------------------------------------------------------
 // 3. First deployment into a neglected account
 
-export async function firstDeployment(latency: LatencyModel, users = 5000) {
-  const world = account(latency);
+function neglectedAccount(latency: LatencyModel, users: number, plannerTimeoutMs?: number): BenchAccount {
+  const world = account(latency, plannerTimeoutMs);
   for (let index = 0; index < users; index++) {
     // Every key overdue: 91 to 200 days old, in use.
     world.addUser(userName(index), [{ ageDays: 91 + (index % 110), lastUsedDaysAgo: 0 }]);
   }
   world.workloadsUseTheirKeys();
+  return world;
+}
+
+/**
+ * The same planning run with the planner's timeout cut to `timeoutMs`, so that it cannot finish in
+ * one invocation: does it checkpoint and continue, and queue every user once, never cut off?
+ */
+export async function plannerCheckpoints(latency: LatencyModel, timeoutMs: number, users = 5000) {
+  const world = neglectedAccount(latency, users, timeoutMs);
+  const planner = await world.planner();
+  const queuedUsers = new Set<string>();
+  let queuedTwice = 0;
+  for (const message of world.queue.receive(Number.MAX_SAFE_INTEGER)) {
+    if (queuedUsers.has(message.userName)) queuedTwice++;
+    queuedUsers.add(message.userName);
+  }
+  return { users, timeoutMs, planner, queuedUsers: queuedUsers.size, queuedTwice };
+}
+
+export async function firstDeployment(latency: LatencyModel, users = 5000) {
+  const world = neglectedAccount(latency, users);
   const planner = await world.planner();
   const drain = await world.drain(ROTATOR_CONCURRENCY, BATCH_SIZE);
   const rotated = drain.processed.filter((user) => user.performed.includes('rotate')).length;

@@ -19,11 +19,15 @@ import {
   dayAfterFirstRun,
   firstDeployment,
   lifecycle,
+  plannerCheckpoints,
   plannerMemory,
   quietDays,
   ROTATOR_CONCURRENCY,
   rotationPhases,
 } from './figures';
+
+/** A planner timeout short enough that planning 5,000 users cannot finish in one invocation. */
+const CHECKPOINT_TIMEOUT_MS = 65_000;
 
 type Target = { readonly op: '<=' | '<'; readonly value: number } | undefined;
 
@@ -217,6 +221,11 @@ async function main() {
     `  250 users: quiet days 9-14 cost ${quiet.perDay.join(', ')} calls; on the busiest: ${describeCounts(quiet.calls)}`,
   );
   print(
+    `  10,000 users: ${describeCounts(quietLarge.calls)}; the account's ledger items come to ` +
+      `${format(quietLarge.ledgerBytes, 'MB')} (${Math.round(quietLarge.ledgerBytes / Math.max(1, quietLarge.ledgerItems))} bytes ` +
+      `each, estimated from their JSON), and a Query reads at most 1 MB a page`,
+  );
+  print(
     `  first run on 250 users (keys 0-199 days old): ${describeTally(after.firstDay)}; the day after: ${describeCounts(after.breakdown)}`,
   );
 
@@ -287,6 +296,7 @@ async function main() {
 
   // 3. First deployment
   const first = await firstDeployment(latency);
+  const checkpoints = await plannerCheckpoints(latency, CHECKPOINT_TIMEOUT_MS);
   section(
     `3. First deployment into a neglected account: ${first.users.toLocaleString('en')} users, every key overdue`,
     keep([
@@ -332,6 +342,26 @@ async function main() {
         note: `(${first.rotated} rotated, ${first.drain.failed} failed)`,
       },
       { id: 'first.drain.calls', label: 'rotator: calls', value: first.drain.calls, unit: 'calls' },
+      {
+        id: 'first.checkpoint.invocations',
+        label: `the same run, the planner's timeout cut to ${CHECKPOINT_TIMEOUT_MS / 1000} s: invocations`,
+        value: checkpoints.planner.invocations.length,
+        unit: 'count',
+      },
+      {
+        id: 'first.checkpoint.cutOff',
+        label: '  of which stopped by the timeout (cut off)',
+        value: checkpoints.planner.invocations.filter((invocation) => invocation.timedOut).length,
+        unit: 'count',
+        target: { op: '<=', value: 0 },
+      },
+      {
+        id: 'first.checkpoint.queued',
+        label: `  users queued (of ${checkpoints.users.toLocaleString('en')})`,
+        value: checkpoints.queuedUsers,
+        unit: 'count',
+        note: checkpoints.queuedTwice > 0 ? `(${checkpoints.queuedTwice} queued twice)` : '(each once)',
+      },
     ]),
     print,
   );
