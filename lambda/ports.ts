@@ -29,7 +29,11 @@ export interface UserDetails extends UserSummary {
 export interface IamDirectory {
   generateCredentialReport(): Promise<CredentialReportState>;
   /** The report CSV. Throws CredentialReportUnavailableError when there is none to read. */
-  getCredentialReport(): Promise<{ readonly csv: string; readonly generatedAt: Date }>;
+  /**
+   * The report CSV and when IAM generated it (undefined if IAM did not say). Throws
+   * CredentialReportUnavailableError when there is none to read.
+   */
+  getCredentialReport(): Promise<{ readonly csv: string; readonly generatedAt?: Date }>;
   /** Every user (all pages). */
   listUsers(): Promise<UserSummary[]>;
   /** Throws NoSuchUserError. */

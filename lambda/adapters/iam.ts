@@ -72,7 +72,7 @@ export class IamAdapter implements IamDirectory {
     return response.State ?? 'STARTED';
   }
 
-  async getCredentialReport(): Promise<{ csv: string; generatedAt: Date }> {
+  async getCredentialReport(): Promise<{ csv: string; generatedAt?: Date }> {
     const response = await call(
       'iam:GetCredentialReport',
       () => this.client.send(new GetCredentialReportCommand({})),
@@ -82,7 +82,8 @@ export class IamAdapter implements IamDirectory {
       throw new CredentialReportUnavailableError('iam:GetCredentialReport returned no content');
     return {
       csv: Buffer.from(response.Content).toString('utf8'),
-      generatedAt: response.GeneratedTime ?? new Date(0),
+      // Unknown when IAM omits it: the planner then compares keys rather than trust its age.
+      generatedAt: response.GeneratedTime,
     };
   }
 

@@ -169,6 +169,9 @@ export function mayNeedAction(
  * - Our unfinished work (a rotation in flight, undelivered notices) is always queued.
  * - The review the rotator recorded skips the user while the report shows the same keys and its
  *   day has not come: users in a grace period or waiting for deletion cost nothing daily.
+ *   A report generated before the rotator's live read (IAM reuses a report for up to four hours, so
+ *   a second run the same day reads the morning's report) shows nothing newer than the review: its
+ *   keys are not compared, the review alone decides.
  * - Otherwise what the report suggests; and a user with a review is looked at again when its keys
  *   changed since (by hand) or its day has come, even when the report alone suggests nothing (the
  *   report cannot tell key ids apart, nor show tags).
@@ -178,13 +181,20 @@ export function screenUser(
   ledger: UserLedger | undefined,
   settings: RotationSettings,
   now: Date,
+  reportGeneratedAt?: Date,
 ): string[] {
   if (ledger?.inFlight || (ledger?.outbox.length ?? 0) > 0) return ['resume'];
   if (!inScope(row.path, settings.includePaths, settings.excludePaths)) return [];
   const review = ledger?.review;
   const keys = keysFingerprint(row.keys);
-  // An unreadable due date never skips (NaN compares false).
-  if (review && review.keys === keys && now.getTime() < Date.parse(review.due)) return [];
+  // An unreadable date never skips (NaN compares false).
+  const reportPredatesReview =
+    reportGeneratedAt !== undefined &&
+    review?.seenAt !== undefined &&
+    reportGeneratedAt.getTime() < Date.parse(review.seenAt);
+  if (review && (review.keys === keys || reportPredatesReview) && now.getTime() < Date.parse(review.due)) {
+    return [];
+  }
   const suggested = suggestedActions(row, ledger, settings, now);
   if (suggested.length > 0) return suggested;
   return review ? ['review'] : [];

@@ -99,6 +99,12 @@ export interface KeyReview {
   readonly keys: string;
   /** ISO time from which the user must be looked at again (a UTC day start). */
   readonly due: string;
+  /**
+   * ISO time the rotator read these keys live. A credential report generated before then cannot show
+   * anything newer than the review (IAM reuses a report for up to four hours), so the planner then
+   * goes by the review alone instead of comparing keys.
+   */
+  readonly seenAt?: string;
 }
 
 export function emptyLedger(accountId: string, userName: string): UserLedger {

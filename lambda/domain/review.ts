@@ -57,7 +57,11 @@ export function fingerprintOfKeys(keys: readonly AccessKey[]): string {
  */
 export function nextReview(input: PolicyInput): KeyReview {
   const due = nextDueDate({ ...input, forceRotation: undefined });
-  return { keys: fingerprintOfKeys(input.user.keys), due: due.toISOString() };
+  return {
+    keys: fingerprintOfKeys(input.user.keys),
+    due: due.toISOString(),
+    seenAt: input.now.toISOString(),
+  };
 }
 
 function nextDueDate(input: PolicyInput): Date {

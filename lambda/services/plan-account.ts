@@ -126,8 +126,14 @@ export async function planAccount(request: PlanAccountRequest, deps: PlanAccount
 
   let source: AccountPlan['source'] = 'credential-report';
   let rows: CredentialReportRow[];
+  // When IAM generated the report (undefined for a live listing, which is as new as it gets).
+  let reportGeneratedAt: Date | undefined;
   try {
-    rows = await readCredentialReport(deps.iam, clock, options.reportTimeoutMs);
+    ({ rows, generatedAt: reportGeneratedAt } = await readCredentialReport(
+      deps.iam,
+      clock,
+      options.reportTimeoutMs,
+    ));
   } catch (error) {
     if (!(error instanceof CredentialReportUnavailableError)) throw error;
     logger.warn('credential report unavailable; listing users and keys instead', {
@@ -152,7 +158,7 @@ export async function planAccount(request: PlanAccountRequest, deps: PlanAccount
   const listed = new Set<string>();
   for (const row of scoped) {
     listed.add(row.userName);
-    const suggested = screenUser(row, ledgers.get(row.userName), settings, now);
+    const suggested = screenUser(row, ledgers.get(row.userName), settings, now, reportGeneratedAt);
     if (suggested.length > 0 || options.confirmAll) candidates.push({ row, suggested });
   }
   // Our unfinished work is queued even for a user the report no longer lists, or lists out of scope.
@@ -359,7 +365,7 @@ async function readCredentialReport(
   iam: IamDirectory,
   clock: Clock,
   timeoutMs: number,
-): Promise<CredentialReportRow[]> {
+): Promise<{ rows: CredentialReportRow[]; generatedAt?: Date }> {
   const deadline = clock.now().getTime() + timeoutMs;
   let delay = 1000;
   for (;;) {
@@ -380,9 +386,9 @@ async function readCredentialReport(
     await clock.sleep(delay);
     delay = Math.min(delay * 2, 8000);
   }
-  const { csv } = await iam.getCredentialReport();
+  const { csv, generatedAt } = await iam.getCredentialReport();
   try {
-    return parseCredentialReport(csv);
+    return { rows: parseCredentialReport(csv), generatedAt };
   } catch (error) {
     throw new CredentialReportUnavailableError('credential report could not be parsed', { cause: error });
   }

@@ -518,6 +518,30 @@ describe('planAccount: cost follows the work due', () => {
     ]);
   });
 
+  test('a second run the same day reads the reused morning report: the users rotated since are not queued again', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: owner('alice') });
+    world.iam.addKey('alice', { ageDays: 85, lastUsedDaysAgo: 0 });
+    const morning = await world.runDay();
+    expect(morning.outcomes.map((outcome) => outcome.status)).toEqual(['done']);
+    expect(world.iam.users.get('alice')!.keys).toHaveLength(2);
+    world.clock.advance(60 * 60_000); // IAM hands out the same report for four hours
+
+    const again = await world.plan(false);
+    // A report generated after the rotation shows the new key, and the review still matches it.
+    world.clock.advance(4 * 60 * 60_000);
+    const fresh = await world.plan(false);
+    // A key created by hand after that shows in the next fresh report.
+    world.iam.users.get('alice')!.keys.splice(1, 1);
+    world.iam.addKey('alice', { ageDays: 0 });
+    world.clock.advance(4 * 60 * 60_000);
+    const changed = await world.plan(false);
+
+    expect(again.messages).toEqual([]);
+    expect(fresh.messages).toEqual([]);
+    expect(changed.messages.map((message) => message.userName)).toEqual(['alice']);
+  });
+
   test('a review with an unreadable due day never skips the user', async () => {
     const world = new World();
     world.iam.addUser('alice', { tags: owner('alice') });
