@@ -27,14 +27,18 @@ export interface KeySlotLike {
 }
 
 /**
- * A user's keys in a form both the credential report and a live read produce: each key's creation
- * time (to the second, as the report has it) and whether it is active, sorted. Key ids are absent
- * from the report, so keys are told apart by creation time.
+ * A user's active keys in a form both the credential report and a live read produce: each key's
+ * creation time (to the second, as the report has it), sorted. Key ids are absent from the report,
+ * so keys are told apart by creation time. Inactive keys are left out: AWS documents the report's
+ * `access_key_N_last_rotated` as N/A when the user has no active key in that slot, so the report may
+ * not show them at all. A key deactivated, reactivated, created or deleted while active changes the
+ * fingerprint; an inactive key deleted by hand is found on the review's day (its deletion date at
+ * the latest).
  */
 export function keysFingerprint(slots: readonly KeySlotLike[]): string {
   return slots
     .flatMap((slot) =>
-      slot.createDate ? [`${slot.createDate.toISOString().slice(0, 19)}Z:${slot.active ? 'A' : 'I'}`] : [],
+      slot.active && slot.createDate ? [`${slot.createDate.toISOString().slice(0, 19)}Z:A`] : [],
     )
     .sort()
     .join(',');
