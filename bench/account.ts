@@ -81,7 +81,7 @@ class IndexedIam extends FakeIam {
  */
 function quietLambdaTools(listener?: {
   userProcessed?: (fields: Record<string, unknown>) => void;
-  audited?: (action: string) => void;
+  audited?: (action: string, userName?: string) => void;
 }) {
   const noop = () => undefined;
   return new Proxy(
@@ -91,8 +91,10 @@ function quietLambdaTools(listener?: {
         name === 'info'
           ? (message: string, fields?: Record<string, unknown>) => {
               if (message === 'user processed' && fields) listener?.userProcessed?.(fields);
-              const entry = fields?.audit as { action?: string; outcome?: string } | undefined;
-              if (entry?.action && entry.outcome === 'success') listener?.audited?.(entry.action);
+              const entry = fields?.audit as
+                { action?: string; outcome?: string; userName?: string } | undefined;
+              if (entry?.action && entry.outcome === 'success')
+                listener?.audited?.(entry.action, entry.userName);
             }
           : noop,
     },
@@ -144,6 +146,8 @@ export interface DrainRun {
   readonly processed: readonly { readonly performed: readonly string[]; readonly status: string }[];
   /** The audit actions that succeeded (key.warned, key.rotated, notice.sent...), in order. */
   readonly audited: readonly string[];
+  /** The same, with the user each was about. */
+  readonly auditedBy: readonly { readonly action: string; readonly userName?: string }[];
 }
 
 export interface DayRun {
@@ -323,6 +327,7 @@ export class BenchAccount {
     const before = this.meter.total;
     const processed: { performed: string[]; status: string }[] = [];
     const audited: string[] = [];
+    const auditedBy: { action: string; userName?: string }[] = [];
     let invocations = 0;
     let users = 0;
     let failed = 0;
@@ -333,7 +338,10 @@ export class BenchAccount {
             performed: (fields.performed as string[] | undefined) ?? [],
             status: String(fields.status),
           }),
-        audited: (action) => audited.push(action),
+        audited: (action, userName) => {
+          audited.push(action);
+          auditedBy.push({ action, userName });
+        },
       });
       for (;;) {
         const batch = this.queue.receive(batchSize);
@@ -359,6 +367,7 @@ export class BenchAccount {
       failed,
       processed,
       audited,
+      auditedBy,
     };
   }
 

@@ -159,23 +159,34 @@ export async function dayAfterFirstRun(latency: LatencyModel, users = 250) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// 2. One key's lifecycle, and 5. the ledger writes of each phase of its rotation
+// 2. One key's lifecycle (a user's first, and the next one: the steady state), and 5. the ledger
+// writes of each phase of its rotation
 
 export interface LifecycleDay {
   readonly day: number;
+  /** The account's requests that day, detection included. */
   readonly calls: number;
+  /** Requests beyond the control account's that day. */
+  readonly extra: number;
+  /** What the rotator did to the lifecycle's user (audit actions, notices left out). */
   readonly performed: readonly string[];
 }
 
-export interface Lifecycle {
-  /** Requests beyond what the same account spends on detection alone, over the 30 days. */
+/** Thirty daily runs of the lifecycle account, from the day the user's key is warned of. */
+export interface LifecycleWindow {
+  readonly firstDay: number;
+  readonly lastDay: number;
+  /** Requests beyond what the control account (detection alone) spends over the same days. */
   readonly extra: number;
+  /** The same by `service:Operation`. */
   readonly breakdown: ReadonlyMap<string, number>;
+  /** The same by the port method that sent them and `service:Operation` (`ledger.save dynamodb:PutItem`). */
+  readonly byPort: ReadonlyMap<string, number>;
+  /** Days on which the user was acted on or anything beyond the detection was spent. */
   readonly days: readonly LifecycleDay[];
-  readonly detectionPerDay: number;
   /** The rotator's requests on the day of the rotation, in order. */
   readonly rotationLog: readonly LoggedCall[];
-  /** Ledger writes of the user's record on each day something happened, by day. */
+  /** Ledger writes of user records beyond the control's, on each day the user was acted on. */
   readonly ledgerWrites: readonly {
     readonly day: number;
     readonly performed: string;
@@ -183,15 +194,60 @@ export interface Lifecycle {
   }[];
 }
 
+/**
+ * What the first lifecycle costs and the next one does not: the owner's topic and subscription, and
+ * the user's secret. `first - steady` by port and operation, each entry in one class.
+ */
+export interface OneOffCosts {
+  /** Once per owner address (shared by every user it owns): topic, attributes, subscription, confirmation. */
+  readonly perOwner: readonly OneOffEntry[];
+  /** Once per user: its secret and the secret's policy, and its owner looked up before its record knew them. */
+  readonly perUser: readonly OneOffEntry[];
+  /** Anything else that differs (none expected). */
+  readonly other: readonly OneOffEntry[];
+}
+
+export interface OneOffEntry {
+  readonly via: string;
+  readonly op: string;
+  readonly calls: number;
+}
+
+export interface Lifecycle {
+  /** The user's first lifecycle: its key found 76 days old on day 0, owner not yet subscribed. */
+  readonly first: LifecycleWindow;
+  /**
+   * The next lifecycle of the same user: the key the service created on the first rotation, warned
+   * of 76 days later; owner subscribed and confirmed, secret in place. Undefined if it was never
+   * warned of within the days run.
+   */
+  readonly steady?: LifecycleWindow;
+  /** The days between the two windows: nothing is due, so nothing beyond detection is expected. */
+  readonly between?: { readonly firstDay: number; readonly lastDay: number; readonly extra: number };
+  readonly oneOff?: OneOffCosts;
+  /** The control account's requests a day over the first window (detection alone). */
+  readonly detectionPerDay: number;
+}
+
 const LIFECYCLE_USER = 'payments-app';
 const NEIGHBOURS = 9;
+/** Days of a lifecycle window: warned, rotated 4 days later, deactivated 7 after, deleted 14 after. */
+const WINDOW_DAYS = 30;
+/** The next lifecycle's warning is looked for until this day. */
+const LAST_LIFECYCLE_DAY = 200;
 
-/** The lifecycle account: the user whose key is `ageDays` old, and neighbours with young keys. */
-function lifecycleAccount(latency: LatencyModel, ageDays: number): BenchAccount {
+/**
+ * The lifecycle account: the user whose key is `ageDays` old (no key: the control account, whose
+ * user never has anything due), and neighbours whose keys are 22 to 38 days old on day 0: young for
+ * the whole first window, and old enough that their own lifecycles (warned at 76 days, deleted 25
+ * days later) fall between the user's two windows, so that each window sees the user alone. The
+ * control account has the same neighbours, so their work cancels out between the windows too.
+ */
+function lifecycleAccount(latency: LatencyModel, ageDays: number | undefined): BenchAccount {
   const world = account(latency);
-  world.addUser(LIFECYCLE_USER, [{ ageDays, lastUsedDaysAgo: 0 }]);
+  world.addUser(LIFECYCLE_USER, ageDays === undefined ? [] : [{ ageDays, lastUsedDaysAgo: 0 }]);
   for (let index = 0; index < NEIGHBOURS; index++) {
-    world.addUser(userName(index), [{ ageDays: 5 + index * 3, lastUsedDaysAgo: 0 }]);
+    world.addUser(userName(index), [{ ageDays: 22 + index * 2, lastUsedDaysAgo: 0 }]);
   }
   return world;
 }
@@ -199,54 +255,227 @@ function lifecycleAccount(latency: LatencyModel, ageDays: number): BenchAccount 
 const WRITES = new Set(['dynamodb:PutItem', 'dynamodb:UpdateItem']);
 const USER_RECORD_WRITE = /^ledger\.(save|releaseLock)$/;
 
+interface DayOfLifecycle extends LifecycleDay {
+  /** The control account's requests that day (detection alone). */
+  readonly controlCalls: number;
+  readonly breakdown: ReadonlyMap<string, number>;
+  readonly byPort: ReadonlyMap<string, number>;
+  readonly writes: number;
+  readonly drainLog: readonly LoggedCall[];
+}
+
+/** Requests of a log slice by `via op`. */
+function byPortOf(log: readonly LoggedCall[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const call of log)
+    counts.set(`${call.via} ${call.op}`, (counts.get(`${call.via} ${call.op}`) ?? 0) + 1);
+  return counts;
+}
+
+/** `a - b` by key, zeros left out. */
+function minus(a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>): Map<string, number> {
+  const diff = new Map<string, number>();
+  for (const key of new Set([...a.keys(), ...b.keys()])) {
+    const value = (a.get(key) ?? 0) - (b.get(key) ?? 0);
+    if (value !== 0) diff.set(key, value);
+  }
+  return diff;
+}
+
+function plus(into: Map<string, number>, counts: ReadonlyMap<string, number>): void {
+  for (const [key, value] of counts) {
+    const next = (into.get(key) ?? 0) + value;
+    if (next === 0) into.delete(key);
+    else into.set(key, next);
+  }
+}
+
+/** One scheduled day of the lifecycle account, and of its control account, compared. */
+async function lifecycleDay(
+  world: BenchAccount,
+  control: BenchAccount,
+  index: number,
+): Promise<DayOfLifecycle> {
+  const worldLog = world.meter.log!;
+  const controlLog = control.meter.log!;
+  const logStart = worldLog.length;
+  const controlStart = controlLog.length;
+  const before = world.meter.counts();
+  world.goToDay(START, index);
+  world.workloadsUseTheirKeys();
+  await world.planner();
+  const drainStart = worldLog.length;
+  const drain = await world.drain(ROTATOR_CONCURRENCY, BATCH_SIZE);
+  const calls = world.meter.since(before);
+  const controlRun = await day(control, index);
+  const log = worldLog.slice(logStart);
+  const controlDay = controlLog.slice(controlStart);
+  const userWrites = (entries: readonly LoggedCall[]) =>
+    entries.filter((call) => WRITES.has(call.op) && USER_RECORD_WRITE.test(call.via)).length;
+  const breakdown = minus(calls, controlRun.calls);
+  return {
+    day: index,
+    calls: sum(calls),
+    extra: sum(breakdown),
+    performed: drain.auditedBy
+      .filter((entry) => entry.userName === LIFECYCLE_USER && entry.action !== 'notice.sent')
+      .map((entry) => entry.action),
+    controlCalls: sum(controlRun.calls),
+    breakdown,
+    byPort: minus(byPortOf(log), byPortOf(controlDay)),
+    writes: userWrites(log) - userWrites(controlDay),
+    drainLog: worldLog.slice(drainStart),
+  };
+}
+
+function lifecycleWindow(days: readonly DayOfLifecycle[]): LifecycleWindow {
+  const breakdown = new Map<string, number>();
+  const byPort = new Map<string, number>();
+  for (const entry of days) {
+    plus(breakdown, entry.breakdown);
+    plus(byPort, entry.byPort);
+  }
+  const rotated = days.find((entry) => entry.performed.includes('key.rotated'));
+  return {
+    firstDay: days[0]!.day,
+    lastDay: days.at(-1)!.day,
+    extra: sum(breakdown),
+    breakdown,
+    byPort,
+    days: days
+      .filter((entry) => entry.performed.length > 0 || entry.extra !== 0)
+      .map(({ day: index, calls, extra, performed }) => ({ day: index, calls, extra, performed })),
+    rotationLog: rotated?.drainLog ?? [],
+    ledgerWrites: days
+      .filter((entry) => entry.performed.length > 0 || entry.writes !== 0)
+      .map((entry) => ({
+        day: entry.day,
+        performed: entry.performed.join(', ') || '(none)',
+        writes: entry.writes,
+      })),
+  };
+}
+
+/** The ports whose requests are set up once per owner address (their topic and its subscription). */
+const PER_OWNER_PORTS = new Set([
+  'notifier.ensureSubscribed',
+  'ledger.recordOwnerSubscription',
+  'notifier.subscriptionState',
+]);
+/** ...and once per user: its secret and its policy, its owner's subscription looked up. */
+const PER_USER_PORTS = new Set(['vault.store', 'ledger.findOwnerSubscription']);
+
+/** What the first lifecycle spends and the steady state does not, by class (see OneOffCosts). */
+export function oneOffCosts(
+  first: ReadonlyMap<string, number>,
+  steady: ReadonlyMap<string, number>,
+): OneOffCosts {
+  const classes = { perOwner: [] as OneOffEntry[], perUser: [] as OneOffEntry[], other: [] as OneOffEntry[] };
+  for (const [key, calls] of [...minus(first, steady)].sort(([a], [b]) => a.localeCompare(b))) {
+    const [via = '', op = ''] = key.split(' ');
+    const entry = { via, op, calls };
+    if (PER_OWNER_PORTS.has(via)) classes.perOwner.push(entry);
+    else if (PER_USER_PORTS.has(via)) classes.perUser.push(entry);
+    else classes.other.push(entry);
+  }
+  return classes;
+}
+
+function recordBytes(world: BenchAccount, user: string): number {
+  const record = world.ledger.peek(ACCOUNT_ID, user);
+  return record ? Buffer.byteLength(JSON.stringify(record)) : 0;
+}
+
 /**
- * One key from its warning (76 days old) to its deletion, daily runs for 30 days: warned on day 0,
- * owner confirms the subscription, rotated on day 4, the workload switches to the new key the next
- * day, old key deactivated on day 11 (grace 7 days), deleted on day 25 (14 days after). Measured
- * against the same account with the key young (detection alone), so the difference is the lifecycle's.
+ * One key from its warning to its deletion, daily runs: warned on day 0 (76 days old), the owner
+ * confirms the subscription, rotated on day 4, the workload switches to the new key the next day,
+ * old key deactivated on day 11 (grace 7 days), deleted on day 25 (14 days after). Then the runs go
+ * on every day until the next lifecycle of the same user, the key the service created on day 4,
+ * has had its 30 days from its own warning (about day 80): the steady state, which every key goes
+ * through every ~80 days. Each day is measured against the control account (the same neighbours,
+ * the user without a key: detection alone), so the difference is the user's.
  */
 export async function lifecycle(latency: LatencyModel): Promise<Lifecycle> {
   const world = lifecycleAccount(latency, 76);
-  const control = lifecycleAccount(latency, 10);
+  const control = lifecycleAccount(latency, undefined);
   world.meter.log = [];
-  const days: LifecycleDay[] = [];
-  const ledgerWrites: { day: number; performed: string; writes: number }[] = [];
-  let rotationLog: LoggedCall[] = [];
-  const totalBefore = world.meter.counts();
-  const controlBefore = control.meter.counts();
-  for (let index = 0; index < 30; index++) {
-    const logStart = world.meter.log.length;
-    world.goToDay(START, index);
-    world.workloadsUseTheirKeys();
-    const before = world.meter.total;
-    await world.planner();
-    const drainStart = world.meter.log.length;
-    const drain = await world.drain(ROTATOR_CONCURRENCY, BATCH_SIZE);
-    const performed = drain.audited.filter((action) => action !== 'notice.sent');
-    days.push({ day: index, calls: world.meter.total - before, performed });
-    const log = world.meter.log.slice(logStart);
-    const writes = log.filter((call) => WRITES.has(call.op) && USER_RECORD_WRITE.test(call.via)).length;
-    if (performed.length > 0 || writes > 0) {
-      ledgerWrites.push({ day: index, performed: performed.join(', ') || '(none)', writes });
-    }
-    if (performed.includes('key.rotated')) rotationLog = world.meter.log.slice(drainStart);
-    await day(control, index);
+  control.meter.log = [];
+  const days: DayOfLifecycle[] = [];
+  let nextWarned: number | undefined;
+  for (let index = 0; index <= LAST_LIFECYCLE_DAY; index++) {
+    const today = await lifecycleDay(world, control, index);
+    days.push(today);
+    if (nextWarned === undefined && index >= WINDOW_DAYS && today.performed.includes('key.warned'))
+      nextWarned = index;
+    if (nextWarned !== undefined && index === nextWarned + WINDOW_DAYS - 1) break;
   }
-  const total = world.meter.since(totalBefore);
-  const detection = control.meter.since(controlBefore);
-  const breakdown = new Map<string, number>();
-  for (const op of new Set([...total.keys(), ...detection.keys()])) {
-    const extra = (total.get(op) ?? 0) - (detection.get(op) ?? 0);
-    if (extra !== 0) breakdown.set(op, extra);
+  const first = lifecycleWindow(days.slice(0, WINDOW_DAYS));
+  // Over the first window, where the neighbours have nothing due either.
+  const detectionPerDay =
+    days.slice(0, WINDOW_DAYS).reduce((total, entry) => total + entry.controlCalls, 0) / WINDOW_DAYS;
+  if (nextWarned === undefined) {
+    return { first, detectionPerDay };
   }
+  const steady = lifecycleWindow(days.slice(nextWarned, nextWarned + WINDOW_DAYS));
+  const gap = days.slice(WINDOW_DAYS, nextWarned);
   return {
-    extra: sum(total) - sum(detection),
-    breakdown,
-    days,
-    detectionPerDay: sum(detection) / 30,
-    rotationLog,
-    ledgerWrites,
+    first,
+    steady,
+    between: {
+      firstDay: WINDOW_DAYS,
+      lastDay: nextWarned - 1,
+      extra: gap.reduce((total, entry) => total + entry.extra, 0),
+    },
+    oneOff: oneOffCosts(first.byPort, steady.byPort),
+    detectionPerDay,
   };
+}
+
+export interface LedgerGrowth {
+  /** At the end of each lifecycle (the day its old key was deleted): the record's size and contents. */
+  readonly lifecycles: readonly {
+    readonly day: number;
+    readonly bytes: number;
+    readonly history: number;
+    readonly rotations: number;
+  }[];
+  /** Scheduled runs it took (the days on which the user's review said something could be due). */
+  readonly runs: number;
+}
+
+/**
+ * How one user's ledger record grows with its history: one user, one key after another, lifecycle
+ * after lifecycle, until the record stops growing (the history and the list of rotations both at
+ * their caps). The schedule runs on the days the user's review says something can be due (the
+ * planner skips the user on every other day anyway), or every day where there is no review.
+ */
+export async function ledgerGrowth(latency: LatencyModel, maxLifecycles = 30): Promise<LedgerGrowth> {
+  const world = account(latency);
+  world.addUser(LIFECYCLE_USER, [{ ageDays: 76, lastUsedDaysAgo: 0 }]);
+  const lifecycles: { day: number; bytes: number; history: number; rotations: number }[] = [];
+  const start = new Date(START).getTime();
+  let runs = 0;
+  for (let index = 0; lifecycles.length < maxLifecycles && index < maxLifecycles * 120;) {
+    world.goToDay(START, index);
+    const run = await world.day(ROTATOR_CONCURRENCY, BATCH_SIZE);
+    runs++;
+    const record = world.ledger.peek(ACCOUNT_ID, LIFECYCLE_USER);
+    if (record && run.drain.auditedBy.some((entry) => entry.action === 'key.deleted')) {
+      lifecycles.push({
+        day: index,
+        bytes: recordBytes(world, LIFECYCLE_USER),
+        history: record.history.length,
+        rotations: record.rotations.length,
+      });
+      const [previous, last] = lifecycles.slice(-2);
+      // Stopped growing: the history and the rotations kept were both capped a lifecycle ago.
+      if (previous && last && previous.history === last.history && previous.rotations === last.rotations)
+        break;
+    }
+    const due = record?.review ? Math.ceil((new Date(record.review.due).getTime() - start) / 86_400_000) : 0;
+    index = Math.max(index + 1, due);
+  }
+  return { lifecycles, runs };
 }
 
 export interface RotationPhases {
