@@ -3,7 +3,7 @@
  * IAM calls per account and only users that may need action are read one by one. Pure.
  */
 import type { UserLedger } from './model';
-import { keysFingerprint } from './review';
+import { keysFingerprint, settingsDigest } from './review';
 import type { RotationSettings } from './settings';
 import { inScope, pathFromArn } from './tags';
 import { daysBetween } from './time';
@@ -185,17 +185,21 @@ export function screenUser(
 ): string[] {
   if (ledger?.inFlight || (ledger?.outbox.length ?? 0) > 0) return ['resume'];
   if (!inScope(row.path, settings.includePaths, settings.excludePaths)) return [];
-  const review = ledger?.review;
+  // A review recorded under other settings (or before reviews named them) says nothing about today.
+  const review = ledger?.review?.settings === settingsDigest(settings) ? ledger.review : undefined;
   const keys = keysFingerprint(row.keys);
   // An unreadable date never skips (NaN compares false).
+  // IAM states the report's time to the second: a second's margin keeps a report made in the same
+  // second as the read from counting as older than it.
   const reportPredatesReview =
     reportGeneratedAt !== undefined &&
     review?.seenAt !== undefined &&
-    reportGeneratedAt.getTime() < Date.parse(review.seenAt);
+    reportGeneratedAt.getTime() + 1000 <= Date.parse(review.seenAt);
   if (review && (review.keys === keys || reportPredatesReview) && now.getTime() < Date.parse(review.due)) {
     return [];
   }
   const suggested = suggestedActions(row, ledger, settings, now);
   if (suggested.length > 0) return suggested;
-  return review ? ['review'] : [];
+  // Any review (one of other settings too): the rotator looks again and records a current one.
+  return ledger?.review ? ['review'] : [];
 }

@@ -105,6 +105,11 @@ export interface KeyReview {
    * goes by the review alone instead of comparing keys.
    */
   readonly seenAt?: string;
+  /**
+   * The settings the due day was computed under (domain/review.ts settingsDigest): a review made under
+   * other settings (a redeploy with a shorter rotateAfterDays, reaping turned on) is ignored.
+   */
+  readonly settings?: string;
 }
 
 export function emptyLedger(accountId: string, userName: string): UserLedger {

@@ -10,6 +10,7 @@ import { deletionDate } from './policy/rules/inactive-keys';
 import { rotationPairOf } from './policy/rules/key-pair';
 import { reapDate, rotationDate, warningDate } from './policy/rules/one-active-key';
 import { situationOf } from './policy/situation';
+import type { RotationSettings } from './settings';
 import { dayStartAfter } from './time';
 
 /**
@@ -18,6 +19,37 @@ import { dayStartAfter } from './time';
  * (which the credential report does not show) are then seen within this many days.
  */
 export const RECHECK_DAYS = 30;
+
+/**
+ * How long an exempt user is left alone at most: the exemption tag may be removed by hand at any time,
+ * and the credential report does not show tags, so an exempt user with a record is looked at weekly.
+ */
+export const EXEMPT_RECHECK_DAYS = 7;
+
+/**
+ * The settings a due day depends on, as a short string: a review recorded under other settings says
+ * nothing about today's. Pure (a 32-bit FNV-1a hash of the settings' JSON, enough to tell a change).
+ */
+export function settingsDigest(settings: RotationSettings): string {
+  const relevant = JSON.stringify([
+    settings.rotateAfterDays,
+    settings.warnDays,
+    settings.graceDays,
+    settings.maxKeyAgeDays,
+    settings.deleteAfterDays,
+    settings.reapUnusedDays ?? null,
+    settings.exemptionTag,
+    settings.ownerTag,
+    settings.includePaths,
+    settings.excludePaths,
+  ]);
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < relevant.length; i++) {
+    hash ^= relevant.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(36);
+}
 
 /** One key as both the credential report and a live read can describe it. */
 export interface KeySlotLike {
@@ -57,14 +89,17 @@ export function fingerprintOfKeys(keys: readonly AccessKey[]): string {
  * truth: dates that depend on a key's last use are computed from the last use known now, and a later
  * use only moves them later. Key-age dates (warn, rotate, grace end, enforce, delete, reap) are exact
  * and not capped; only users with no such date are looked at again after {@link RECHECK_DAYS}.
- * An operator's forced rotation is not a scheduled event and is ignored here.
+ * An operator's forced rotation is not a scheduled event and is ignored here. `seenAt` is when the
+ * keys were read live (the start of the read): a credential report generated before then shows
+ * nothing newer.
  */
-export function nextReview(input: PolicyInput): KeyReview {
+export function nextReview(input: PolicyInput, seenAt: Date = input.now): KeyReview {
   const due = nextDueDate({ ...input, forceRotation: undefined });
   return {
     keys: fingerprintOfKeys(input.user.keys),
     due: due.toISOString(),
-    seenAt: input.now.toISOString(),
+    seenAt: seenAt.toISOString(),
+    settings: settingsDigest(input.settings),
   };
 }
 
@@ -79,7 +114,8 @@ function nextDueDate(input: PolicyInput): Date {
   if (!plan.inScope) return recheck;
   if (plan.exemption?.applies) {
     // The exemption ends the day after `until`; the tag may also be removed by hand at any time.
-    return plan.exemption.until ? earliest([dayStartAfter(plan.exemption.until, 1), recheck]) : recheck;
+    const weekly = dayStartAfter(now, EXEMPT_RECHECK_DAYS);
+    return plan.exemption.until ? earliest([dayStartAfter(plan.exemption.until, 1), weekly]) : weekly;
   }
 
   const situation = situationOf(input);

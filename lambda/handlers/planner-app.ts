@@ -107,9 +107,14 @@ export function createPlannerHandler(deps: PlannerDeps) {
         })),
       };
       logger.info('account planned', { plan: result });
-      if (plan.failures.length > 0) {
-        // The others are queued (and a continuation started); fail the invocation so that the errors
-        // alarm and the retry engage.
+      if (plan.failures.length > 0 && plan.continueAfter !== undefined) {
+        // Failing now would make Lambda retry this invocation, which would start a second
+        // continuation: the failures are logged (above) and counted, and the run goes on.
+        logger.error('users could not be planned; the run goes on in its continuation', {
+          failed: result.failed,
+        });
+      } else if (plan.failures.length > 0) {
+        // The others are queued; fail the invocation so that the errors alarm and the retry engage.
         const names = plan.failures.map((failure) => failure.userName).join(', ');
         throw new KeyRotationError(`${plan.failures.length} user(s) could not be planned: ${names}`, {
           cause: plan.failures[0]?.error,

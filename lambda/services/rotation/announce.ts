@@ -86,7 +86,9 @@ export async function finishUnit(
   { plan, release = true }: { plan?: UserPlan; release?: boolean } = {},
 ): Promise<void> {
   if (unit.record.outbox.length > 0) {
-    if (unit.pending) await unit.write({ lock: true });
+    // Even with nothing else to write (notices left by an earlier run): two runs resuming the same
+    // outbox must not both publish it (I5).
+    if (unit.pending || !unit.locked) await unit.write({ lock: true });
     await deliverNotices(unit);
   }
   if (plan && unit.user) stageReview(unit, plan, unit.user);
@@ -100,8 +102,13 @@ export async function finishUnit(
  */
 function stageReview(unit: UnitOfWork, plan: UserPlan, user: UserSnapshot): void {
   if (!unit.hasRecord && !unit.pending && (plan.exemption?.applies || !plan.inScope)) return;
-  const review = nextReview({ user, ledger: unit.record, now: unit.now(), settings: unit.deps.settings });
+  const review = nextReview(
+    { user, ledger: unit.record, now: unit.now(), settings: unit.deps.settings },
+    unit.readAt,
+  );
   const stored = unit.record.review;
-  if (stored?.keys === review.keys && stored.due === review.due) return;
+  if (stored?.keys === review.keys && stored.due === review.due && stored.settings === review.settings) {
+    return;
+  }
   unit.stage((record) => ({ ...record, review }));
 }

@@ -144,6 +144,9 @@ export class UnitOfWork {
     return this.stored.version > 0;
   }
 
+  /** When the user was last read live (the start of the read): the review's `seenAt`. */
+  readAt?: Date;
+
   get locked(): boolean {
     return this.holdsLock;
   }
@@ -162,6 +165,8 @@ export class UnitOfWork {
    */
   async readAndPlan(): Promise<{ user: UserSnapshot; plan: UserPlan } | undefined> {
     let user: UserSnapshot;
+    // A credential report generated before this instant cannot show anything this read does not.
+    this.readAt = this.now();
     try {
       user = await readUser(this.deps.iam, this.userName, { lastUse: false });
     } catch (error) {

@@ -9,7 +9,7 @@ import {
 import type { AccessKey, UserLedger } from '../../../lambda/domain/model';
 import { hasWork, planUser } from '../../../lambda/domain/policy';
 import { DEFAULT_SETTINGS, type RotationSettings } from '../../../lambda/domain/settings';
-import { fingerprintOfKeys, nextReview } from '../../../lambda/domain/review';
+import { fingerprintOfKeys, nextReview, settingsDigest } from '../../../lambda/domain/review';
 import {
   daysAgo,
   inactiveKey,
@@ -451,14 +451,40 @@ describe('screenUser: the planner skips a user while its review holds', () => {
 
   test('a review that has come due, or keys changed, are looked at even when the report suggests nothing', () => {
     const young = [key(OLD, 10)];
-    const memory = ledger({ review: { keys: '2026-01-01T00:00:00Z:A', due: at(30).toISOString() } });
+    const digest = settingsDigest(settings);
+    const memory = ledger({
+      review: { keys: '2026-01-01T00:00:00Z:A', due: at(30).toISOString(), settings: digest },
+    });
     // Same keys, due yesterday (a foreign pair reported, an exemption: the 30-day recheck).
-    const due = ledger({ review: { keys: fingerprintOfKeys(young), due: at(-1).toISOString() } });
+    const due = ledger({
+      review: { keys: fingerprintOfKeys(young), due: at(-1).toISOString(), settings: digest },
+    });
 
     expect(mayNeedAction(rowFor(young), memory, settings, NOW)).toBe(false);
     expect(screenUser(rowFor(young), memory, settings, NOW)).toEqual(['review']);
     expect(screenUser(rowFor(young), ledger(), settings, NOW)).toEqual([]); // no review: the report decides
     expect(screenUser(rowFor(young), due, settings, NOW)).toEqual(['review']);
+  });
+
+  test('a review recorded under other settings is ignored: a redeploy with a shorter rotation age acts at once', () => {
+    const keys = [key(OLD, 40)];
+    const memory = ledger();
+    const recorded = {
+      ...memory,
+      review: nextReview({ user: user(keys), ledger: memory, now: NOW, settings }),
+    };
+    const tighter = { ...settings, rotateAfterDays: 30, warnDays: 4, maxKeyAgeDays: 45, graceDays: 7 };
+    const reaping = { ...settings, reapUnusedDays: 30 };
+
+    expect(screenUser(rowFor(keys), recorded, settings, NOW)).toEqual([]);
+    expect(planUser({ user: user(keys), ledger: recorded, now: NOW, settings: tighter }).actions).toEqual([
+      expect.objectContaining({ kind: 'rotate' }),
+    ]);
+    expect(screenUser(rowFor(keys), recorded, tighter, NOW)).toEqual(['rotate']);
+    expect(screenUser(rowFor(keys), recorded, reaping, NOW)).toEqual(['reap']);
+    // A review from before reviews named their settings is ignored too.
+    const unnamed = { ...recorded, review: { keys: recorded.review.keys, due: recorded.review.due } };
+    expect(screenUser(rowFor(keys), unnamed, settings, NOW)).toEqual(['review']);
   });
 
   test('our unfinished work is queued whatever the review says; a user out of scope is not', () => {
@@ -469,7 +495,7 @@ describe('screenUser: the planner skips a user while its review holds', () => {
     expect(
       screenUser(
         rowFor([key(OLD, 10)]),
-        ledger({ review: { keys: 'x', due: NOW.toISOString() } }),
+        ledger({ review: { keys: 'x', due: NOW.toISOString(), settings: settingsDigest(scoped) } }),
         scoped,
         NOW,
       ),

@@ -1,6 +1,13 @@
 import type { AccessKey, UserLedger, UserSnapshot } from '../../../lambda/domain/model';
 import { planUser, type PlannedAction, type PolicyInput } from '../../../lambda/domain/policy';
-import { fingerprintOfKeys, keysFingerprint, nextReview, RECHECK_DAYS } from '../../../lambda/domain/review';
+import {
+  EXEMPT_RECHECK_DAYS,
+  fingerprintOfKeys,
+  keysFingerprint,
+  nextReview,
+  RECHECK_DAYS,
+  settingsDigest,
+} from '../../../lambda/domain/review';
 import { DEFAULT_SETTINGS, type RotationSettings } from '../../../lambda/domain/settings';
 import {
   daysAgo,
@@ -207,14 +214,26 @@ describe('nextReview: the first day anything can be due', () => {
   });
 
   test.each([
-    { what: 'until a near day: the day after it', value: 'vendor until=2026-06-10', due: dayStart(10) },
-    { what: 'until a far day: the recheck', value: 'vendor until=2027-06-10', due: dayStart(RECHECK_DAYS) },
-    { what: 'without expiry: the recheck', value: 'vendor appliance', due: dayStart(RECHECK_DAYS) },
+    { what: 'until a near day: the day after it', value: 'vendor until=2026-06-03', due: dayStart(3) },
+    {
+      what: 'until a far day: a week (the tag may be removed by hand)',
+      value: 'vendor until=2027-06-10',
+      due: dayStart(EXEMPT_RECHECK_DAYS),
+    },
+    { what: 'without expiry: a week', value: 'vendor appliance', due: dayStart(EXEMPT_RECHECK_DAYS) },
     { what: 'expired: the keys rule again', value: 'vendor until=2026-05-31', due: dayStart(0) },
   ])('an exempt user with an overdue key, $what', ({ value, due }) => {
     const tags = { [OWNER_TAG]: 'alice@example.com', [EXEMPTION_TAG]: value };
 
     expect(review([key(OLD, 300)], { user: { tags } }).due).toBe(due);
+  });
+
+  test('names the settings it was computed under', () => {
+    const keys = [key(OLD, 10)];
+
+    expect(review(keys).settings).toBe(settingsDigest({ ...DEFAULT_SETTINGS }));
+    expect(review(keys, { settings: { graceDays: 8 } }).settings).not.toBe(review(keys).settings);
+    expect(review(keys, { settings: { includePaths: ['/apps/'] } }).settings).not.toBe(review(keys).settings);
   });
 
   test('a user out of scope, and a user without keys: the recheck', () => {

@@ -1,6 +1,6 @@
 import { LockHeldError } from '../../../lambda/domain/errors';
 import type { UserLedger } from '../../../lambda/domain/model';
-import { fingerprintOfKeys } from '../../../lambda/domain/review';
+import { fingerprintOfKeys, settingsDigest } from '../../../lambda/domain/review';
 import { MS_PER_DAY } from '../../../lambda/domain/time';
 import { rotateUser } from '../../../lambda/services/rotate-user';
 import { beforeCall } from '../../fakes/invariants';
@@ -357,7 +357,29 @@ describe('one conditional ledger write per phase, and no call the work does not 
         { accessKeyId: fresh.accessKeyId, status: 'Active', createDate: fresh.createDate },
       ]),
       due: '2026-01-08T00:00:00.000Z',
+      // When her keys were read live: the start of the unit, before the rotation's own sleeps.
+      seenAt: '2026-01-01T02:00:00.000Z',
+      settings: settingsDigest(world.settings),
     });
+  });
+
+  test('two runs resuming the same undelivered notices: only one publishes them', async () => {
+    const world = new World();
+    world.iam.addUser('alice', { tags: OWNER });
+    world.iam.addKey('alice', { ageDays: 85 });
+    // The rotation completes but SNS does not answer: the notice stays in the outbox.
+    world.faults.inject('sns:Publish', 'timeout-before');
+    await expect(world.rotate('alice')).rejects.toThrow();
+    world.faults.restart();
+    world.clock.advance(16 * 60_000); // past the dead run's lease
+    expect(world.ledger.peek(world.accountId, 'alice')!.outbox).toHaveLength(1);
+
+    const results = await Promise.allSettled([world.rotate('alice'), world.rotate('alice')]);
+
+    const rotated = world.notifier.published.filter((notice) => notice.event === 'key.rotated');
+    expect(rotated).toHaveLength(1);
+    expect(results.filter((result) => result.status === 'fulfilled').length).toBeGreaterThanOrEqual(1);
+    expect(world.ledger.peek(world.accountId, 'alice')!.outbox).toEqual([]);
   });
 
   test('a deactivation: lock, the change with its notice, cleared + review + unlocked', async () => {
