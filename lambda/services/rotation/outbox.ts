@@ -4,7 +4,7 @@
  * afterwards, so that a crash in between delivers it on the next run (at least once; each notice
  * carries a stable dedupe id).
  */
-import type { UserSnapshot } from '../../domain/model';
+import type { UserLedger, UserSnapshot } from '../../domain/model';
 import type { UserPlan } from '../../domain/policy';
 import { DEFAULT_OWNER } from '../../domain/tags';
 import { isoDay } from '../../domain/time';
@@ -16,6 +16,81 @@ import type { UnitOfWork } from './unit-of-work';
 const CONFIRMED_TRUST_MS = 30 * 24 * 3_600_000;
 /** SNS confirmation links are valid for three days: an owner is not asked again sooner. */
 const RESUBSCRIBE_AFTER_MS = 3 * 24 * 3_600_000;
+
+/**
+ * What the rotator last learned of each of the user's owners' subscriptions (address in lower case
+ * -> as recorded in the owner's own item), kept in the user's ledger record and written with the
+ * unit's own writes, so that a new container need not read the owner's item on every notice. The
+ * owner's item stays the truth shared by every user; the record's copy stands in for it only while
+ * it cannot be out of date in a way that matters (see `trusted`).
+ */
+export type KnownSubscriptions = Readonly<Record<string, Omit<OwnerSubscription, 'owner'>>>;
+
+/** The user record with the owners' subscriptions it knows (a field of the record, optional). */
+export type RecordWithSubscriptions = UserLedger & { readonly ownerSubscriptions?: KnownSubscriptions };
+
+export function knownSubscriptions(record: UserLedger): KnownSubscriptions {
+  return (record as RecordWithSubscriptions).ownerSubscriptions ?? {};
+}
+
+/**
+ * What a lookup needs to know: whether a subscription is recorded at all (before subscribing an
+ * owner), or whether the owner is reachable on their own topic (before publishing).
+ */
+type Need = 'recorded' | 'reachable';
+
+/**
+ * Whether the user's record answers for the owner's item. The item only ever moves forward: once
+ * written it is never removed, a confirmation is only replaced by a later one, and it loses its
+ * confirmation only when an owner is asked again, which happens only once no confirmation of the
+ * last CONFIRMED_TRUST_MS is on record. So:
+ * - a confirmation the record saw within CONFIRMED_TRUST_MS is one the item holds too, or a later
+ *   one: the owner is reachable and recorded, as the item would say;
+ * - a subscription the record saw requested within RESUBSCRIBE_AFTER_MS is recorded (nobody asks the
+ *   owner again sooner); whether it is confirmed by now is the item's to say (another user's run may
+ *   have seen the confirmation), so reachability asks the item.
+ * Anything older, or an owner the record does not know, is read from the item, as before.
+ */
+function trusted(known: Omit<OwnerSubscription, 'owner'>, now: Date, need: Need): boolean {
+  const since = (iso: string): number => now.getTime() - new Date(iso).getTime();
+  if (known.confirmedAt && since(known.confirmedAt) < CONFIRMED_TRUST_MS) return true;
+  return need === 'recorded' && since(known.subscribedAt) < RESUBSCRIBE_AFTER_MS;
+}
+
+/** Stages what was learned of an owner's subscription in the user's record (rides with the unit's next write). */
+function remember(unit: UnitOfWork, subscription: OwnerSubscription): void {
+  const address = subscription.owner.toLowerCase();
+  const known = knownSubscriptions(unit.record)[address];
+  const learned = {
+    topicArn: subscription.topicArn,
+    subscribedAt: subscription.subscribedAt,
+    ...(subscription.confirmedAt ? { confirmedAt: subscription.confirmedAt } : {}),
+  };
+  if (
+    known?.topicArn === learned.topicArn &&
+    known.subscribedAt === learned.subscribedAt &&
+    known.confirmedAt === learned.confirmedAt
+  ) {
+    return;
+  }
+  unit.stage((record): RecordWithSubscriptions => ({
+    ...record,
+    ownerSubscriptions: { ...knownSubscriptions(record), [address]: learned },
+  }));
+}
+
+/** Owners the user no longer has are forgotten (the record keeps only its current owners). */
+function forgetOtherOwners(unit: UnitOfWork, recipients: readonly string[]): void {
+  const current = new Set(recipients.map((address) => address.toLowerCase()));
+  const known = knownSubscriptions(unit.record);
+  if (Object.keys(known).every((address) => current.has(address))) return;
+  unit.stage((record): RecordWithSubscriptions => ({
+    ...record,
+    ownerSubscriptions: Object.fromEntries(
+      Object.entries(knownSubscriptions(record)).filter(([address]) => current.has(address)),
+    ),
+  }));
+}
 
 /**
  * Publishes every notice in the outbox as stored, in order, and stages their removal: the caller
@@ -51,10 +126,11 @@ export async function subscribeOwners(
   user: UserSnapshot,
 ): Promise<void> {
   if (!unit.options.subscribeOwners) return;
+  forgetOtherOwners(unit, plan.owner.recipients);
   for (const address of plan.owner.recipients) {
     if (address === DEFAULT_OWNER) continue;
     try {
-      if (await findSubscription(unit, address)) continue;
+      if (await findSubscription(unit, address, 'recorded')) continue;
       const subscription = await unit.deps.notifier.ensureSubscribed(address);
       await recordSubscription(unit, { ...subscription, subscribedAt: unit.now().toISOString() });
     } catch (error) {
@@ -63,18 +139,30 @@ export async function subscribeOwners(
   }
 }
 
-/** The owner's recorded subscription, looked up in the ledger at most once per unit of work. */
-async function findSubscription(unit: UnitOfWork, address: string): Promise<OwnerSubscription | undefined> {
+/**
+ * The owner's recorded subscription: from the user's own record while it can answer for the owner's
+ * item (see `trusted`), else from the item, looked up at most once per unit of work and remembered
+ * in the user's record.
+ */
+async function findSubscription(
+  unit: UnitOfWork,
+  address: string,
+  need: Need,
+): Promise<OwnerSubscription | undefined> {
   const key = address.toLowerCase();
   if (unit.subscriptions.has(key)) return unit.subscriptions.get(key);
+  const known = knownSubscriptions(unit.record)[key];
+  if (known && trusted(known, unit.now(), need)) return { owner: key, ...known };
   const found = await unit.deps.ledger.findOwnerSubscription(address);
   unit.subscriptions.set(key, found);
+  if (found) remember(unit, found);
   return found;
 }
 
 async function recordSubscription(unit: UnitOfWork, subscription: OwnerSubscription): Promise<void> {
   await unit.deps.ledger.recordOwnerSubscription(subscription);
   unit.subscriptions.set(subscription.owner.toLowerCase(), subscription);
+  remember(unit, subscription);
 }
 
 /**
@@ -104,7 +192,7 @@ async function reachableOwners(unit: UnitOfWork, recipients: readonly string[]):
 
 async function ownerReachable(unit: UnitOfWork, address: string): Promise<boolean> {
   const { notifier } = unit.deps;
-  const known = await findSubscription(unit, address);
+  const known = await findSubscription(unit, address, 'reachable');
   if (!known) return false;
   const now = unit.now();
   const since = (iso: string): number => now.getTime() - new Date(iso).getTime();
