@@ -49,8 +49,7 @@ const CLEAN_RUN_CALLS: readonly string[] = [
   'dynamodb:RecordOwnerSubscription',
   'dynamodb:Save', // lock + intent
   'iam:CreateAccessKey',
-  'secretsmanager:Store',
-  'dynamodb:Save', // stored
+  'secretsmanager:Store', // phase `stored` is not written: the vault tells a rerun (written only if the rotation stops)
   'secretsmanager:GetSecretValue',
   'sts:GetCallerIdentity', // after 5 s: not yet propagated...
   'sts:GetCallerIdentity', // ...4 s later: accepted

@@ -7,11 +7,26 @@
  * 2. the intent is recorded with the lock in one write, before the key exists (I1): a crash at any
  *    instant after it is found and repaired by the next run (repair.ts);
  * 3. CreateAccessKey, then the store (AWSPENDING, the policy settled before the value exists);
- * 4. phase `stored` is written: from here a later run verifies and finishes rather than creating
- *    another key.
+ * 4. phase `stored`: from here a later run verifies and finishes rather than creating another key.
+ *    The vault already tells a later run so: a run that finds the intent and a new key whose secret
+ *    is in the vault adopts that key (repair.ts), whatever stopped this one after the store. So the
+ *    phase is written only when this run stops before completing (rotate.ts: verification failed,
+ *    or another error before the completion), not on the way to a completion that records it anyway,
+ *    with one exception, the fence: if the lock's lease has less than STORED_FENCE_MS left when the
+ *    store returns, the phase is written at once, as the next step (see below).
  *
  * A key that could not be stored is deleted again at once; if that fails too, the intent stays and
  * the next run deletes it.
+ *
+ * Why the fence. A run that took over (after the lease) and found the intent deletes a new key that
+ * it does not find in the vault (never stored, so surely an orphan). If this run's store lands after
+ * that look, and this run went on to verify and promote without a ledger write in between, it could
+ * make a key being deleted AWSCURRENT. A store that returned with more than STORED_FENCE_MS of the
+ * lease left took effect before any other run may take the lock (it must see the lease expired on its
+ * own clock; clocks are assumed to agree within that margin, as the lease itself assumes), so the
+ * run that takes over finds the key in the vault and adopts it instead. With less left, the write of
+ * phase `stored` is the check: conditional on the version, it fails if another run has taken the lock
+ * meanwhile, and this run stops before verifying anything.
  */
 import { KeyRotationError, TransientServiceError } from '../../domain/errors';
 import type { AccessKey, NewAccessKey, UserSnapshot } from '../../domain/model';
@@ -22,10 +37,18 @@ import { describeError } from '../audit';
 import { subscribeOwners } from './outbox';
 import type { UnitOfWork } from './unit-of-work';
 
+/**
+ * Below this much of the lock's lease left when the store returns, phase `stored` is written at once
+ * (the fence, above). A rotation reaches the store seconds after taking the lock; the lease is 15 min.
+ */
+export const STORED_FENCE_MS = 5 * 60_000;
+
 /** A new key as stored, and the secret as the store left it (for promote). */
 export interface StoredNewKey {
   readonly newKey: Pick<AccessKey, 'accessKeyId' | 'createDate'>;
   readonly secret: SecretDescription;
+  /** Phase `stored` is in the ledger already (the fence); otherwise it is written only if the rotation stops. */
+  readonly recorded: boolean;
 }
 
 /** Steps 1-4 above; undefined if the secret is refused (nothing was created). */
@@ -90,15 +113,29 @@ export async function createAndStore(
     ...unit.user,
     keys: [...unit.user.keys, { ...newKey, status: 'Active' }],
   };
-  unit.stage(
-    (record) => ({
-      ...record,
-      inFlight: { ...record.inFlight!, phase: 'stored', newKeyId: newKey.accessKeyId },
-    }),
-    { action: 'rotation.stored', keyId: newKey.accessKeyId, detail: `new key stored in ${ref.name}` },
-  );
+  // The history says when the key was stored, written with the next write (the completion, or the
+  // phase below).
+  unit.stage((record) => record, {
+    action: 'rotation.stored',
+    keyId: newKey.accessKeyId,
+    detail: `new key stored in ${ref.name}`,
+  });
+  const recorded = leaseLeftMs(unit) <= STORED_FENCE_MS;
+  if (recorded) await recordStored(unit, newKey.accessKeyId);
+  return { newKey, secret: stored.secret, recorded };
+}
+
+/** Writes phase `stored` with the new key (and whatever is staged). */
+export async function recordStored(unit: UnitOfWork, newKeyId: string): Promise<void> {
+  unit.stage((record) => ({ ...record, inFlight: { ...record.inFlight!, phase: 'stored', newKeyId } }));
   await unit.write();
-  return { newKey, secret: stored.secret };
+}
+
+/** How long the lock this unit holds has to run (0 when it holds none). */
+function leaseLeftMs(unit: UnitOfWork): number {
+  const lock = unit.record.lock;
+  if (!unit.locked || !lock || lock.holder !== unit.deps.holderId) return 0;
+  return new Date(lock.until).getTime() - unit.now().getTime();
 }
 
 async function createKey(unit: UnitOfWork): Promise<NewAccessKey> {

@@ -7,7 +7,7 @@
  *   index.ts             this: load, lock check, live read, plan, dispatch, outcome; dry runs
  *   unit-of-work.ts      the context of one user: staged ledger changes, writes, lock, audit, outcome
  *   rotate.ts            the rotation protocol, step by step:
- *     create-and-store.ts    lock + intent, CreateAccessKey, AWSPENDING, phase `stored`
+ *     create-and-store.ts    lock + intent, CreateAccessKey, AWSPENDING (phase `stored`: if it stops)
  *     verify.ts              STS signed with the key as stored
  *     promote.ts             AWSPENDING -> AWSCURRENT
  *     announce.ts            completed + notice; then, for every unit: published, cleared, unlocked

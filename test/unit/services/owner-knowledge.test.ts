@@ -80,7 +80,7 @@ describe("a key's lifecycle: the owner's item is read only until the user's reco
 
     // Day 0: nobody on record; day 4: the record knows a request, not yet a confirmation.
     expect(warned).toEqual({ [LOOKUP]: 1, [STATE]: 1, [SAVE]: 2 });
-    expect(rotated).toEqual({ [LOOKUP]: 1, [STATE]: 1, [SAVE]: 4 });
+    expect(rotated).toEqual({ [LOOKUP]: 1, [STATE]: 1, [SAVE]: 3 });
     // Days 11 and 25: the record knows the confirmation of day 4: neither the item nor SNS is asked.
     expect(deactivated).toEqual({ [LOOKUP]: 0, [STATE]: 0, [SAVE]: 3 });
     expect(deleted).toEqual({ [LOOKUP]: 0, [STATE]: 0, [SAVE]: 3 });
