@@ -111,7 +111,9 @@ function nextDueDate(input: PolicyInput): Date {
   const pending = plan.actions.filter((action) => !settled(action, input));
   if (pending.length > 0 || unreportedFindings(plan, input)) return today;
   // Our unfinished business always yields `resume`, handled above; from here on nothing is in flight.
-  if (!plan.inScope) return recheck;
+  // Out of scope: the planner drops the user by path before it looks at the review, so a due day of
+  // today costs nothing, and a user moved back into scope is planned at once.
+  if (!plan.inScope) return today;
   if (plan.exemption?.applies) {
     // The exemption ends the day after `until`; the tag may also be removed by hand at any time.
     const weekly = dayStartAfter(now, EXEMPT_RECHECK_DAYS);

@@ -109,7 +109,7 @@ export function createPlannerHandler(deps: PlannerDeps) {
       logger.info('account planned', { plan: result });
       if (plan.failures.length > 0 && plan.continueAfter !== undefined) {
         // Failing now would make Lambda retry this invocation, which would start a second
-        // continuation: the failures are logged (above) and counted, and the run goes on.
+        // continuation: the failures are logged (with the result above and here), and the run goes on.
         logger.error('users could not be planned; the run goes on in its continuation', {
           failed: result.failed,
         });
