@@ -9,6 +9,8 @@
  * `dynamodb:PutItem`).
  */
 
+import { LEDGER_SCREENING_FIELDS } from '../lambda/contract';
+
 /** IAM's default page size (MaxItems) for the list calls, which the adapter does not set. */
 export const IAM_PAGE_SIZE = 100;
 /** DynamoDB returns at most 1 MB of items per Query page. */
@@ -153,10 +155,31 @@ export function queryPages(totalBytes: number): number {
   return pages(totalBytes, QUERY_PAGE_BYTES);
 }
 
+/** What DynamoDB adds to the size of each item of a global secondary index. */
+export const INDEX_ITEM_OVERHEAD_BYTES = 100;
+
+/**
+ * The size of a record's item in the ledger's `screening` index, near enough: the keys (`pk`, `sk`)
+ * and the projected fields as JSON (names and values, a few bytes of syntax more), plus the 100
+ * bytes DynamoDB adds to every index item. A Query of the index reads pages of these.
+ */
+export function screeningItemBytes(record: {
+  readonly accountId: string;
+  readonly userName: string;
+}): number {
+  const fields = record as unknown as Record<string, unknown>;
+  const item: Record<string, unknown> = { pk: record.accountId, sk: record.userName };
+  for (const name of LEDGER_SCREENING_FIELDS) if (fields[name] !== undefined) item[name] = fields[name];
+  return Buffer.byteLength(JSON.stringify(item)) + INDEX_ITEM_OVERHEAD_BYTES;
+}
+
 /** DynamoLedger (lambda/adapters/dynamodb-ledger.ts). */
 export const DYNAMODB = {
   load: () => ['dynamodb:GetItem'],
+  /** One Query per page of the table (whole records, 1 MB a page), at least one. */
   loadAccount: (pageCount: number) => times('dynamodb:Query', Math.max(1, pageCount)),
+  /** One Query per page of the screening index (its small items, 1 MB a page), at least one. */
+  screenAccount: (pageCount: number) => times('dynamodb:Query', Math.max(1, pageCount)),
   /** One conditional PutItem, which also takes or releases the user's lock. */
   save: () => ['dynamodb:PutItem'],
   /** Only for a unit of work that failed: its lock alone. */

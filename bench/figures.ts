@@ -7,7 +7,7 @@ import { KEY_ROTATION_DEFAULTS } from '../lib/constructs/key-rotation-props';
 import { PLANNER_TIMEOUT, ROTATOR_BATCH_SIZE, ROTATOR_TIMEOUT } from '../lib/constructs/key-rotation';
 import { settingsFor } from '../cli/connect';
 import { main, Wiring } from '../cli/main';
-import { DEPLOYED_NOTIFIER, LatencyModel } from './aws-calls';
+import { DEPLOYED_NOTIFIER, LatencyModel, screeningItemBytes } from './aws-calls';
 import { ACCOUNT_ID, BenchAccount, SECRET_PREFIX } from './account';
 import {
   Counts,
@@ -74,9 +74,11 @@ export interface QuietDays {
   readonly calls: Counts;
   /** Anything the rotator did on a quiet day (should be nothing). */
   readonly actedOn: readonly string[];
-  /** The ledger items of the account (what the planner's Query reads) after the last day. */
+  /** The ledger items of the account (what a consistent read of the whole records reads) after the last day. */
   readonly ledgerItems: number;
   readonly ledgerBytes: number;
+  /** The same items in the screening index (what the scheduled planner's Query reads). */
+  readonly indexBytes: number;
 }
 
 /**
@@ -136,6 +138,11 @@ export async function quietDays(
     actedOn,
     ledgerItems: items.length,
     ledgerBytes: items.reduce((bytes, item) => bytes + Buffer.byteLength(item), 0),
+    indexBytes: items.reduce(
+      (bytes, item) =>
+        bytes + screeningItemBytes(JSON.parse(item) as { accountId: string; userName: string }),
+      0,
+    ),
   };
 }
 
@@ -386,6 +393,12 @@ function recordBytes(world: BenchAccount, user: string): number {
   return record ? Buffer.byteLength(JSON.stringify(record)) : 0;
 }
 
+/** The size of the user's item in the screening index. */
+function indexItemBytes(world: BenchAccount, user: string): number {
+  const record = world.ledger.peek(ACCOUNT_ID, user);
+  return record ? screeningItemBytes(record) : 0;
+}
+
 /**
  * One key from its warning to its deletion, daily runs: warned on day 0 (76 days old), the owner
  * confirms the subscription, rotated on day 4, the workload switches to the new key the next day,
@@ -436,6 +449,8 @@ export interface LedgerGrowth {
   readonly lifecycles: readonly {
     readonly day: number;
     readonly bytes: number;
+    /** The size of its item in the screening index. */
+    readonly indexBytes: number;
     readonly history: number;
     readonly rotations: number;
   }[];
@@ -452,7 +467,8 @@ export interface LedgerGrowth {
 export async function ledgerGrowth(latency: LatencyModel, maxLifecycles = 30): Promise<LedgerGrowth> {
   const world = account(latency);
   world.addUser(LIFECYCLE_USER, [{ ageDays: 76, lastUsedDaysAgo: 0 }]);
-  const lifecycles: { day: number; bytes: number; history: number; rotations: number }[] = [];
+  const lifecycles: { day: number; bytes: number; indexBytes: number; history: number; rotations: number }[] =
+    [];
   const start = new Date(START).getTime();
   let runs = 0;
   for (let index = 0; lifecycles.length < maxLifecycles && index < maxLifecycles * 120;) {
@@ -464,6 +480,7 @@ export async function ledgerGrowth(latency: LatencyModel, maxLifecycles = 30): P
       lifecycles.push({
         day: index,
         bytes: recordBytes(world, LIFECYCLE_USER),
+        indexBytes: indexItemBytes(world, LIFECYCLE_USER),
         history: record.history.length,
         rotations: record.rotations.length,
       });

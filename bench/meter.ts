@@ -36,6 +36,7 @@ import {
   NotifierSetup,
   PromoteCase,
   queryPages,
+  screeningItemBytes,
   SECRETS_MANAGER,
   SNS,
   SQS,
@@ -352,6 +353,16 @@ export function meteredLedger(ledger: FakeLedger, meter: ApiMeter): RotationLedg
         ({ value }) =>
           DYNAMODB.loadAccount(
             queryPages((value ?? []).reduce((bytes, record) => bytes + itemBytes(record), 0)),
+          ),
+      ),
+    screenAccount: (accountId) =>
+      metered(
+        meter,
+        'ledger.screenAccount',
+        () => ledger.screenAccount(accountId),
+        ({ value }) =>
+          DYNAMODB.screenAccount(
+            queryPages((value ?? []).reduce((bytes, record) => bytes + screeningItemBytes(record), 0)),
           ),
       ),
     save: (record, options) =>

@@ -189,18 +189,23 @@ function ledgerSizeLines(
   growth: LedgerGrowth,
 ): string[] {
   const bytes = (value: number) => `${Math.round(value).toLocaleString('en')} bytes`;
-  const pages = (recordBytes: number) =>
-    `250 such users: ${queryPages(250 * recordBytes)} Query page(s) a day, 10,000: ${queryPages(10_000 * recordBytes)}`;
+  const pages = (recordBytes: number, indexBytes: number) =>
+    `250 such users: ${queryPages(250 * indexBytes)} Query page(s) a day, 10,000: ${queryPages(10_000 * indexBytes)} ` +
+    `(whole records: ${queryPages(250 * recordBytes)} and ${queryPages(10_000 * recordBytes)})`;
   const measured = (q: QuietDays) => {
-    const each = q.ledgerBytes / Math.max(1, q.ledgerItems);
+    const items = Math.max(1, q.ledgerItems);
     return (
       `${q.users.toLocaleString('en')} users as on the quiet days above: ${q.ledgerItems.toLocaleString('en')} records of ` +
-      `${bytes(each)} on average: ${queryPages(q.ledgerBytes)} Query page(s) a day`
+      `${bytes(q.ledgerBytes / items)} on average, index items of ${bytes(q.indexBytes / items)}: ` +
+      `${queryPages(q.indexBytes)} Query page(s) a day (whole records: ${queryPages(q.ledgerBytes)})`
     );
   };
   const lines = [
     "  the ledger: one item per user; sizes estimated from the items' JSON; a Query page reads at most 1 MB of items " +
-      '(a projection does not change that), so the detection costs 3 calls + 1 per MB of records:',
+      "(a projection does not change that). The scheduled planner queries the table's `screening` index, whose items " +
+      'hold the keys and the fields the screen reads (review, inactiveSince, inFlight, outbox) plus the 100 bytes ' +
+      'DynamoDB adds to an index item, and do not grow with the history: the detection costs 3 calls + 1 per MB of ' +
+      'index items (dry runs read the whole records):',
     `    ${measured(quiet)}`,
     `    ${measured(quietLarge)}`,
   ];
@@ -208,12 +213,14 @@ function ledgerSizeLines(
   const years = (day: number) => `~${(day / 365).toFixed(1)} years`;
   if (afterFirst) {
     lines.push(
-      `    one user's record after its first lifecycle: ${bytes(afterFirst.bytes)} (${afterFirst.history} history entries); ${pages(afterFirst.bytes)}`,
+      `    one user's record after its first lifecycle: ${bytes(afterFirst.bytes)} (${afterFirst.history} history entries), ` +
+        `its index item ${bytes(afterFirst.indexBytes)}; ${pages(afterFirst.bytes, afterFirst.indexBytes)}`,
     );
   }
   if (afterSecond) {
     lines.push(
-      `    after its second (figure 2's steady state): ${bytes(afterSecond.bytes)} (${afterSecond.history} entries); ${pages(afterSecond.bytes)}`,
+      `    after its second (figure 2's steady state): ${bytes(afterSecond.bytes)} (${afterSecond.history} entries), ` +
+        `its index item ${bytes(afterSecond.indexBytes)}; ${pages(afterSecond.bytes, afterSecond.indexBytes)}`,
     );
   }
   const full = growth.lifecycles.findIndex(
@@ -223,14 +230,14 @@ function ledgerSizeLines(
   if (historyFull) {
     lines.push(
       `    once its history is full (${historyFull.history} entries, after ${full} lifecycles, day ${historyFull.day}, ${years(historyFull.day)}): ` +
-        `${bytes(historyFull.bytes)}; ${pages(historyFull.bytes)}`,
+        `${bytes(historyFull.bytes)}, its index item ${bytes(historyFull.indexBytes)}; ${pages(historyFull.bytes, historyFull.indexBytes)}`,
     );
   }
   const last = growth.lifecycles.at(-1);
   if (last && last !== historyFull) {
     lines.push(
       `    the most it reaches (${last.history} history entries and ${last.rotations} rotations kept, after ${growth.lifecycles.length} lifecycles, ` +
-        `${years(last.day)}): ${bytes(last.bytes)}; ${pages(last.bytes)}`,
+        `${years(last.day)}): ${bytes(last.bytes)}, its index item ${bytes(last.indexBytes)}; ${pages(last.bytes, last.indexBytes)}`,
     );
   }
   if (life.steady === undefined) lines.push('    (figure 2: the user was not warned again)');
@@ -310,7 +317,8 @@ async function main() {
   print(
     `  10,000 users: ${describeCounts(quietLarge.calls)}; the account's ledger items come to ` +
       `${format(quietLarge.ledgerBytes, 'MB')} (${Math.round(quietLarge.ledgerBytes / Math.max(1, quietLarge.ledgerItems))} bytes ` +
-      `each, estimated from their JSON), and a Query reads at most 1 MB a page`,
+      `each, estimated from their JSON), their screening index items to ${format(quietLarge.indexBytes, 'MB')}, ` +
+      `and a Query reads at most 1 MB a page`,
   );
   print(
     `  first run on 250 users (keys 0-199 days old): ${describeTally(after.firstDay)}; the day after: ${describeCounts(after.breakdown)}`,

@@ -83,6 +83,9 @@ export class EmptyLedger implements RotationLedger {
   loadAccount(): Promise<UserLedger[]> {
     return Promise.resolve([]);
   }
+  screenAccount(): Promise<UserLedger[]> {
+    return Promise.resolve([]);
+  }
   private refuse(): never {
     throw new UsageError('this needs the ledger table: pass --stack NAME or --table NAME');
   }

@@ -89,6 +89,16 @@ export const METRIC = {
  */
 export const ROTATOR_USER_BUDGET_MS = 180_000;
 
+/**
+ * The ledger table's global secondary index for the planner's daily screen: the table's own key
+ * schema (`pk`, `sk`), projecting only the record fields the screen reads. An index item's size is
+ * its keys and projected attributes plus 100 bytes: a few hundred bytes however long a record's
+ * history grows, so that one Query page (1 MB) holds thousands of users.
+ */
+export const LEDGER_SCREENING_INDEX = 'screening';
+/** The record fields the screening index projects (see lambda/adapters/dynamodb-ledger.ts screenAccount). */
+export const LEDGER_SCREENING_FIELDS = ['review', 'inactiveSince', 'inFlight', 'outbox'] as const;
+
 /** Version of {@link WorkMessage}; a consumer refuses versions it does not know. */
 export const WORK_MESSAGE_VERSION = 1;
 

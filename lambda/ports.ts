@@ -179,8 +179,17 @@ export interface SaveOptions {
 /** DynamoDB: per-user memory with conditional writes and a lock with a lease. */
 export interface RotationLedger {
   load(accountId: string, userName: string): Promise<UserLedger | undefined>;
-  /** Every record of the account (all pages). */
+  /** Every record of the account, whole and read consistently (all pages): for dry runs and confirmAll. */
   loadAccount(accountId: string): Promise<UserLedger[]>;
+  /**
+   * Every record of the account with only the fields the planner's screen reads (`review`,
+   * `inactiveSince`, `inFlight`, `outbox`; every other field empty, `version` 0: never saved back),
+   * all pages. Read from the table's `screening` index, whose items stay small however long a
+   * record's history grows, so that the daily detection costs one Query page per MB of screening
+   * fields rather than per MB of records. Eventually consistent (a global secondary index cannot
+   * be read with ConsistentRead): a write made moments ago may not show yet.
+   */
+  screenAccount(accountId: string): Promise<UserLedger[]>;
   /**
    * Writes the record if its stored version still equals `record.version` (0: only if there is no
    * record yet); returns it as stored, with version + 1. The user's lock is taken or released in the

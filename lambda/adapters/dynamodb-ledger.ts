@@ -14,6 +14,7 @@ import {
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { LEDGER_SCREENING_FIELDS, LEDGER_SCREENING_INDEX } from '../contract';
 import { ConcurrentUpdateError, LockHeldError } from '../domain/errors';
 import { emptyLedger, UserLedger } from '../domain/model';
 import type { OwnerSubscription, RotationLedger, SaveOptions } from '../ports';
@@ -25,11 +26,29 @@ type Item = Record<string, unknown>;
 /** Partition of the owner-subscription items. */
 export const OWNER_PARTITION = '#owner-subscriptions';
 
+/**
+ * The record fields the planner's screen reads (lambda/domain/credential-report.ts screenUser and
+ * suggestedActions, and the planner's own check for unfinished work), which the `screening` index
+ * projects: checked here to be fields of a record.
+ */
+const SCREENING_ATTRIBUTES: readonly (keyof UserLedger)[] = LEDGER_SCREENING_FIELDS;
+
 /** A stored item as a complete record: fields added in later versions get their empty value. */
 export function recordFromItem(item: Item): UserLedger {
   const { pk, sk, ...rest } = item as Item & { pk: string; sk: string };
   const empty = emptyLedger(pk, sk);
   return { ...empty, ...(rest as Partial<UserLedger>), accountId: pk, userName: sk };
+}
+
+/**
+ * An index item as a screening record: the keys and the projected fields, every other field empty
+ * (whatever else an emulator's index might return), so that the record says no more than the index
+ * holds in AWS.
+ */
+function screeningRecordFromItem(item: Item): UserLedger {
+  const picked: Item = { pk: item.pk, sk: item.sk };
+  for (const name of SCREENING_ATTRIBUTES) if (item[name] !== undefined) picked[name] = item[name];
+  return recordFromItem(picked);
 }
 
 /** The record with the lock taken or released as asked. */
@@ -90,6 +109,27 @@ export class DynamoLedger implements RotationLedger {
         },
       );
       for await (const page of pages) records.push(...(page.Items ?? []).map(recordFromItem));
+    });
+    return records;
+  }
+
+  async screenAccount(accountId: string): Promise<UserLedger[]> {
+    const records: UserLedger[] = [];
+    await call('dynamodb:Query', async () => {
+      // The paginator follows every LastEvaluatedKey, an empty page's too (a page can come back
+      // empty and still not be the last). The query is by account, so the owner-subscription items
+      // (their own partition, in the index as well) never come back.
+      const pages = paginateQuery(
+        { client: this.documents },
+        {
+          TableName: this.tableName,
+          IndexName: LEDGER_SCREENING_INDEX,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': accountId },
+          ConsistentRead: false,
+        },
+      );
+      for await (const page of pages) records.push(...(page.Items ?? []).map(screeningRecordFromItem));
     });
     return records;
   }

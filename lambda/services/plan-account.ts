@@ -5,7 +5,7 @@
  *
  * - A scheduled run reads no user live: the screen decides who is queued, and the rotator reads the
  *   user live before it acts (and decides again). Its cost follows the work due: with nothing due,
- *   the ledger query and the report calls only.
+ *   the report calls and the ledger's screening query (RotationLedger.screenAccount) only.
  * - A dry run, or `confirmAll`, confirms each screened user live (readUser + planUser), a few users
  *   at once, so that it reports exactly what the rotator would do (I6).
  * - Users are handled in user-name order and their messages sent as they are found, ten at a time.
@@ -120,8 +120,28 @@ export async function planAccount(request: PlanAccountRequest, deps: PlanAccount
   const now = clock.now();
   const plannedAt = request.plannedAt ?? now.toISOString();
   const confirm = dryRun || options.confirmAll;
+  // A confirming run plans users with the policy, which needs whole records: read consistently.
+  // A scheduled run screens with a few fields of each record, read from the ledger's screening index
+  // (small items: one Query page holds thousands of users, whatever their histories). The index is
+  // eventually consistent (writes reach it within about a second), and that never makes the screen
+  // skip work (test: "an index that lags the last write"):
+  // - the writes that decide the screen are the rotator's, made on the previous day's run, hours
+  //   before this one;
+  // - a write that the index does not show yet was made moments ago by a unit of work under way (a
+  //   queue still draining, a manual run), which holds the user's lock: a rotator queued now could
+  //   not take it anyway, a queued unit that fails is delivered again by SQS, and what a unit leaves
+  //   unfinished (a rotation in flight, undelivered notices) shows in the next run;
+  // - reads are read-committed: an index item lagging behind shows an earlier version of the record,
+  //   its fields as they were written together (a review with the keys and clocks it was computed
+  //   on). Each earlier state queues the user too: a review whose day had come (why the rotator was
+  //   queued), a review of other keys (a rotation or deactivation since), fewer or more deletion
+  //   clocks than inactive keys (track-inactive, forget); or no review, where the report alone
+  //   decides, as before reviews existed.
+  // The rotator then reads the record consistently and the user live before it acts (I6).
   const ledgers = new Map<string, UserLedger>(
-    (await deps.ledger.loadAccount(accountId)).map((record) => [record.userName, record]),
+    (confirm ? await deps.ledger.loadAccount(accountId) : await deps.ledger.screenAccount(accountId)).map(
+      (record) => [record.userName, record],
+    ),
   );
 
   let source: AccountPlan['source'] = 'credential-report';

@@ -24,7 +24,7 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
+import { AttributeType, BillingMode, ProjectionType, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
 import {
   AnyPrincipal,
   Effect,
@@ -47,6 +47,8 @@ import { DeadLetterQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
 import {
   ENV,
+  LEDGER_SCREENING_FIELDS,
+  LEDGER_SCREENING_INDEX,
   METRIC,
   METRICS_NAMESPACE,
   PlannerInput,
@@ -182,6 +184,17 @@ export class KeyRotation extends Construct {
       encryptionKey: this.encryptionKey,
       pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
       removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // The planner's daily screen reads this index rather than the table: the table's own keys and
+    // only the fields the screen reads, so that its items stay small however long a record's history
+    // grows, and a Query page (1 MB) holds thousands of users. Added to an existing table on the
+    // next deployment (CloudFormation creates one such index per stack update; this is the only one).
+    this.ledgerTable.addGlobalSecondaryIndex({
+      indexName: LEDGER_SCREENING_INDEX,
+      partitionKey: { name: 'pk', type: AttributeType.STRING },
+      sortKey: { name: 'sk', type: AttributeType.STRING },
+      projectionType: ProjectionType.INCLUDE,
+      nonKeyAttributes: [...LEDGER_SCREENING_FIELDS],
     });
 
     this.notificationTopic = new Topic(this, 'NotificationTopic', {
@@ -544,9 +557,13 @@ export class KeyRotation extends Construct {
       }),
       ReadLedger: new PolicyDocument({
         statements: [
+          // The table for dry runs (whole records); the screening index for the scheduled runs.
           new PolicyStatement({
             actions: ['dynamodb:Query'],
-            resources: [this.ledgerTable.tableArn],
+            resources: [
+              this.ledgerTable.tableArn,
+              `${this.ledgerTable.tableArn}/index/${LEDGER_SCREENING_INDEX}`,
+            ],
           }),
         ],
       }),

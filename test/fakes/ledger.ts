@@ -3,6 +3,7 @@
  * conditional on the version that take or release the user's lock in the same write (as the adapter's
  * PutItem does), and a lock with a lease.
  */
+import { LEDGER_SCREENING_FIELDS } from '../../lambda/contract';
 import { ConcurrentUpdateError, LockHeldError } from '../../lambda/domain/errors';
 import { emptyLedger, UserLedger } from '../../lambda/domain/model';
 import type { OwnerSubscription, RotationLedger, SaveOptions } from '../../lambda/ports';
@@ -44,6 +45,27 @@ export class FakeLedger implements RotationLedger {
       [...this.items.values()]
         .map((item) => JSON.parse(item) as UserLedger)
         .filter((record) => record.accountId === accountId),
+    );
+  }
+
+  /**
+   * As the `screening` index returns them: only the keys and the projected fields, every other field
+   * empty (version 0), so that a planner reading any other field on its scheduled path fails the
+   * tests. Counted as the same Query as loadAccount (the planner's one ledger call in the fault
+   * tables). Always up to date: the index's lag behind the table is not modelled.
+   */
+  screenAccount(accountId: string) {
+    return this.faults.around('dynamodb:Query', () =>
+      [...this.items.values()]
+        .map((item) => JSON.parse(item) as UserLedger)
+        .filter((record) => record.accountId === accountId)
+        .map((record) => {
+          const screened: Record<string, unknown> = { ...emptyLedger(record.accountId, record.userName) };
+          for (const field of LEDGER_SCREENING_FIELDS) {
+            if (record[field] !== undefined) screened[field] = record[field];
+          }
+          return screened as unknown as UserLedger;
+        }),
     );
   }
 

@@ -315,10 +315,11 @@ describe('IAM', () => {
     expect(statementsOfRole(custom.template, ids.plannerRole)).toEqual(
       sortStatements([
         ...iamReads,
+        // The table (dry runs read whole records) and its screening index (the scheduled runs).
         {
           effect: 'Allow',
           actions: ['dynamodb:Query'],
-          resources: [`<${ids.table}.Arn>`],
+          resources: [`<${ids.table}.Arn>`, `<${ids.table}.Arn>/index/screening`],
         },
         { effect: 'Allow', actions: ['sqs:SendMessage'], resources: [`<${ids.queue}.Arn>`] },
         {
@@ -521,6 +522,35 @@ describe('encryption', () => {
       },
       DeletionPolicy: 'Retain',
     });
+  });
+
+  test("the ledger's screening index: the table's keys, projecting only what the planner's screen reads", () => {
+    const tables = custom.template.findResources('AWS::DynamoDB::Table') as Record<
+      string,
+      { Properties: { GlobalSecondaryIndexes?: unknown } }
+    >;
+    expect(Object.values(tables).map((table) => table.Properties.GlobalSecondaryIndexes)).toEqual([
+      [
+        {
+          IndexName: 'screening',
+          KeySchema: [
+            { AttributeName: 'pk', KeyType: 'HASH' },
+            { AttributeName: 'sk', KeyType: 'RANGE' },
+          ],
+          Projection: {
+            ProjectionType: 'INCLUDE',
+            NonKeyAttributes: ['review', 'inactiveSince', 'inFlight', 'outbox'],
+          },
+        },
+      ],
+    ]);
+    // No other role reads the index: the rotator reads records by key only.
+    const indexReaders = [ids.plannerRole, ids.rotatorRole].filter((role) =>
+      statementsOfRole(custom.template, role).some((statement) =>
+        statement.resources.some((resource) => resource.includes('/index/')),
+      ),
+    );
+    expect(indexReaders).toEqual([ids.plannerRole]);
   });
 
   test('both queues are FIFO, encrypted with the CMK and refuse plain HTTP', () => {

@@ -62,6 +62,7 @@ function createTableInput(properties: Record<string, unknown>, kmsKeyArn: string
     'BillingMode',
     'SSESpecification',
     'PointInTimeRecoverySpecification', // a backup setting: no effect on reads and writes
+    'GlobalSecondaryIndexes',
   ]);
   const unknown = Object.keys(properties).filter((name) => !known.has(name));
   if (unknown.length > 0)
@@ -72,6 +73,8 @@ function createTableInput(properties: Record<string, unknown>, kmsKeyArn: string
     KeySchema: properties.KeySchema as CreateTableCommandInput['KeySchema'],
     AttributeDefinitions: properties.AttributeDefinitions as CreateTableCommandInput['AttributeDefinitions'],
     BillingMode: properties.BillingMode as CreateTableCommandInput['BillingMode'],
+    GlobalSecondaryIndexes:
+      properties.GlobalSecondaryIndexes as CreateTableCommandInput['GlobalSecondaryIndexes'],
     ...(sse
       ? { SSESpecification: { Enabled: sse.SSEEnabled, SSEType: sse.SSEType, KMSMasterKeyId: kmsKeyArn } }
       : {}),
@@ -88,6 +91,25 @@ beforeAll(async () => {
     { AttributeName: 'sk', KeyType: 'RANGE' },
   ]);
   expect(described.Table?.BillingModeSummary?.BillingMode).toBe('PAY_PER_REQUEST');
+  expect(
+    described.Table?.GlobalSecondaryIndexes?.map(({ IndexName, KeySchema, Projection }) => ({
+      IndexName,
+      KeySchema,
+      Projection,
+    })),
+  ).toEqual([
+    {
+      IndexName: 'screening',
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      Projection: {
+        ProjectionType: 'INCLUDE',
+        NonKeyAttributes: ['review', 'inactiveSince', 'inFlight', 'outbox'],
+      },
+    },
+  ]);
 });
 
 afterAll(() => {
@@ -411,6 +433,81 @@ describe('owner subscriptions and whole accounts', () => {
     expect(new Set(records.map((candidate) => candidate.userName)).size).toBe(records.length);
     await expect(ledger.loadAccount(OTHER_ACCOUNT)).resolves.toEqual([
       { ...emptyLedger(OTHER_ACCOUNT, 'elsewhere'), version: 1 },
+    ]);
+  });
+
+  test('screenAccount reads the screening index: every record of the account over several pages, the screening fields only, nothing else', async () => {
+    const THIRD_ACCOUNT = '333333333333';
+    // ~150 KB of projected fields per record (a long review, for the test's sake): nine of them pass
+    // the 1 MB page of the index too, so the query needs a second page. Long histories besides, which
+    // the index does not hold. (moto returns only the projected attributes, as DynamoDB does, and
+    // refuses ConsistentRead on the index as DynamoDB does, but pages an index query by the size of
+    // the table's items rather than of the index's: hence projected fields this large, so that the
+    // test pages in DynamoDB too.)
+    const bulk = 'k'.repeat(150_000);
+    const names = Array.from({ length: 9 }, (_, index) => `screened-${index}`);
+    const review = {
+      keys: bulk,
+      due: minutes(60 * 24).toISOString(),
+      seenAt: T0.toISOString(),
+      settings: 's',
+    };
+    for (const userName of names) {
+      await ledger.save(
+        record(userName, {
+          review,
+          inactiveSince: { AKIAOLDKEY000000009: T0.toISOString() },
+          warnedKeys: { AKIAOLDKEY000000009: T0.toISOString() },
+          history: [{ at: T0.toISOString(), action: 'bulk', detail: 'h'.repeat(100_000) }],
+        }),
+      );
+    }
+    const unfinished = record('screened-unfinished', {
+      inFlight: {
+        oldKeyId: 'AKIAOLDKEY000000008',
+        keysBefore: ['AKIAOLDKEY000000008'],
+        phase: 'intent',
+        startedAt: T0.toISOString(),
+        reason: 'key is 90 days old',
+      },
+      outbox: [{ id: 'n-1', notification: rotatedNotice() }],
+      lock: { holder: 'run-1', until: minutes(15).toISOString() },
+    });
+    await ledger.save(unfinished);
+    await ledger.save({ ...emptyLedger(THIRD_ACCOUNT, 'elsewhere'), notices: { mark: T0.toISOString() } });
+    const firstPage = await dynamodb.send(
+      new QueryCommand({
+        TableName: TABLE,
+        IndexName: 'screening',
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': { S: ACCOUNT } },
+      }),
+    );
+    expect(firstPage.LastEvaluatedKey).toBeDefined();
+
+    const screened = await ledger.screenAccount(ACCOUNT);
+    const whole = await ledger.loadAccount(ACCOUNT);
+
+    // The same users as the table holds for the account, each once, no owner subscription.
+    expect(screened.map((candidate) => candidate.userName).sort()).toEqual(
+      whole.map((candidate) => candidate.userName).sort(),
+    );
+    expect(new Set(screened.map((candidate) => candidate.userName)).size).toBe(screened.length);
+    expect(screened.every((candidate) => candidate.accountId === ACCOUNT)).toBe(true);
+    for (const userName of names) {
+      expect(screened.find((candidate) => candidate.userName === userName)).toEqual({
+        ...emptyLedger(ACCOUNT, userName),
+        review,
+        inactiveSince: { AKIAOLDKEY000000009: T0.toISOString() },
+      });
+    }
+    expect(screened.find((candidate) => candidate.userName === 'screened-unfinished')).toEqual({
+      ...emptyLedger(ACCOUNT, 'screened-unfinished'),
+      inFlight: unfinished.inFlight,
+      outbox: unfinished.outbox,
+    });
+    await expect(ledger.screenAccount(THIRD_ACCOUNT)).resolves.toEqual([
+      emptyLedger(THIRD_ACCOUNT, 'elsewhere'),
     ]);
   });
 });

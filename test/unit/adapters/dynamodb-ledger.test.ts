@@ -12,6 +12,7 @@ import { DynamoLedger, OWNER_PARTITION } from '../../../lambda/adapters/dynamodb
 import {
   AccessDeniedError,
   ConcurrentUpdateError,
+  KeyRotationError,
   LockHeldError,
   ThrottledError,
   TransientServiceError,
@@ -150,6 +151,117 @@ describe('loadAccount', () => {
       .rejectsOnce(timeoutError());
 
     await expect(ledger().loadAccount(ACCOUNT)).rejects.toThrow(TransientServiceError);
+  });
+});
+
+describe('screenAccount', () => {
+  const review = {
+    keys: '2025-10-01T00:00:00Z:A',
+    due: '2026-01-06T00:00:00.000Z',
+    seenAt: '2026-01-01T02:00:00.000Z',
+    settings: 'digest',
+  };
+  const inFlight = {
+    holder: 'run-1',
+    oldKeyId: 'AKIAOLDKEY000000001',
+    newKeyId: 'AKIANEWKEY000000001',
+    phase: 'intent',
+    startedAt: '2026-01-01T02:00:00.000Z',
+  };
+
+  test('queries the screening index of the account partition, eventually consistent, following every page (an empty one too)', async () => {
+    const pages: Record<string, Partial<QueryCommandOutput>> = {
+      first: {
+        Items: [
+          {
+            pk: ACCOUNT,
+            sk: 'alice',
+            review,
+            inactiveSince: { AKIAOLDKEY000000002: '2025-12-30T02:00:00.000Z' },
+          },
+        ],
+        LastEvaluatedKey: { pk: ACCOUNT, sk: 'alice' },
+      },
+      // A page can come back empty and still not be the last.
+      alice: { Items: [], LastEvaluatedKey: { pk: ACCOUNT, sk: 'bob' } },
+      bob: { Items: [{ pk: ACCOUNT, sk: 'carol', inFlight, outbox: [] }] },
+    };
+    const requests: Record<string, unknown>[] = [];
+    documents
+      .on(QueryCommand)
+      .callsFake((input: Record<string, unknown> & { ExclusiveStartKey?: { sk: string } }) => {
+        requests.push({ ...input });
+        return pages[input.ExclusiveStartKey?.sk ?? 'first'];
+      });
+
+    const records = await ledger().screenAccount(ACCOUNT);
+
+    const base = {
+      TableName: TABLE,
+      IndexName: 'screening',
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': ACCOUNT },
+      ConsistentRead: false,
+    };
+    expect(requests).toEqual([
+      { ...base, ExclusiveStartKey: undefined },
+      { ...base, ExclusiveStartKey: { pk: ACCOUNT, sk: 'alice' } },
+      { ...base, ExclusiveStartKey: { pk: ACCOUNT, sk: 'bob' } },
+    ]);
+    expect(records).toEqual([
+      {
+        ...emptyLedger(ACCOUNT, 'alice'),
+        review,
+        inactiveSince: { AKIAOLDKEY000000002: '2025-12-30T02:00:00.000Z' },
+      },
+      { ...emptyLedger(ACCOUNT, 'carol'), inFlight },
+    ]);
+  });
+
+  test('a record has the screening fields only, whatever else an item carries: every other field empty, version 0', async () => {
+    documents.on(QueryCommand).resolves({
+      Items: [
+        {
+          pk: ACCOUNT,
+          sk: 'alice',
+          version: 7,
+          review,
+          lock: { holder: 'run-1', until: '2026-01-01T02:15:00.000Z' },
+          history: [{ at: '2025-12-01T02:00:00.000Z', event: 'key.rotated' }],
+          warnedKeys: { AKIAOLDKEY000000001: '2025-12-25T02:00:00.000Z' },
+          outbox: [{ id: 'n-1' }],
+        },
+      ],
+    });
+
+    const [record] = await ledger().screenAccount(ACCOUNT);
+
+    expect(record).toEqual({ ...emptyLedger(ACCOUNT, 'alice'), review, outbox: [{ id: 'n-1' }] });
+  });
+
+  test('a failure on a later page rejects instead of returning part of the account', async () => {
+    documents
+      .on(QueryCommand)
+      .resolvesOnce({ Items: [{ pk: ACCOUNT, sk: 'alice' }], LastEvaluatedKey: { pk: ACCOUNT, sk: 'alice' } })
+      .rejectsOnce(sdkError('ProvisionedThroughputExceededException', { fault: 'client' }));
+
+    await expect(ledger().screenAccount(ACCOUNT)).rejects.toThrow(ThrottledError);
+  });
+
+  test('an index the table does not have yet (a redeploy still creating it) is a failure, not an empty account', async () => {
+    documents.on(QueryCommand).rejects(
+      sdkError('ValidationException', {
+        message: 'The table does not have the specified index: screening',
+      }),
+    );
+
+    const error = await rejectionOf(() => ledger().screenAccount(ACCOUNT));
+
+    expect(error).toBeInstanceOf(KeyRotationError);
+    expect((error as Error).message).toBe(
+      'dynamodb:Query: ValidationException: The table does not have the specified index: screening',
+    );
+    expect(documents.commandCalls(QueryCommand)).toHaveLength(1);
   });
 });
 

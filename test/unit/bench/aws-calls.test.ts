@@ -55,6 +55,7 @@ import {
   LAMBDA,
   NotifierSetup,
   queryPages,
+  screeningItemBytes,
   SECRETS_MANAGER,
   SNS,
   SQS,
@@ -604,6 +605,58 @@ describe('DynamoDB (DynamoLedger)', () => {
 
     expect(records).toHaveLength(pageCount);
     expect(received('dynamodb', documents)).toEqual(DYNAMODB.loadAccount(pageCount));
+  });
+
+  test.each([1, 3])(
+    'screenAccount over %i page(s) of the screening index: one Query per page, an empty page too',
+    async (pageCount) => {
+      for (let page = 0; page < pageCount; page++) {
+        const last = page === pageCount - 1;
+        documents
+          .on(
+            QueryCommand,
+            page === 0
+              ? { IndexName: 'screening', ExclusiveStartKey: undefined }
+              : { IndexName: 'screening', ExclusiveStartKey: { pk: ACCOUNT, sk: `u${page}` } },
+          )
+          .resolves({
+            // The middle page comes back empty, and is not the last.
+            Items: page === 1 && !last ? [] : [{ pk: ACCOUNT, sk: `user-${page}` }],
+            ...(last ? {} : { LastEvaluatedKey: { pk: ACCOUNT, sk: `u${page + 1}` } }),
+          });
+      }
+
+      const records = await ledger().screenAccount(ACCOUNT);
+
+      expect(records).toHaveLength(pageCount === 1 ? 1 : pageCount - 1);
+      expect(received('dynamodb', documents)).toEqual(DYNAMODB.screenAccount(pageCount));
+    },
+  );
+
+  test("screeningItemBytes: the keys and the screening fields as JSON, plus DynamoDB's 100 bytes, however long the history", () => {
+    const record = {
+      ...emptyLedger(ACCOUNT, 'alice'),
+      version: 40,
+      review: { keys: '2025-10-01T00:00:00Z:A', due: '2026-01-06T00:00:00.000Z' },
+      inactiveSince: { AKIAOLDKEY000000001: '2025-12-30T02:00:00.000Z' },
+    };
+    const indexItem = {
+      pk: ACCOUNT,
+      sk: 'alice',
+      review: record.review,
+      inactiveSince: record.inactiveSince,
+      outbox: [],
+    };
+    const withHistory = {
+      ...record,
+      history: Array.from({ length: 100 }, (_, index) => ({
+        at: `2025-01-01T00:00:${index}Z`,
+        event: 'key.rotated',
+      })),
+    };
+
+    expect(screeningItemBytes(record)).toBe(Buffer.byteLength(JSON.stringify(indexItem)) + 100);
+    expect(screeningItemBytes(withHistory)).toBe(screeningItemBytes(record));
   });
 
   test('queryPages: a page per MB read, at least one', () => {

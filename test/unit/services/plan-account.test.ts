@@ -556,6 +556,73 @@ describe('planAccount: cost follows the work due', () => {
 
     expect(plan.messages.map((message) => message.userName)).toEqual(['alice']);
   });
+
+  test("a scheduled run reads the ledger's screening index; a dry run and confirmAll read the whole records", async () => {
+    const world = await graceAndDeletion();
+    const screen = jest.spyOn(world.ledger, 'screenAccount');
+    const load = jest.spyOn(world.ledger, 'loadAccount');
+
+    const scheduled = await scheduledRun(world);
+    const readsOfScheduled = [screen.mock.calls.length, load.mock.calls.length];
+    await world.plan(true);
+    await world.plan(false, { confirmAll: true });
+
+    expect(readsOfScheduled).toEqual([1, 0]);
+    expect([screen.mock.calls.length, load.mock.calls.length]).toEqual([1, 2]);
+    expect(scheduled.calls.filter((op) => op.startsWith('dynamodb:'))).toEqual(['dynamodb:Query']);
+    expect(scheduled.plan.messages).toEqual([]);
+  });
+
+  /**
+   * The screening index is eventually consistent: for moments after a write it may still show the
+   * record as it was. The views below are records as they were before the rotator's last write.
+   */
+  test.each([
+    [
+      'before its first review was written',
+      (record: UserLedger) => ({ ...record, review: undefined }),
+      'review',
+    ],
+    [
+      'with the previous review, whose day had come',
+      (record: UserLedger) => ({ ...record, review: { ...record.review!, due: '2025-12-31T00:00:00.000Z' } }),
+      'review',
+    ],
+    [
+      'with the previous review, of the keys before the rotation',
+      (record: UserLedger) => ({ ...record, review: { ...record.review!, keys: 'the keys before' } }),
+      'review',
+    ],
+    [
+      'before its deletion clock was started (and the review written with it)',
+      (record: UserLedger) => ({
+        ...record,
+        inactiveSince: {},
+        // (the old key active then: the keys differ from the report's)
+        review: { ...record.review!, keys: 'the keys before the deactivation' },
+      }),
+      'track-inactive',
+    ],
+  ])(
+    'an index that lags the last write, showing a record %s, queues the user rather than skip it',
+    async (_, asBefore, planned) => {
+      const world = await graceAndDeletion();
+      const name = planned === 'track-inactive' ? 'user-001' : 'user-000';
+      const lagging = Object.assign(Object.create(world.ledger) as typeof world.ledger, {
+        screenAccount: async (accountId: string) =>
+          (await world.ledger.screenAccount(accountId)).map((record) =>
+            record.userName === name ? asBefore(record) : record,
+          ),
+      });
+      world.clock.advanceDays(1);
+
+      const plan = await planWith(world, {}, { ledger: lagging });
+
+      expect(plan.messages.map((message) => [message.userName, message.plannedActions])).toEqual([
+        [name, [planned]],
+      ]);
+    },
+  );
 });
 
 describe('planAccount: sends as it goes, and never times out silently', () => {
