@@ -13,7 +13,7 @@ import { Readable } from 'node:stream';
 import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord, SQSRecordAttributes } from 'aws-lambda';
-import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, type CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
   CreateAccessKeyCommand,
   CreateRoleCommand,
@@ -108,6 +108,8 @@ async function createLedgerTable(): Promise<void> {
     KeySchema: { AttributeName: string; KeyType: 'HASH' | 'RANGE' }[];
     AttributeDefinitions: { AttributeName: string; AttributeType: 'S' | 'N' | 'B' }[];
     BillingMode: 'PAY_PER_REQUEST';
+    // The planner's `screening` index, as the template declares it.
+    GlobalSecondaryIndexes?: CreateTableCommandInput['GlobalSecondaryIndexes'];
   };
   await new DynamoDBClient({}).send(
     new CreateTableCommand({
@@ -115,6 +117,7 @@ async function createLedgerTable(): Promise<void> {
       KeySchema: properties.KeySchema,
       AttributeDefinitions: properties.AttributeDefinitions,
       BillingMode: properties.BillingMode,
+      GlobalSecondaryIndexes: properties.GlobalSecondaryIndexes,
       SSESpecification: { Enabled: true, SSEType: 'KMS', KMSMasterKeyId: kmsKeyArn },
     }),
   );
