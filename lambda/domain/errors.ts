@@ -87,3 +87,49 @@ export class CredentialReportUnavailableError extends KeyRotationError {}
 export class CredentialReportBusyError extends CredentialReportUnavailableError {
   override readonly retryable = true;
 }
+
+/**
+ * The member role of an account could not be assumed: STS answers AccessDenied alike when the role
+ * does not exist, when its trust policy does not let this service's role in (sts:AssumeRole,
+ * sts:SetSourceIdentity, sts:TagSession, the organization condition), and when the account is
+ * suspended. Not retryable until the member footprint or the account is fixed; the account is tried
+ * again next run.
+ */
+export class MemberRoleAccessDeniedError extends AccessDeniedError {
+  constructor(
+    message: string,
+    readonly accountId: string,
+    readonly roleArn: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * STS cannot issue a session for the member account from this Region (RegionDisabledException: STS
+ * is not activated for the account in the Region the service runs in). Not retryable until someone
+ * activates it.
+ */
+export class MemberAccountUnavailableError extends KeyRotationError {
+  constructor(
+    message: string,
+    readonly accountId: string,
+    readonly roleArn: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/** STS throttled or failed the member role session after the SDK's retries; trying later may work. */
+export class MemberSessionUnavailableError extends TransientServiceError {
+  constructor(
+    message: string,
+    readonly accountId: string,
+    readonly roleArn: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
