@@ -12,6 +12,7 @@ import type {
   OwnerNotification,
   UserLedger,
 } from './domain/model';
+import type { MemberAccount } from './domain/organization';
 
 export type CredentialReportState = 'STARTED' | 'INPROGRESS' | 'COMPLETE';
 
@@ -223,6 +224,23 @@ export interface Logger {
   info(message: string, attributes?: Record<string, unknown>): void;
   warn(message: string, attributes?: Record<string, unknown>): void;
   error(message: string, attributes?: Record<string, unknown>): void;
+}
+
+/**
+ * AWS Organizations, read-only: what discovery needs to find the accounts to cover. Called from the
+ * management account or a delegated administrator. Every list follows every page, including an
+ * empty page that still carries a NextToken. Throws OrganizationsNotInUseError,
+ * OrganizationParentNotFoundError, AccessDeniedError, ThrottledError.
+ */
+export interface OrganizationDirectory {
+  /** Every account of the organization (ListAccounts). */
+  listAccounts(): Promise<MemberAccount[]>;
+  /** The ids of the OUs directly under a root or OU (ListChildren, ORGANIZATIONAL_UNIT). */
+  listChildOus(parentId: string): Promise<string[]>;
+  /** The accounts directly under a root or OU (ListAccountsForParent). */
+  listAccountsForParent(parentId: string): Promise<MemberAccount[]>;
+  /** The account's tags (ListTagsForResource). Throws OrganizationAccountNotFoundError. */
+  accountTags(accountId: string): Promise<Record<string, string>>;
 }
 
 export const systemClock: Clock = {

@@ -89,6 +89,18 @@ export class CredentialReportBusyError extends CredentialReportUnavailableError 
 }
 
 /**
+ * The caller's account is not in an AWS Organization (AWSOrganizationsNotInUseException): organization
+ * settings were given to a deployment outside one.
+ */
+export class OrganizationsNotInUseError extends KeyRotationError {}
+
+/** An OU or root id that the organization does not have (ParentNotFoundException). */
+export class OrganizationParentNotFoundError extends KeyRotationError {}
+
+/** An account id that the organization does not have (AccountNotFoundException, TargetNotFoundException). */
+export class OrganizationAccountNotFoundError extends KeyRotationError {}
+
+/**
  * The member role of an account could not be assumed: STS answers AccessDenied alike when the role
  * does not exist, when its trust policy does not let this service's role in (sts:AssumeRole,
  * sts:SetSourceIdentity, sts:TagSession, the organization condition), and when the account is
