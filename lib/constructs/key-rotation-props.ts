@@ -1,4 +1,5 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
+import { editDistance } from '../../lambda/domain/names';
 import { secretPrefixProblem } from '../../lambda/domain/naming';
 import { DEFAULT_SETTINGS, resolveSettings, RotationSettings } from '../../lambda/domain/settings';
 
@@ -579,21 +580,4 @@ export function resolveKeyRotationProps(
     throw new Error(`KeyRotation props are invalid:\n  - ${problems.join('\n  - ')}`);
   }
   return { settings, ...resolved };
-}
-
-/** Levenshtein distance, for suggesting the prop a typo meant. */
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, index) => index);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        previous[j]! + 1,
-        current[j - 1]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }
