@@ -1,0 +1,452 @@
+import { Aws, CfnOutput, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import {
+  AnyPrincipal,
+  ArnPrincipal,
+  CompositePrincipal,
+  Effect,
+  IManagedPolicy,
+  ManagedPolicy,
+  Policy,
+  PolicyDocument,
+  PolicyStatement,
+  Role,
+} from 'aws-cdk-lib/aws-iam';
+import { Alias, Key } from 'aws-cdk-lib/aws-kms';
+import { Construct, IConstruct } from 'constructs';
+import { SERVICE_NAME } from '../../lambda/contract';
+import { likelyName } from '../../lambda/domain/names';
+import { secretPrefixProblem } from '../../lambda/domain/naming';
+import { DEFAULT_ORGANIZATION_SETTINGS } from '../../lambda/domain/organization';
+import { DEFAULT_SETTINGS, resolveSettings } from '../../lambda/domain/settings';
+import { KEY_ROTATION_DEFAULTS } from './key-rotation-props';
+
+/**
+ * Props of the {@link KeyRotationMember} construct: what one member account of the organization holds
+ * for the central deployment. Plain JSON, so that the same values can feed a StackSet's parameters.
+ */
+export interface KeyRotationMemberProps {
+  /** The account of the central deployment (12 digits). */
+  readonly centralAccountId: string;
+  /**
+   * ARNs of the central functions' roles (planner, rotator), in `centralAccountId`. They are the only
+   * principals the member role trusts, named by ARN (a role deleted and recreated under the same name
+   * must be trusted again: redeploy the member stacks).
+   */
+  readonly centralRoleArns: readonly string[];
+  /** The organization's id (`o-` and 10-32 lowercase letters or digits), for `aws:PrincipalOrgID`. */
+  readonly organizationId: string;
+  /**
+   * Name of the member role, the same in every account (the central functions build its ARN).
+   * @default 'iam-key-rotation-member'
+   */
+  readonly memberRoleName?: string;
+  /**
+   * Secrets are named `<secretPrefix>/<accountId>/<userName>`, as in the central construct; the role
+   * and the key are scoped to it.
+   * @default 'iam-key-rotation'
+   */
+  readonly secretPrefix?: string;
+  /**
+   * IAM paths of the users whose keys the service reads and rotates, as in the central construct.
+   * @default ['/']
+   */
+  readonly includePaths?: readonly string[];
+  /**
+   * IAM paths whose users' keys are never modified: an explicit Deny on the key writes.
+   * @default []
+   */
+  readonly excludePaths?: readonly string[];
+  /**
+   * Alias of the member key, the same in every account, so that the central functions name the key
+   * without knowing each account's key id.
+   * @default 'alias/iam-key-rotation-member'
+   */
+  readonly keyAliasName?: string;
+  /**
+   * ARN of a managed policy set as the member role's permissions boundary, where the organization
+   * requires one on every role.
+   * @default - no permissions boundary
+   */
+  readonly permissionsBoundaryArn?: string;
+}
+
+/** The member construct's configuration with every default applied, validated. */
+export interface ResolvedKeyRotationMemberConfig {
+  readonly centralAccountId: string;
+  readonly centralRoleArns: readonly string[];
+  readonly organizationId: string;
+  readonly memberRoleName: string;
+  readonly secretPrefix: string;
+  readonly includePaths: readonly string[];
+  readonly excludePaths: readonly string[];
+  readonly keyAliasName: string;
+  readonly permissionsBoundaryArn?: string;
+}
+
+export const KEY_ROTATION_MEMBER_DEFAULTS = {
+  memberRoleName: DEFAULT_ORGANIZATION_SETTINGS.memberRoleName,
+  secretPrefix: KEY_ROTATION_DEFAULTS.secretPrefix,
+  keyAliasName: 'alias/iam-key-rotation-member',
+} as const;
+
+/** Output names of the member stack (a plain stack or a StackSet's instance). */
+export const MEMBER_STACK_OUTPUT = { roleArn: 'MemberRoleArn', keyArn: 'MemberKeyArn' } as const;
+
+/** Role chaining (a Lambda role assuming the member role) lasts at most one hour whatever this says. */
+export const MEMBER_MAX_SESSION_DURATION = Duration.hours(1);
+
+/** What the central functions may do with the member role: assume it, with the service as source identity and session tags. */
+export const MEMBER_TRUST_ACTIONS = ['sts:AssumeRole', 'sts:SetSourceIdentity', 'sts:TagSession'] as const;
+
+const MEMBER_PROPS = [
+  'centralAccountId',
+  'centralRoleArns',
+  'organizationId',
+  'memberRoleName',
+  'secretPrefix',
+  'includePaths',
+  'excludePaths',
+  'keyAliasName',
+  'permissionsBoundaryArn',
+] as const;
+
+const ACCOUNT_ID = /^\d{12}$/;
+/** Organizations: "o-" followed by 10 to 32 lowercase letters or digits. */
+const ORGANIZATION_ID = /^o-[a-z0-9]{10,32}$/;
+/** IAM role names: 1 to 64 characters of letters, digits and +=,.@_-. */
+const ROLE_NAME = /^[\w+=,.@-]{1,64}$/;
+const ROLE_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):role\/[\w+=,.@/-]{1,512}$/;
+const POLICY_ARN = /^arn:aws[a-z-]*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]{1,512}$/;
+/** KMS alias names: "alias/" and letters, digits, /_-; "alias/aws/" is reserved for AWS managed keys. */
+const KEY_ALIAS = /^alias\/[A-Za-z0-9/_-]{1,250}$/;
+
+/** The IAM actions both central functions use in an account (the planner's and the rotator's, together). */
+const IAM_ACCOUNT_ACTIONS = ['iam:GenerateCredentialReport', 'iam:GetCredentialReport', 'iam:ListUsers'];
+const IAM_READ_ACTIONS = ['iam:GetUser', 'iam:ListAccessKeys', 'iam:GetAccessKeyLastUsed'];
+const IAM_KEY_WRITE_ACTIONS = ['iam:CreateAccessKey', 'iam:UpdateAccessKey', 'iam:DeleteAccessKey'];
+/** The rotator's Secrets Manager actions (SecretsManagerVault), the same as in one account. */
+const SECRETS_ACTIONS = [
+  'secretsmanager:CreateSecret',
+  'secretsmanager:PutSecretValue',
+  'secretsmanager:DescribeSecret',
+  'secretsmanager:GetSecretValue',
+  'secretsmanager:PutResourcePolicy',
+  'secretsmanager:GetResourcePolicy',
+  'secretsmanager:TagResource',
+  'secretsmanager:UpdateSecretVersionStage',
+];
+/** What Secrets Manager asks of the caller's key to store (GenerateDataKey) and read (Decrypt) a value. */
+const SECRETS_KEY_ACTIONS = ['kms:Decrypt', 'kms:GenerateDataKey'];
+
+function describe(value: unknown): string {
+  return JSON.stringify(value) ?? String(value);
+}
+
+/**
+ * Applies the defaults and validates every prop. Throws one error that lists every problem, each
+ * naming the prop and what to change.
+ */
+export function resolveKeyRotationMemberProps(
+  props: KeyRotationMemberProps,
+): ResolvedKeyRotationMemberConfig {
+  const problems: string[] = [];
+  const input = (props ?? {}) as unknown as Record<string, unknown>;
+  for (const name of Object.keys(input)) {
+    if ((MEMBER_PROPS as readonly string[]).includes(name)) continue;
+    const likely = likelyName(name, MEMBER_PROPS);
+    problems.push(
+      likely
+        ? `${name} is not a KeyRotationMember prop: did you mean ${likely}?`
+        : `${name} is not a KeyRotationMember prop; the props are ${MEMBER_PROPS.join(', ')}`,
+    );
+  }
+  const {
+    centralAccountId,
+    centralRoleArns,
+    organizationId,
+    memberRoleName = KEY_ROTATION_MEMBER_DEFAULTS.memberRoleName,
+    secretPrefix = KEY_ROTATION_MEMBER_DEFAULTS.secretPrefix,
+    includePaths = DEFAULT_SETTINGS.includePaths,
+    excludePaths = DEFAULT_SETTINGS.excludePaths,
+    keyAliasName = KEY_ROTATION_MEMBER_DEFAULTS.keyAliasName,
+    permissionsBoundaryArn,
+  } = props ?? ({} as KeyRotationMemberProps);
+
+  const accountValid = typeof centralAccountId === 'string' && ACCOUNT_ID.test(centralAccountId);
+  if (!accountValid) {
+    problems.push(
+      `centralAccountId must be the 12-digit id of the central deployment's account, such as "111122223333" (got ${describe(centralAccountId)})`,
+    );
+  }
+  if (!Array.isArray(centralRoleArns) || centralRoleArns.length === 0) {
+    problems.push(
+      `centralRoleArns must list the central planner's and rotator's role ARNs, such as ["arn:aws:iam::111122223333:role/KeyRotation-PlannerRole"] (got ${describe(centralRoleArns)})`,
+    );
+  } else {
+    for (const arn of centralRoleArns as readonly unknown[]) {
+      const role = typeof arn === 'string' ? ROLE_ARN.exec(arn) : null;
+      if (!role) {
+        problems.push(
+          `centralRoleArns entry ${describe(arn)} is not an IAM role ARN such as "arn:aws:iam::111122223333:role/KeyRotation-PlannerRole"`,
+        );
+      } else if (accountValid && role[1] !== centralAccountId) {
+        problems.push(
+          `centralRoleArns entry ${role[0]} is in account ${role[1]}, not centralAccountId ${centralAccountId}: name the central functions' roles`,
+        );
+      }
+    }
+    if (new Set(centralRoleArns).size !== centralRoleArns.length) {
+      problems.push(`centralRoleArns names a role twice (got ${describe(centralRoleArns)})`);
+    }
+  }
+  if (typeof organizationId !== 'string' || !ORGANIZATION_ID.test(organizationId)) {
+    problems.push(
+      `organizationId must be an AWS Organizations id: "o-" followed by 10 to 32 lowercase letters or digits, such as "o-a1b2c3d4e5" (got ${describe(organizationId)})`,
+    );
+  }
+  if (typeof memberRoleName !== 'string' || !ROLE_NAME.test(memberRoleName)) {
+    problems.push(
+      `memberRoleName must be an IAM role name (1-64 letters, digits or +=,.@_-) (got ${describe(memberRoleName)})`,
+    );
+  }
+  const prefixProblem = secretPrefixProblem(secretPrefix);
+  if (prefixProblem) problems.push(prefixProblem);
+  try {
+    resolveSettings({ includePaths, excludePaths });
+  } catch (error) {
+    const listed = (error as { problems?: unknown }).problems;
+    if (Array.isArray(listed)) problems.push(...listed.map(String));
+    else problems.push(error instanceof Error ? error.message : String(error));
+  }
+  if (
+    typeof keyAliasName !== 'string' ||
+    !KEY_ALIAS.test(keyAliasName) ||
+    keyAliasName.startsWith('alias/aws/')
+  ) {
+    problems.push(
+      `keyAliasName must be "alias/" followed by 1-250 letters, digits or /_-, not under "alias/aws/" (got ${describe(keyAliasName)})`,
+    );
+  }
+  if (
+    permissionsBoundaryArn !== undefined &&
+    (typeof permissionsBoundaryArn !== 'string' || !POLICY_ARN.test(permissionsBoundaryArn))
+  ) {
+    problems.push(
+      `permissionsBoundaryArn must be the ARN of a managed policy, such as "arn:aws:iam::111122223333:policy/boundary" (got ${describe(permissionsBoundaryArn)})`,
+    );
+  }
+  if (problems.length > 0) {
+    throw new Error(`KeyRotationMember: invalid props:\n- ${problems.join('\n- ')}`);
+  }
+  return {
+    centralAccountId,
+    centralRoleArns: [...centralRoleArns],
+    organizationId,
+    memberRoleName,
+    secretPrefix,
+    includePaths: [...includePaths],
+    excludePaths: [...excludePaths],
+    keyAliasName,
+    ...(permissionsBoundaryArn === undefined ? {} : { permissionsBoundaryArn }),
+  };
+}
+
+/**
+ * The central roles, by ARN, in one trust statement: assume the role, set the source identity and tag
+ * the session, only from within the organization and only as the service (the central side's
+ * AssumeRole sets SourceIdentity = SERVICE_NAME). CDK would otherwise write one statement per
+ * principal with sts:AssumeRole alone.
+ */
+class CentralRolesPrincipal extends CompositePrincipal {
+  constructor(
+    roleArns: readonly string[],
+    private readonly organizationId: string,
+  ) {
+    super(...roleArns.map((arn) => new ArnPrincipal(arn)));
+  }
+
+  override addToAssumeRolePolicy(document: PolicyDocument): void {
+    document.addStatements(
+      new PolicyStatement({
+        principals: [this],
+        actions: [...MEMBER_TRUST_ACTIONS],
+        conditions: {
+          StringEquals: {
+            'aws:PrincipalOrgID': this.organizationId,
+            'sts:SourceIdentity': SERVICE_NAME,
+          },
+        },
+      }),
+    );
+  }
+}
+
+/**
+ * What one member account of the organization holds for the central deployment: the member role the
+ * central planner and rotator assume, with exactly the IAM, Secrets Manager and KMS permissions they
+ * use in an account, and the account's own KMS key for the secrets (which stay in the account, next
+ * to the user). A plain stack for the management account (which a service-managed StackSet never
+ * covers), and the StackSet's template for every other account.
+ *
+ * IAM roles are global: deploy it in one region per account, the central deployment's (the role's
+ * secret permissions and the key are for that region).
+ */
+export class KeyRotationMember extends Construct {
+  readonly config: ResolvedKeyRotationMemberConfig;
+  /** The role the central functions assume, named `memberRoleName`. */
+  readonly role: Role;
+  /** The account's key for the secrets (rotated yearly, retained when the stack is deleted). */
+  readonly secretsKey: Key;
+  readonly secretsKeyAlias: Alias;
+  /** The role's use of the key, a policy of its own: the key's policy names the role, so the role comes first. */
+  readonly secretsKeyPolicy: Policy;
+
+  constructor(scope: Construct, id: string, props: KeyRotationMemberProps) {
+    super(scope, id);
+    this.config = resolveKeyRotationMemberProps(props);
+    const { config } = this;
+
+    const permissionsBoundary: IManagedPolicy | undefined = config.permissionsBoundaryArn
+      ? ManagedPolicy.fromManagedPolicyArn(this, 'PermissionsBoundary', config.permissionsBoundaryArn)
+      : undefined;
+    const role = new Role(this, 'Role', {
+      roleName: config.memberRoleName,
+      description: `iam-key-rotation member role: the central planner and rotator (account ${config.centralAccountId}) read IAM users and rotate their keys here`,
+      assumedBy: new CentralRolesPrincipal(config.centralRoleArns, config.organizationId),
+      maxSessionDuration: MEMBER_MAX_SESSION_DURATION,
+      permissionsBoundary,
+      inlinePolicies: this.policies(),
+    });
+    // The role's permissions are the statements above and the key policy below, nothing granted later.
+    this.role = role;
+
+    this.secretsKey = new Key(this, 'SecretsKey', {
+      description: 'iam-key-rotation: the secrets of this account',
+      enableKeyRotation: true,
+      removalPolicy: RemovalPolicy.RETAIN,
+    });
+    // The central construct's pattern: any principal of the account decrypts through Secrets Manager,
+    // and only secrets under the prefix, so that who reads which secret is decided by the secret's
+    // resource policy alone (an IAM user reads its own secret).
+    this.secretsKey.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'DecryptSecretsUnderPrefixThroughSecretsManager',
+        principals: [new AnyPrincipal()],
+        actions: ['kms:Decrypt'],
+        resources: ['*'],
+        conditions: this.throughSecretsManager({ 'kms:CallerAccount': Aws.ACCOUNT_ID }),
+      }),
+    );
+    // The member role stores (GenerateDataKey) and reads (Decrypt) the secrets, through Secrets
+    // Manager only. KMS refuses a key policy naming a role that does not exist yet: the key depends
+    // on the role.
+    this.secretsKey.addToResourcePolicy(
+      new PolicyStatement({
+        sid: 'MemberRoleUsesKeyThroughSecretsManager',
+        principals: [new ArnPrincipal(role.roleArn)],
+        actions: SECRETS_KEY_ACTIONS,
+        resources: ['*'],
+        conditions: this.throughSecretsManager(),
+      }),
+    );
+    this.secretsKeyAlias = this.secretsKey.addAlias(config.keyAliasName);
+    this.secretsKeyPolicy = new Policy(this, 'UseSecretsKey', {
+      roles: [role],
+      statements: [
+        new PolicyStatement({
+          actions: SECRETS_KEY_ACTIONS,
+          resources: [this.secretsKey.keyArn],
+          conditions: this.throughSecretsManager(),
+        }),
+      ],
+    });
+
+    // Plain output names (not hashed), the same in every account's stack instance.
+    new CfnOutput(this, 'MemberRoleArn', {
+      value: role.roleArn,
+      description: 'The role the central iam-key-rotation functions assume in this account',
+    }).overrideLogicalId(MEMBER_STACK_OUTPUT.roleArn);
+    new CfnOutput(this, 'MemberKeyArn', {
+      value: this.secretsKey.keyArn,
+      description: "The KMS key of this account's iam-key-rotation secrets",
+    }).overrideLogicalId(MEMBER_STACK_OUTPUT.keyArn);
+
+    this.acknowledgeFindings();
+  }
+
+  /** `arn:<partition>:secretsmanager:<region>:<account>:secret:<secretPrefix>/*`. */
+  secretArnPattern(): string {
+    return `arn:${Aws.PARTITION}:secretsmanager:${Aws.REGION}:${Aws.ACCOUNT_ID}:secret:${this.config.secretPrefix}/*`;
+  }
+
+  private throughSecretsManager(extra: Record<string, string> = {}): Record<string, Record<string, string>> {
+    return {
+      StringEquals: { 'kms:ViaService': `secretsmanager.${Aws.REGION}.amazonaws.com`, ...extra },
+      StringLike: { 'kms:EncryptionContext:SecretARN': this.secretArnPattern() },
+    };
+  }
+
+  private userArns(paths: readonly string[]): string[] {
+    return paths.map((userPath) => `arn:${Aws.PARTITION}:iam::${Aws.ACCOUNT_ID}:user${userPath}*`);
+  }
+
+  /** The planner's and the rotator's statements of the central construct, in this account. */
+  private policies(): Record<string, PolicyDocument> {
+    const { includePaths, excludePaths } = this.config;
+    const rotate = [
+      new PolicyStatement({ actions: IAM_KEY_WRITE_ACTIONS, resources: this.userArns(includePaths) }),
+    ];
+    if (excludePaths.length > 0) {
+      // Invariant I7: exempt paths are never modified, whatever the code does.
+      rotate.push(
+        new PolicyStatement({
+          effect: Effect.DENY,
+          actions: IAM_KEY_WRITE_ACTIONS,
+          resources: this.userArns(excludePaths),
+        }),
+      );
+    }
+    return {
+      ReadIamUsers: new PolicyDocument({
+        statements: [
+          new PolicyStatement({ actions: IAM_ACCOUNT_ACTIONS, resources: ['*'] }),
+          new PolicyStatement({ actions: IAM_READ_ACTIONS, resources: this.userArns(includePaths) }),
+        ],
+      }),
+      RotateAccessKeys: new PolicyDocument({ statements: rotate }),
+      StoreSecrets: new PolicyDocument({
+        statements: [new PolicyStatement({ actions: SECRETS_ACTIONS, resources: [this.secretArnPattern()] })],
+      }),
+    };
+  }
+
+  /** cdk-nag findings that are intended, acknowledged on the role with exact ids and reasons. */
+  private acknowledgeFindings(): void {
+    const role = this.role.node.defaultChild;
+    const iam5 = (finding: string): string => `AwsSolutions-IAM5[${finding}]`;
+    acknowledge(
+      role,
+      iam5('Resource::*'),
+      'iam:GenerateCredentialReport, iam:GetCredentialReport and iam:ListUsers do not support resource-level permissions: the credential report and the user list cover the whole account.',
+    );
+    for (const userPath of this.config.includePaths) {
+      acknowledge(
+        role,
+        iam5(`Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user${userPath}*`),
+        `The central planner reads, and the rotator rotates, the keys of every IAM user of this account under includePaths (${this.config.includePaths.join(', ')}); users are not known at deploy time, so the user ARN ends in a wildcard after the path.`,
+      );
+    }
+    acknowledge(
+      role,
+      iam5(
+        `Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${this.config.secretPrefix}/*`,
+      ),
+      `One secret per user, named ${this.config.secretPrefix}/<accountId>/<userName>, created at run time; the role may touch only secrets under the prefix.`,
+    );
+  }
+}
+
+function acknowledge(scope: IConstruct | undefined, id: string, reason: string): void {
+  if (!scope) throw new Error(`KeyRotationMember: nothing to acknowledge ${id} on`);
+  Validations.of(scope).acknowledge({ id, reason });
+}
