@@ -275,7 +275,7 @@ describe('KeyRotationMember: key', () => {
     expect(outputs[MEMBER_STACK_OUTPUT.keyArn]?.Value).toEqual({ 'Fn::GetAtt': [defaults.keyId, 'Arn'] });
   });
 
-  test('the template has nothing but the role, the key, its alias and the role's policy for the key', () => {
+  test('the template has nothing but the role, the key, its alias and the role policy that uses the key', () => {
     expect(
       Object.values(resources(defaults))
         .map((r) => r.Type)
