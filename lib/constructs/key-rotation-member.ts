@@ -19,6 +19,7 @@ import { secretPrefixProblem } from '../../lambda/domain/naming';
 import { DEFAULT_ORGANIZATION_SETTINGS } from '../../lambda/domain/organization';
 import { DEFAULT_SETTINGS, resolveSettings } from '../../lambda/domain/settings';
 import { KEY_ROTATION_DEFAULTS } from './key-rotation-props';
+import { SECRETS_ACTIONS } from './rotator-actions';
 
 /**
  * Props of the {@link KeyRotationMember} construct: what one member account of the organization holds
@@ -124,17 +125,6 @@ const KEY_ALIAS = /^alias\/[A-Za-z0-9/_-]{1,250}$/;
 const IAM_ACCOUNT_ACTIONS = ['iam:GenerateCredentialReport', 'iam:GetCredentialReport', 'iam:ListUsers'];
 const IAM_READ_ACTIONS = ['iam:GetUser', 'iam:ListAccessKeys', 'iam:GetAccessKeyLastUsed'];
 const IAM_KEY_WRITE_ACTIONS = ['iam:CreateAccessKey', 'iam:UpdateAccessKey', 'iam:DeleteAccessKey'];
-/** The rotator's Secrets Manager actions (SecretsManagerVault), the same as in one account. */
-const SECRETS_ACTIONS = [
-  'secretsmanager:CreateSecret',
-  'secretsmanager:PutSecretValue',
-  'secretsmanager:DescribeSecret',
-  'secretsmanager:GetSecretValue',
-  'secretsmanager:PutResourcePolicy',
-  'secretsmanager:GetResourcePolicy',
-  'secretsmanager:TagResource',
-  'secretsmanager:UpdateSecretVersionStage',
-];
 /** What Secrets Manager asks of the caller's key to store (GenerateDataKey) and read (Decrypt) a value. */
 const SECRETS_KEY_ACTIONS = ['kms:Decrypt', 'kms:GenerateDataKey'];
 
@@ -415,7 +405,9 @@ export class KeyRotationMember extends Construct {
       }),
       RotateAccessKeys: new PolicyDocument({ statements: rotate }),
       StoreSecrets: new PolicyDocument({
-        statements: [new PolicyStatement({ actions: SECRETS_ACTIONS, resources: [this.secretArnPattern()] })],
+        statements: [
+          new PolicyStatement({ actions: [...SECRETS_ACTIONS], resources: [this.secretArnPattern()] }),
+        ],
       }),
     };
   }

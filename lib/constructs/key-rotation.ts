@@ -58,6 +58,7 @@ import {
 import { ownerTopicPrefixFor } from '../../lambda/domain/naming';
 import type { RotationSettings } from '../../lambda/domain/settings';
 import { KeyRotationProps, ResolvedKeyRotationConfig, resolveKeyRotationProps } from './key-rotation-props';
+import { SECRETS_ACTIONS } from './rotator-actions';
 
 export type { KeyRotationProps } from './key-rotation-props';
 
@@ -599,18 +600,7 @@ export class KeyRotation extends Construct {
       StoreSecrets: new PolicyDocument({
         statements: [
           new PolicyStatement({
-            actions: [
-              'secretsmanager:CreateSecret',
-              'secretsmanager:PutSecretValue',
-              'secretsmanager:DescribeSecret',
-              'secretsmanager:GetSecretValue',
-              'secretsmanager:PutResourcePolicy',
-              // Read first, so that statements an operator added to a secret's policy are kept.
-              'secretsmanager:GetResourcePolicy',
-              'secretsmanager:TagResource',
-              // The vault stores a key as AWSPENDING, then promotes it to AWSCURRENT.
-              'secretsmanager:UpdateSecretVersionStage',
-            ],
+            actions: [...SECRETS_ACTIONS],
             resources: [this.secretArnPattern()],
           }),
           // kms:Encrypt kept for the ledger's writes (what CDK's own DynamoDB write grant includes).
