@@ -28,6 +28,15 @@ export const ENV = {
   opsTopicArn: 'OPS_TOPIC_ARN',
   /** Name prefix of the per-owner topics the rotator creates on demand (`<prefix><owner-id>`). */
   ownerTopicPrefix: 'OWNER_TOPIC_PREFIX',
+  /**
+   * Organization mode only (absent: the function works in its own account, as before). JSON of the
+   * resolved organization settings (lambda/domain/organization.ts); validated at cold start.
+   */
+  organization: 'ORGANIZATION_SETTINGS',
+  /** Organization mode: the standard SQS queue of planning messages, one per account (dispatcher, planner). */
+  planningQueueUrl: 'PLANNING_QUEUE_URL',
+  /** Organization mode: the alias of each member account's own KMS key for secrets (rotator). */
+  memberKeyAlias: 'MEMBER_KEY_ALIAS',
 } as const;
 
 /** CloudFormation outputs of the deployed stack; the operator CLI finds its resources by these keys. */
@@ -49,6 +58,8 @@ export const STACK_OUTPUT = {
   opsTopicArn: 'OpsTopicArn',
   /** Name prefix of the per-owner notification topics. */
   ownerTopicPrefix: 'OwnerTopicPrefix',
+  /** Organization mode only: JSON of the resolved organization settings (absent in one account). */
+  organization: 'OrganizationSettings',
 } as const;
 
 /** Service name: Powertools' `service` key in logs and the `service` dimension of every EMF metric. */
@@ -79,7 +90,20 @@ export const METRIC = {
   usersDeferred: 'UsersDeferred',
   /** Planning runs that stopped short of time and continued in a new invocation of the planner. */
   plannerContinuations: 'PlannerContinuations',
+  /** Organization mode: accounts the dispatcher queued for planning in one run. */
+  accountsSelected: 'AccountsSelected',
+  /** Organization mode: accounts discovery met and left out (excluded, not ACTIVE, tags), per run. */
+  accountsSkipped: 'AccountsSkipped',
+  /**
+   * Organization mode: an account that could not be planned (member role missing or not trusted,
+   * account suspended, STS throttled past its retries). Emitted twice: without dimensions beyond the
+   * service (the alarm's), and with an `AccountId` dimension (which account).
+   */
+  accountFailures: 'AccountFailures',
 } as const;
+
+/** The dimension that names a member account on the metrics of organization mode. */
+export const ACCOUNT_DIMENSION = 'AccountId';
 
 /**
  * The most time one user's message may take in the rotator: proving the new key with STS while IAM
@@ -116,6 +140,38 @@ export interface WorkMessage {
   readonly plannedActions: readonly string[];
   /** ISO time of the planning run that produced this message. */
   readonly plannedAt: string;
+}
+
+/**
+ * Organization mode: the ledger partition (`pk`) of the accounts' run records, one item per account
+ * (`sk` = account id). Account ids are 12 digits, so no account's users share it.
+ */
+export const LEDGER_ACCOUNT_PARTITION = '#account-runs';
+
+/**
+ * Organization mode: deliveries of one planning message before it goes to the planning dead-letter
+ * queue. A planner that fails an account for a reason worth retrying (STS throttled) lets SQS deliver
+ * it again; the ops notice is sent on the last delivery only.
+ */
+export const PLANNING_MAX_RECEIVE_COUNT = 3;
+
+/** Version of {@link PlanningMessage}; a consumer refuses versions it does not know. */
+export const PLANNING_MESSAGE_VERSION = 1;
+
+/**
+ * Organization mode: one account to plan, from the dispatcher (or from a planner continuing a run
+ * that stopped for lack of time) to the planners, over the planning queue. The run's id is its
+ * `plannedAt`: the member role's session name in every account (CloudTrail there shows it), and the
+ * FIFO deduplication of its work messages.
+ */
+export interface PlanningMessage {
+  readonly version: typeof PLANNING_MESSAGE_VERSION;
+  readonly accountId: string;
+  readonly dryRun: boolean;
+  /** ISO time of the run (the dispatcher's start), kept by every message and continuation of the run. */
+  readonly plannedAt: string;
+  /** Set on a continuation: the last user already handled. */
+  readonly startAfter?: string;
 }
 
 /** What the schedule (or an operator, by hand) sends the planner. */

@@ -3,7 +3,7 @@
  * tests implement them in memory (test/fakes). Implementations map failures to the named errors
  * of domain/errors.ts.
  */
-import type { WorkMessage } from './contract';
+import type { PlanningMessage, WorkMessage } from './contract';
 import type {
   AccessKey,
   KeyCredentials,
@@ -213,6 +213,11 @@ export interface WorkQueue {
   send(messages: readonly WorkMessage[]): Promise<void>;
 }
 
+/** Organization mode: the planning queue (standard SQS), one message per account to plan. */
+export interface PlanningQueue {
+  send(messages: readonly PlanningMessage[]): Promise<void>;
+}
+
 export interface Clock {
   now(): Date;
   sleep(ms: number): Promise<void>;
@@ -241,6 +246,57 @@ export interface OrganizationDirectory {
   listAccountsForParent(parentId: string): Promise<MemberAccount[]>;
   /** The account's tags (ListTagsForResource). Throws OrganizationAccountNotFoundError. */
   accountTags(accountId: string): Promise<Record<string, string>>;
+}
+
+/** What the services need inside one account: its IAM users and keys, and its secrets. */
+export interface AccountPorts {
+  readonly accountId: string;
+  readonly iam: IamDirectory;
+  readonly vault: AccessKeyVault;
+}
+
+/**
+ * Reaches the accounts the service works in. In one account: the function's own account, with its
+ * own credentials. In an organization: any member account, through its member role (one role session
+ * per account per run, reused by every port opened for it). `runId` is the run's `plannedAt`, the
+ * session's name. Throws MemberRoleAccessDeniedError (role missing, not trusted, account suspended),
+ * MemberAccountUnavailableError (region disabled) or MemberSessionUnavailableError (STS throttled or
+ * unreachable past its retries: worth trying again), and InvalidMessageError for an account it does
+ * not serve.
+ */
+export interface AccountAccess {
+  open(accountId: string, runId: string): Promise<AccountPorts>;
+}
+
+/** A record of how one account fared in one run of organization mode (the ledger keeps the last one). */
+export interface AccountRunRecord {
+  readonly accountId: string;
+  /** The run (its plannedAt). */
+  readonly runId: string;
+  readonly dryRun: boolean;
+  readonly status: 'planned' | 'failed';
+  /** ISO time the outcome was recorded. */
+  readonly at: string;
+  /** Work messages queued for the account in this invocation (planned runs). */
+  readonly queued?: number;
+  /** Why it failed (name and message, never secret material). */
+  readonly error?: { readonly name: string; readonly message: string };
+  /** True when trying again may succeed (throttling, STS unreachable); false for a missing or untrusted role. */
+  readonly retryable?: boolean;
+  /** Runs in a row that failed for this account, this one included (0 after a planned run). */
+  readonly consecutiveFailures: number;
+  /** ISO time of the last run that planned the account, if any. */
+  readonly lastPlannedAt?: string;
+}
+
+/** The ledger's record of accounts in organization mode (its own partition, beside users and owners). */
+export interface AccountRunLedger {
+  /** The account's last recorded run, or undefined. */
+  lastAccountRun(accountId: string): Promise<AccountRunRecord | undefined>;
+  /** Records the account's outcome of a run (replaces the last one). */
+  recordAccountRun(record: AccountRunRecord): Promise<void>;
+  /** Every account's last run (all pages). */
+  listAccountRuns(): Promise<AccountRunRecord[]>;
 }
 
 export const systemClock: Clock = {
