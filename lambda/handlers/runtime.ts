@@ -7,6 +7,7 @@ import { Metrics } from '@aws-lambda-powertools/metrics';
 import { ENV, METRICS_NAMESPACE, SERVICE_NAME } from '../contract';
 import { ConfigError } from '../domain/errors';
 import { ownerTopicPrefixFor, secretPrefixProblem } from '../domain/naming';
+import { OrganizationSettings, resolveOrganizationSettings } from '../domain/organization';
 import { resolveSettings, RotationSettings } from '../domain/settings';
 import type { Logger as PortLogger } from '../ports';
 
@@ -63,10 +64,64 @@ function readReaderArns(env: Env): string[] {
   return parsed as string[];
 }
 
+/**
+ * Construct props that travel with the organization settings in the stack's JSON but are not
+ * settings of the functions (the trust's organization id, whether the StackSet is deployed).
+ */
+const CONSTRUCT_ONLY_ORGANIZATION_PROPS = ['organizationId', 'deployMembers'];
+
+/** Organization mode's settings, or undefined in one account (the variable is not set). */
+export function readOrganization(env: Env): OrganizationSettings | undefined {
+  const raw = env[ENV.organization]?.trim();
+  if (!raw) return undefined;
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError([`environment variable ${ENV.organization} is not JSON`]);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new ConfigError([
+      `environment variable ${ENV.organization} must be a JSON object of organization settings`,
+    ]);
+  }
+  const settings = Object.fromEntries(
+    Object.entries(parsed).filter(([key]) => !CONSTRUCT_ONLY_ORGANIZATION_PROPS.includes(key)),
+  );
+  try {
+    return resolveOrganizationSettings(settings);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      throw new ConfigError(
+        error.problems.map((problem) => `environment variable ${ENV.organization}: ${problem}`),
+      );
+    }
+    throw error;
+  }
+}
+
+/** Organization mode's part of the planner's configuration. */
+export interface PlannerOrganizationConfig {
+  readonly settings: OrganizationSettings;
+  /** Where continuations of an account's planning go. */
+  readonly planningQueueUrl: string;
+  /** For the ops notice of an account that cannot be planned. */
+  readonly topicArn: string;
+  readonly opsTopicArn?: string;
+  readonly kmsKeyArn: string;
+}
+
 export interface PlannerConfig {
   readonly tableName: string;
   readonly queueUrl: string;
   readonly settings: RotationSettings;
+  /** Set in organization mode only: the planner then plans the accounts of the planning queue's messages. */
+  readonly organization?: PlannerOrganizationConfig;
+}
+
+export interface DispatcherConfig {
+  readonly organization: OrganizationSettings;
+  readonly planningQueueUrl: string;
 }
 
 export interface RotatorConfig {
@@ -85,15 +140,46 @@ export interface RotatorConfig {
   readonly ownerTopicPrefix: string;
   /** The operators' topic, for findings a person must act on. */
   readonly opsTopicArn?: string;
+  /**
+   * Set in organization mode only: the rotator works in the member account each message names,
+   * through its member role, and stores secrets with the member account's own key (this alias).
+   */
+  readonly organization?: { readonly settings: OrganizationSettings; readonly memberKeyAlias: string };
 }
 
 export function loadPlannerConfig(env: Env): PlannerConfig {
+  const organization = readOrganization(env);
+  const opsTopicArn = env[ENV.opsTopicArn]?.trim();
   return {
     tableName: requireEnv(env, ENV.ledgerTableName),
     queueUrl: requireEnv(env, ENV.queueUrl),
     settings: readSettings(env),
+    ...(organization
+      ? {
+          organization: {
+            settings: organization,
+            planningQueueUrl: requireEnv(env, ENV.planningQueueUrl),
+            topicArn: requireEnv(env, ENV.topicArn),
+            kmsKeyArn: requireEnv(env, ENV.kmsKeyArn),
+            ...(opsTopicArn ? { opsTopicArn } : {}),
+          },
+        }
+      : {}),
   };
 }
+
+export function loadDispatcherConfig(env: Env): DispatcherConfig {
+  const organization = readOrganization(env);
+  if (!organization) {
+    throw new ConfigError([
+      `environment variable ${ENV.organization} is not set; the KeyRotation construct sets it for the dispatcher in organization mode`,
+    ]);
+  }
+  return { organization, planningQueueUrl: requireEnv(env, ENV.planningQueueUrl) };
+}
+
+/** An alias name of KMS: `alias/` and 1-250 letters, digits, `/_-`; not an AWS-managed `alias/aws/` one. */
+const KMS_ALIAS = /^alias\/(?!aws\/)[A-Za-z0-9/_-]{1,250}$/;
 
 export function loadRotatorConfig(env: Env): RotatorConfig {
   const secretPrefix = requireEnv(env, ENV.secretPrefix);
@@ -133,7 +219,20 @@ export function loadRotatorConfig(env: Env): RotatorConfig {
     serviceRoleArn,
     ownerTopicPrefix,
     ...(opsTopicArn ? { opsTopicArn } : {}),
+    ...organizationOfRotator(env),
   };
+}
+
+function organizationOfRotator(env: Env): Pick<RotatorConfig, 'organization'> {
+  const settings = readOrganization(env);
+  if (!settings) return {};
+  const memberKeyAlias = requireEnv(env, ENV.memberKeyAlias).trim();
+  if (!KMS_ALIAS.test(memberKeyAlias)) {
+    throw new ConfigError([
+      `environment variable ${ENV.memberKeyAlias} must be a KMS alias name such as alias/iam-key-rotation-member (got "${memberKeyAlias}")`,
+    ]);
+  }
+  return { organization: { settings, memberKeyAlias } };
 }
 
 /** The services' Logger port over a Powertools logger. */
@@ -156,4 +255,18 @@ export function createObservability(): { logger: Logger; metrics: Metrics } {
 /** The account a function runs in, from its ARN (`arn:aws:lambda:region:123456789012:function:name`). */
 export function accountOfFunction(invokedFunctionArn: string): string {
   return invokedFunctionArn.split(':')[4] ?? '';
+}
+
+/**
+ * The partition of a region (`AWS_REGION`, which Lambda always sets): `aws-cn` for the China
+ * regions, `aws-us-gov` for GovCloud, `aws-iso*` for the isolated regions, else `aws`. The member
+ * role's ARN is built in it.
+ */
+export function partitionOfRegion(region: string | undefined): string {
+  if (!region) return 'aws';
+  if (region.startsWith('cn-')) return 'aws-cn';
+  if (region.startsWith('us-gov-')) return 'aws-us-gov';
+  if (region.startsWith('us-isob-')) return 'aws-iso-b';
+  if (region.startsWith('us-iso-')) return 'aws-iso';
+  return 'aws';
 }
