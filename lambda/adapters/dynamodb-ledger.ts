@@ -4,7 +4,8 @@
  * the user's lock (an attribute of the item), so that a unit of work spends no calls on its lock;
  * only a unit of work that failed releases it alone, conditionally on its holder. Owner
  * subscriptions live in their own partition, `pk` = OWNER_PARTITION and `sk` = the owner's address
- * (never an account id, so an account's query never returns them).
+ * (never an account id, so an account's query never returns them). In organization mode, each
+ * account's last run has an item in the partition LEDGER_ACCOUNT_PARTITION, `sk` = the account id.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -14,10 +15,16 @@ import {
   PutCommand,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { LEDGER_SCREENING_FIELDS, LEDGER_SCREENING_INDEX } from '../contract';
+import { LEDGER_ACCOUNT_PARTITION, LEDGER_SCREENING_FIELDS, LEDGER_SCREENING_INDEX } from '../contract';
 import { ConcurrentUpdateError, LockHeldError } from '../domain/errors';
 import { emptyLedger, UserLedger } from '../domain/model';
-import type { OwnerSubscription, RotationLedger, SaveOptions } from '../ports';
+import type {
+  AccountRunLedger,
+  AccountRunRecord,
+  OwnerSubscription,
+  RotationLedger,
+  SaveOptions,
+} from '../ports';
 import { awsErrorName, call, mapAwsError } from './aws-errors';
 import { SDK_CLIENT_CONFIG } from './sdk-config';
 
@@ -69,7 +76,14 @@ function lockOfFailedWrite(error: unknown): { holder: string; until?: string } |
   return holder === undefined ? undefined : { holder, until: lock?.until?.S };
 }
 
-export class DynamoLedger implements RotationLedger {
+/** A stored account-run item as a record (the keys dropped, the account id from `sk`). */
+function accountRunFromItem(item: Item): AccountRunRecord {
+  const { sk, ...rest } = item as Item & { sk: string };
+  delete rest.pk;
+  return { ...(rest as Omit<AccountRunRecord, 'accountId'>), accountId: sk };
+}
+
+export class DynamoLedger implements RotationLedger, AccountRunLedger {
   private readonly documents: DynamoDBDocumentClient;
   /** Subscriptions read or written by this container: a subscription is never taken back. */
   private readonly knownSubscriptions = new Map<string, OwnerSubscription>();
@@ -234,5 +248,46 @@ export class DynamoLedger implements RotationLedger {
       ),
     );
     this.knownSubscriptions.set(address, { ...subscription, owner: address });
+  }
+  async lastAccountRun(accountId: string): Promise<AccountRunRecord | undefined> {
+    const response = await call('dynamodb:GetItem', () =>
+      this.documents.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk: LEDGER_ACCOUNT_PARTITION, sk: accountId },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return response.Item ? accountRunFromItem(response.Item) : undefined;
+  }
+
+  async recordAccountRun(record: AccountRunRecord): Promise<void> {
+    const { accountId, ...attributes } = record;
+    await call('dynamodb:PutItem', () =>
+      this.documents.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { pk: LEDGER_ACCOUNT_PARTITION, sk: accountId, ...attributes },
+        }),
+      ),
+    );
+  }
+
+  async listAccountRuns(): Promise<AccountRunRecord[]> {
+    const records: AccountRunRecord[] = [];
+    await call('dynamodb:Query', async () => {
+      const pages = paginateQuery(
+        { client: this.documents },
+        {
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': LEDGER_ACCOUNT_PARTITION },
+          ConsistentRead: true,
+        },
+      );
+      for await (const page of pages) records.push(...(page.Items ?? []).map(accountRunFromItem));
+    });
+    return records;
   }
 }

@@ -1,5 +1,5 @@
 /** Validation of what arrives from outside: queue messages and planner input. Pure. */
-import { WORK_MESSAGE_VERSION, WorkMessage } from '../contract';
+import { PLANNING_MESSAGE_VERSION, PlanningMessage, WORK_MESSAGE_VERSION, WorkMessage } from '../contract';
 import { InvalidMessageError } from './errors';
 
 const ACCOUNT_ID = /^\d{12}$/;
@@ -109,5 +109,56 @@ export function parsePlannerInput(event: unknown): PlannerRequest {
   return {
     dryRun: input.dryRun === true,
     ...(startAfter !== undefined ? { startAfter: startAfter as string, plannedAt: plannedAt as string } : {}),
+  };
+}
+
+const PLANNING_FIELDS = ['version', 'accountId', 'dryRun', 'plannedAt', 'startAfter'];
+
+/**
+ * Parses a planning queue message body (organization mode), saying exactly which field is wrong if it
+ * is not a PlanningMessage. plannedAt is the run's id (the member role's session name and part of the
+ * work messages' deduplication): it must be an ISO time as the dispatcher writes it.
+ */
+export function parsePlanningMessage(body: string): PlanningMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    throw new InvalidMessageError(`planning message body is not JSON (${body.length} characters)`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new InvalidMessageError('planning message body is not a JSON object');
+  }
+  const message = value as Record<string, unknown>;
+  const problems: string[] = [];
+  const unknownKeys = Object.keys(message).filter((key) => !PLANNING_FIELDS.includes(key));
+  if (unknownKeys.length > 0) problems.push(`unknown field(s) ${unknownKeys.join(', ')}`);
+  if (message.version !== PLANNING_MESSAGE_VERSION) {
+    problems.push(`version must be ${PLANNING_MESSAGE_VERSION} (got ${JSON.stringify(message.version)})`);
+  }
+  if (typeof message.accountId !== 'string' || !ACCOUNT_ID.test(message.accountId)) {
+    problems.push(`accountId must be 12 digits (got ${JSON.stringify(message.accountId)})`);
+  }
+  if (typeof message.dryRun !== 'boolean') {
+    problems.push(`dryRun must be true or false (got ${JSON.stringify(message.dryRun)})`);
+  }
+  if (!isIsoTime(message.plannedAt)) {
+    problems.push(
+      `plannedAt must be an ISO date-time such as 2026-01-01T02:00:00.000Z (got ${JSON.stringify(message.plannedAt)})`,
+    );
+  }
+  const { startAfter } = message;
+  if (startAfter !== undefined && (typeof startAfter !== 'string' || !USER_NAME.test(startAfter))) {
+    problems.push(
+      `startAfter must be an IAM user name (1-64 of letters, digits and _+=,.@-) (got ${JSON.stringify(startAfter)})`,
+    );
+  }
+  if (problems.length > 0) throw new InvalidMessageError(`invalid planning message: ${problems.join('; ')}`);
+  return {
+    version: PLANNING_MESSAGE_VERSION,
+    accountId: message.accountId as string,
+    dryRun: message.dryRun as boolean,
+    plannedAt: message.plannedAt as string,
+    ...(startAfter !== undefined ? { startAfter: startAfter as string } : {}),
   };
 }

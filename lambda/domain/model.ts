@@ -139,7 +139,9 @@ export type NotificationEvent =
   | 'keys.conflict'
   | 'secret.conflict'
   | 'tags.invalid'
-  | 'owner.subscription-failed';
+  | 'owner.subscription-failed'
+  /** Organization mode: a member account could not be planned (operators; not about one user). */
+  | 'account.unreachable';
 
 /** A message to a key's owner. Names the secret and key ids; never carries secret material. */
 export interface OwnerNotification {

@@ -202,3 +202,71 @@ export function renderNotice(
 }
 
 export type { NoticeFacts };
+
+/**
+ * The `userName` of a notice about a whole account: SNS refuses an empty message attribute value,
+ * and parentheses are not allowed in IAM user names, so no user's filter policy can match it.
+ */
+export const ACCOUNT_NOTICE_USER = '(account)';
+
+/** Organization mode: what the operators are told when a member account could not be planned. */
+export interface AccountUnreachableFacts {
+  readonly accountId: string;
+  /** The run (its plannedAt). */
+  readonly runId: string;
+  /** The member role the service tried to assume, if the failure names it. */
+  readonly roleArn?: string;
+  /** The error's name and message (never secret material: see describeError). */
+  readonly error: { readonly name: string; readonly message: string };
+  /** Whether trying again may succeed (STS throttled or unreachable). */
+  readonly retryable: boolean;
+  /** Runs in a row that failed for the account, this one included. */
+  readonly consecutiveFailures: number;
+}
+
+/**
+ * The ops notice `account.unreachable`: which account, the member role, the error, and what to
+ * check. For the operators (`toOperators`), sent to the default recipients (owner `default`), once
+ * per account and run (dedupeId `account.unreachable/<accountId>/<runId>`).
+ */
+export function renderAccountUnreachableNotice(facts: AccountUnreachableFacts): OwnerNotification {
+  const { accountId, runId, roleArn, error, retryable, consecutiveFailures } = facts;
+  const role = roleArn ?? 'the member role';
+  const subject = `ACTION NEEDED: key rotation cannot reach account ${accountId}`;
+  const text = lines(
+    `The access keys of account ${accountId} could not be planned in the run of ${runId}: ${error.name}: ${error.message}`,
+    roleArn ? `Member role: ${roleArn}` : undefined,
+    consecutiveFailures > 1 ? `This account has failed ${consecutiveFailures} runs in a row.` : undefined,
+    '',
+    'Nothing was changed in the account, and the other accounts are planned as usual. Check:',
+    `- the member stack in account ${accountId}: its stack instance of the member StackSet (status CURRENT; the account must be under a target OU and not excluded), or for the management account its plain member stack;`,
+    `- the trust policy of ${role}: it must let the central planner and rotator roles in (sts:AssumeRole, sts:SetSourceIdentity, sts:TagSession) from within the organization;`,
+    `- the account's state in AWS Organizations (ACTIVE, not SUSPENDED), and that STS is active in this Region for the account.`,
+    retryable
+      ? 'AWS may only have been busy (throttled or unreachable): the planner tried again before sending this, and the next run tries again.'
+      : 'The account is tried again in the next run.',
+    '',
+    'Sent by iam-key-rotation.',
+  );
+  return {
+    event: 'account.unreachable',
+    accountId,
+    userName: ACCOUNT_NOTICE_USER,
+    owner: 'default',
+    recipients: ['default'],
+    subject: subject.slice(0, 99),
+    text,
+    details: {
+      event: 'account.unreachable',
+      accountId,
+      runId,
+      roleArn: roleArn ?? null,
+      errorName: error.name,
+      errorMessage: error.message,
+      retryable,
+      consecutiveFailures,
+    },
+    dedupeId: `account.unreachable/${accountId}/${runId}`,
+    toOperators: true,
+  };
+}

@@ -24,12 +24,17 @@ export type AuditAction =
   | 'rotation.recovered'
   | 'rotation.skipped'
   | 'rotation.failed'
-  | 'secret.reader-omitted';
+  | 'secret.reader-omitted'
+  | 'accounts.dispatched'
+  | 'account.planned'
+  | 'account.failed';
 
 export interface AuditEntry {
   readonly action: AuditAction;
-  readonly accountId: string;
-  readonly userName: string;
+  /** Absent on the run-level entry of organization mode (`accounts.dispatched`: every account). */
+  readonly accountId?: string;
+  /** Absent on the account-level entries of organization mode (`accounts.dispatched`, `account.*`). */
+  readonly userName?: string;
   readonly keyId?: string;
   readonly newKeyId?: string;
   readonly reason: string;

@@ -29,6 +29,7 @@ export const WRITE_OPS = new Set([
   'dynamodb:AcquireLock',
   'dynamodb:ReleaseLock',
   'dynamodb:RecordOwnerSubscription',
+  'dynamodb:PutItem', // an account's run record (organization mode)
 ]);
 
 interface Rule {

@@ -6,13 +6,21 @@
 import { LEDGER_SCREENING_FIELDS } from '../../lambda/contract';
 import { ConcurrentUpdateError, LockHeldError } from '../../lambda/domain/errors';
 import { emptyLedger, UserLedger } from '../../lambda/domain/model';
-import type { OwnerSubscription, RotationLedger, SaveOptions } from '../../lambda/ports';
+import type {
+  AccountRunLedger,
+  AccountRunRecord,
+  OwnerSubscription,
+  RotationLedger,
+  SaveOptions,
+} from '../../lambda/ports';
 import { Faults } from './faults';
 
-export class FakeLedger implements RotationLedger {
+export class FakeLedger implements RotationLedger, AccountRunLedger {
   readonly items = new Map<string, string>();
   /** Owner subscriptions (their own partition in the table). */
   readonly ownerSubscriptions = new Map<string, OwnerSubscription>();
+  /** Organization mode: each account's last run (their own partition), stored as JSON. */
+  readonly accountRuns = new Map<string, string>();
 
   constructor(private readonly faults: Faults) {}
 
@@ -130,5 +138,26 @@ export class FakeLedger implements RotationLedger {
     return this.faults.around('dynamodb:RecordOwnerSubscription', () => {
       this.ownerSubscriptions.set(subscription.owner.toLowerCase(), { ...subscription });
     });
+  }
+  /** Test helper: an account's last run, read without a counted call. */
+  peekAccountRun(accountId: string): AccountRunRecord | undefined {
+    const item = this.accountRuns.get(accountId);
+    return item ? (JSON.parse(item) as AccountRunRecord) : undefined;
+  }
+
+  lastAccountRun(accountId: string) {
+    return this.faults.around('dynamodb:GetItem', () => this.peekAccountRun(accountId));
+  }
+
+  recordAccountRun(record: AccountRunRecord) {
+    return this.faults.around('dynamodb:PutItem', () => {
+      this.accountRuns.set(record.accountId, JSON.stringify(record));
+    });
+  }
+
+  listAccountRuns() {
+    return this.faults.around('dynamodb:Query', () =>
+      [...this.accountRuns.values()].map((item) => JSON.parse(item) as AccountRunRecord),
+    );
   }
 }
