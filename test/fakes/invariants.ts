@@ -8,6 +8,9 @@ import { secretVersionToken } from '../../lambda/domain/naming';
 import type { FaultKind, Faults } from './faults';
 import type { World } from './world';
 
+/** What the checks read of one account: a World, or one member account of an OrgWorld. */
+export type AccountView = Pick<World, 'iam' | 'vault' | 'ledger' | 'accountId' | 'secretName'>;
+
 export interface StoredKey {
   readonly AccessKeyId: string;
   readonly SecretAccessKey: string;
@@ -16,7 +19,7 @@ export interface StoredKey {
 }
 
 /** The vault's copy of one key, read straight from the fake (not a counted call). */
-export function storedKey(world: World, userName: string, accessKeyId: string): StoredKey | undefined {
+export function storedKey(world: AccountView, userName: string, accessKeyId: string): StoredKey | undefined {
   const version = world.vault.secrets
     .get(world.secretName(userName))
     ?.versions.get(secretVersionToken(accessKeyId));
@@ -27,7 +30,7 @@ export function storedKey(world: World, userName: string, accessKeyId: string): 
  * I1: every key the service created (and that still exists) has its secret stored and readable, and
  * each user's AWSCURRENT version holds the right secret of a key that exists.
  */
-export function secretLossProblems(world: World): string[] {
+export function secretLossProblems(world: AccountView): string[] {
   const problems: string[] = [];
   for (const { user, key } of world.iam.apiCreatedKeys()) {
     const name = world.secretName(user.userName);
@@ -53,7 +56,7 @@ export function secretLossProblems(world: World): string[] {
 }
 
 /** Everything about one IAM user, secrets and last-used dates included, for byte-for-byte comparison. */
-export function userFingerprint(world: World, userName: string): string {
+export function userFingerprint(world: AccountView, userName: string): string {
   const user = world.iam.users.get(userName);
   return JSON.stringify(user ?? null);
 }
@@ -102,7 +105,7 @@ export function findSecrets(
  * The state a crash or a timeout may leave between runs: a key the service created whose secret is
  * not stored is acceptable only while the ledger's intent covers it, so that the next run finds it.
  */
-export function unrecoverableKeyProblems(world: World): string[] {
+export function unrecoverableKeyProblems(world: AccountView): string[] {
   const problems: string[] = [];
   for (const { user, key } of world.iam.apiCreatedKeys()) {
     if (storedKey(world, user.userName, key.accessKeyId)) continue;
