@@ -75,7 +75,36 @@ export class KeyRotationStack extends Stack {
       },
       RotatorFunctionName: { value: rotation.rotator.functionName, description: 'rotator Lambda function' },
       DashboardName: { value: rotation.dashboard.dashboardName, description: 'CloudWatch dashboard' },
+      ...this.organizationOutputs(),
     };
     for (const [outputId, output] of Object.entries(outputs)) new CfnOutput(this, outputId, output);
+  }
+
+  /** Organization mode only; none in one account (whose template stays as it was). */
+  private organizationOutputs(): Record<string, { value: string; description: string }> {
+    const { organization, planningQueue, dispatcher, memberStackSet } = this.rotation;
+    if (!organization || !planningQueue || !dispatcher) return {};
+    return {
+      [STACK_OUTPUT.organization]: {
+        value: JSON.stringify({ organizationId: organization.organizationId, ...organization.settings }),
+        description: 'the resolved organization settings with the organization id (JSON)',
+      },
+      PlanningQueueUrl: {
+        value: planningQueue.queueUrl,
+        description: 'SQS queue of planning messages, one per account',
+      },
+      DispatcherFunctionName: {
+        value: dispatcher.functionName,
+        description: 'invoke with {"dryRun": true} for a dry run of every selected account',
+      },
+      ...(memberStackSet
+        ? {
+            MemberStackSetName: {
+              value: memberStackSet.stackSet.stackSetName,
+              description: 'service-managed StackSet of the member footprint (role and key in each account)',
+            },
+          }
+        : {}),
+    };
   }
 }

@@ -1,4 +1,4 @@
-import { Aws, CfnOutput, Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Aws, CfnOutput, Duration, RemovalPolicy, Token, Tokenization, Validations } from 'aws-cdk-lib';
 import {
   AnyPrincipal,
   ArnPrincipal,
@@ -26,12 +26,18 @@ import { SECRETS_ACTIONS } from './rotator-actions';
  * for the central deployment. Plain JSON, so that the same values can feed a StackSet's parameters.
  */
 export interface KeyRotationMemberProps {
-  /** The account of the central deployment (12 digits). */
+  /**
+   * The account of the central deployment (12 digits), or a token (the StackSet's parameter), which is
+   * then not checked at synth.
+   */
   readonly centralAccountId: string;
   /**
-   * ARNs of the central functions' roles (planner, rotator), in `centralAccountId`. They are the only
-   * principals the member role trusts, named by ARN (a role deleted and recreated under the same name
-   * must be trusted again: redeploy the member stacks).
+   * ARNs of the central functions' roles (planner, rotator; and the secret admin role, for the CLI),
+   * in `centralAccountId`. They are the only principals the member role trusts, named by ARN (a role
+   * deleted and recreated under the same name must be trusted again: redeploy the member stacks).
+   * Literal ARNs are checked at synth; the list may also be a list token (such as a
+   * CommaDelimitedList parameter's `valueAsList`, as in the StackSet's template) or hold tokens,
+   * which are not.
    */
   readonly centralRoleArns: readonly string[];
   /** The organization's id (`o-` and 10-32 lowercase letters or digits), for `aws:PrincipalOrgID`. */
@@ -162,18 +168,22 @@ export function resolveKeyRotationMemberProps(
     permissionsBoundaryArn,
   } = props ?? ({} as KeyRotationMemberProps);
 
+  const accountToken = typeof centralAccountId === 'string' && Token.isUnresolved(centralAccountId);
   const accountValid = typeof centralAccountId === 'string' && ACCOUNT_ID.test(centralAccountId);
-  if (!accountValid) {
+  if (!accountValid && !accountToken) {
     problems.push(
       `centralAccountId must be the 12-digit id of the central deployment's account, such as "111122223333" (got ${describe(centralAccountId)})`,
     );
   }
-  if (!Array.isArray(centralRoleArns) || centralRoleArns.length === 0) {
+  if (Array.isArray(centralRoleArns) && Tokenization.reverseList(centralRoleArns as string[])) {
+    // A list token (a CommaDelimitedList parameter): its values are known at deployment only.
+  } else if (!Array.isArray(centralRoleArns) || centralRoleArns.length === 0) {
     problems.push(
       `centralRoleArns must list the central planner's and rotator's role ARNs, such as ["arn:aws:iam::111122223333:role/KeyRotation-PlannerRole"] (got ${describe(centralRoleArns)})`,
     );
   } else {
     for (const arn of centralRoleArns as readonly unknown[]) {
+      if (typeof arn === 'string' && Token.isUnresolved(arn)) continue;
       const role = typeof arn === 'string' ? ROLE_ARN.exec(arn) : null;
       if (!role) {
         problems.push(
@@ -252,7 +262,10 @@ class CentralRolesPrincipal extends CompositePrincipal {
     roleArns: readonly string[],
     private readonly organizationId: string,
   ) {
-    super(...roleArns.map((arn) => new ArnPrincipal(arn)));
+    // A list token stands for several ARNs: one principal value that CloudFormation resolves to a list.
+    const listToken = Tokenization.reverseList(roleArns as string[]);
+    const arns = listToken ? [Token.asString(listToken)] : roleArns;
+    super(...arns.map((arn) => new ArnPrincipal(arn)));
   }
 
   override addToAssumeRolePolicy(document: PolicyDocument): void {

@@ -1,6 +1,11 @@
 import { RetentionDays } from 'aws-cdk-lib/aws-logs';
-import { editDistance } from '../../lambda/domain/names';
 import { secretPrefixProblem } from '../../lambda/domain/naming';
+import {
+  DEFAULT_ORGANIZATION_SETTINGS,
+  OrganizationSettings,
+  resolveOrganizationSettings,
+} from '../../lambda/domain/organization';
+import { editDistance, likelyName } from '../../lambda/domain/names';
 import { DEFAULT_SETTINGS, resolveSettings, RotationSettings } from '../../lambda/domain/settings';
 
 /**
@@ -123,6 +128,90 @@ export interface KeyRotationProps extends Partial<RotationSettings> {
    * @default 26 (a daily schedule plus two hours of slack)
    */
   readonly notRunningAlarmHours?: number;
+
+  /**
+   * Organization-wide rotation: the stack is the central deployment (the management account or a
+   * delegated administrator) and rotates the keys of the organization's accounts through a role in
+   * each of them (see {@link KeyRotationOrganizationProps}). Also `keyRotation.organization` in
+   * `cdk.json`.
+   * @default - one account: the stack's own
+   */
+  readonly organization?: KeyRotationOrganizationProps;
+}
+
+/**
+ * Organization mode: which accounts are covered, how the central deployment reaches them, and whether
+ * it deploys their member footprint (a service-managed StackSet of KeyRotationMember).
+ */
+export interface KeyRotationOrganizationProps {
+  /**
+   * The organization's id (`o-` and 10-32 lowercase letters or digits): the member roles trust the
+   * central roles only from within it (`aws:PrincipalOrgID`), and the central roles assume only roles
+   * of its accounts (`aws:ResourceOrgID`).
+   */
+  readonly organizationId: string;
+  /**
+   * Name of the role every member account holds for the central functions.
+   * @default 'iam-key-rotation-member'
+   */
+  readonly memberRoleName?: string;
+  /**
+   * OU or root ids (`ou-…`, `r-…`) whose accounts are covered, at any depth; also the member
+   * StackSet's deployment targets, so at least one is needed while `deployMembers` is on (the root
+   * id `r-…` covers the whole organization).
+   * @default [] (the whole organization; only with deployMembers false)
+   */
+  readonly includeOus?: readonly string[];
+  /**
+   * OU or root ids whose accounts are never covered, at any depth (wins over an include). The
+   * StackSet still deploys the member role there (StackSets exclude accounts, not OUs).
+   * @default []
+   */
+  readonly excludeOus?: readonly string[];
+  /**
+   * An explicit list of account ids instead of discovery. Cannot be combined with `includeOus`, so
+   * it needs `deployMembers: false` (deploy the member stacks to those accounts yourself).
+   * @default [] (discover)
+   */
+  readonly accounts?: readonly string[];
+  /**
+   * Account ids never covered; the StackSet leaves them out too (account filter DIFFERENCE).
+   * @default []
+   */
+  readonly excludeAccounts?: readonly string[];
+  /**
+   * Account tags an account must carry to be covered: each key must be present with one of the
+   * listed values (`[]`: any value).
+   * @default {} (no tag filter)
+   */
+  readonly accountTags?: Readonly<Record<string, readonly string[]>>;
+  /**
+   * How the stack calls CloudFormation StackSets: `SELF` from the management account,
+   * `DELEGATED_ADMIN` from an account registered as a delegated administrator for StackSets.
+   * @default 'SELF'
+   */
+  readonly callAs?: 'SELF' | 'DELEGATED_ADMIN';
+  /**
+   * Accounts planned at the same time: the planning queue trigger's maximum concurrency (2-1000).
+   * @default 10
+   */
+  readonly planConcurrency?: number;
+  /**
+   * Deploy the member footprint (KeyRotationMember) to the accounts under `includeOus` with a
+   * service-managed StackSet, with automatic deployment to accounts that join them. The management
+   * account is never covered by such a StackSet: deploy a plain member stack there if it is
+   * selected. False: deploy the member stacks yourself.
+   * @default true
+   */
+  readonly deployMembers?: boolean;
+}
+
+/** Organization mode, resolved and validated. */
+export interface ResolvedOrganizationConfig {
+  readonly organizationId: string;
+  readonly deployMembers: boolean;
+  /** What the functions read (ENV.organization). */
+  readonly settings: OrganizationSettings;
 }
 
 /** The construct's configuration with every default applied, validated. */
@@ -142,6 +231,8 @@ export interface ResolvedKeyRotationConfig {
   readonly rotatorConcurrency: number;
   readonly reserveConcurrency: boolean;
   readonly notRunningAlarmHours: number;
+  /** Organization mode; undefined in one account. */
+  readonly organization?: ResolvedOrganizationConfig;
 }
 
 /** Where the stack is deployed, when known at synth (an environment-agnostic stack knows neither). */
@@ -166,6 +257,7 @@ const CONSTRUCT_PROPS = [
   'rotatorConcurrency',
   'reserveConcurrency',
   'notRunningAlarmHours',
+  'organization',
 ] as const;
 
 export const KEY_ROTATION_DEFAULTS = {
@@ -424,6 +516,72 @@ function checkReaderArns(value: unknown, stackAccount: string | undefined, probl
   return value as string[];
 }
 
+/** Organizations: "o-" followed by 10 to 32 lowercase letters or digits. */
+const ORGANIZATION_ID = /^o-[a-z0-9]{10,32}$/;
+const ORGANIZATION_PROPS = [
+  'organizationId',
+  'deployMembers',
+  ...Object.keys(DEFAULT_ORGANIZATION_SETTINGS),
+] as const;
+
+/**
+ * `organization`: the organization settings (validated by resolveOrganizationSettings, whose messages
+ * already name `organization.<setting>`), the organization id and deployMembers.
+ */
+function checkOrganization(value: unknown, problems: string[]): ResolvedOrganizationConfig | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    problems.push(
+      `organization must be an object such as {"organizationId": "o-a1b2c3d4e5", "includeOus": ["r-ab12"]} (got ${describe(value)})`,
+    );
+    return undefined;
+  }
+  const { organizationId, deployMembers, ...rest } = value as Record<string, unknown>;
+  const settingsInput: Record<string, unknown> = {};
+  for (const [name, setting] of Object.entries(rest)) {
+    if (name in DEFAULT_ORGANIZATION_SETTINGS) {
+      settingsInput[name] = setting;
+      continue;
+    }
+    const likely = likelyName(name, ORGANIZATION_PROPS);
+    problems.push(
+      likely
+        ? `organization.${name} is not an organization prop: did you mean ${likely}?`
+        : `organization.${name} is not an organization prop; the props are ${ORGANIZATION_PROPS.join(', ')}`,
+    );
+  }
+  if (typeof organizationId !== 'string' || !ORGANIZATION_ID.test(organizationId)) {
+    problems.push(
+      `organization.organizationId must be the AWS Organizations id: "o-" followed by 10 to 32 lowercase letters or digits, such as "o-a1b2c3d4e5" (aws organizations describe-organization) (got ${describe(organizationId)})`,
+    );
+  }
+  const members = checkBoolean('organization.deployMembers', deployMembers, true, problems);
+  let settings: OrganizationSettings | undefined;
+  try {
+    settings = resolveOrganizationSettings(settingsInput);
+  } catch (error) {
+    const listed = (error as { problems?: unknown }).problems;
+    if (Array.isArray(listed)) problems.push(...listed.map(String));
+    else problems.push(error instanceof Error ? error.message : String(error));
+  }
+  if (settings && members) {
+    // Service-managed StackSets deploy to OUs; an explicit account list replaces includeOus.
+    if (settings.accounts.length > 0) {
+      problems.push(
+        'organization.accounts: the member StackSet (deployMembers) deploys to OUs, and accounts replaces includeOus; set deployMembers to false and deploy the KeyRotationMember stacks to those accounts yourself, or use includeOus',
+      );
+    } else if (settings.includeOus.length === 0) {
+      problems.push(
+        'organization.includeOus must name at least one OU or root while deployMembers is true (service-managed StackSets deploy to OUs): give the root id r-… to cover the whole organization, or set deployMembers to false and deploy the KeyRotationMember stacks yourself',
+      );
+    }
+  }
+  if (settings === undefined || typeof organizationId !== 'string' || !ORGANIZATION_ID.test(organizationId)) {
+    return undefined;
+  }
+  return { organizationId, deployMembers: members, settings };
+}
+
 /**
  * Applies the defaults and validates every prop. Throws one error that lists every problem, each
  * naming the prop and what to change (the rotation settings' messages come from resolveSettings).
@@ -447,6 +605,7 @@ export function resolveKeyRotationProps(
     rotatorConcurrency,
     reserveConcurrency,
     notRunningAlarmHours,
+    organization,
     ...settingsInput
   } = props;
   const problems: string[] = [];
@@ -506,6 +665,7 @@ export function resolveKeyRotationProps(
     }
   }
   const readers = checkReaderArns(secretReaderArns, environment.account, problems);
+  const organizationConfig = checkOrganization(organization, problems);
   if (encryptionKeyArn !== undefined) {
     const key = typeof encryptionKeyArn === 'string' ? KMS_KEY_ARN.exec(encryptionKeyArn) : null;
     if (!key) {
@@ -565,6 +725,7 @@ export function resolveKeyRotationProps(
       [2, MAX_ALARM_HOURS],
       problems,
     ),
+    ...(organizationConfig ? { organization: organizationConfig } : {}),
   };
 
   const opsSet = new Set(resolved.opsRecipients);

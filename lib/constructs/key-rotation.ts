@@ -46,21 +46,31 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { DeadLetterQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
 import {
+  ACCOUNT_DIMENSION,
   ENV,
+  LEDGER_ACCOUNT_PARTITION,
   LEDGER_SCREENING_FIELDS,
   LEDGER_SCREENING_INDEX,
   METRIC,
   METRICS_NAMESPACE,
   PlannerInput,
+  PLANNING_MAX_RECEIVE_COUNT,
   ROTATOR_USER_BUDGET_MS,
   SERVICE_NAME,
 } from '../../lambda/contract';
 import { ownerTopicPrefixFor } from '../../lambda/domain/naming';
 import type { RotationSettings } from '../../lambda/domain/settings';
-import { KeyRotationProps, ResolvedKeyRotationConfig, resolveKeyRotationProps } from './key-rotation-props';
+import {
+  KeyRotationProps,
+  ResolvedKeyRotationConfig,
+  ResolvedOrganizationConfig,
+  resolveKeyRotationProps,
+} from './key-rotation-props';
+import { KEY_ROTATION_MEMBER_DEFAULTS, MEMBER_TRUST_ACTIONS } from './key-rotation-member';
+import { MemberStackSet } from './member-stack-set';
 import { SECRETS_ACTIONS } from './rotator-actions';
 
-export type { KeyRotationProps } from './key-rotation-props';
+export type { KeyRotationOrganizationProps, KeyRotationProps } from './key-rotation-props';
 
 export { SERVICE_NAME };
 
@@ -83,6 +93,20 @@ export const PLANNER_TIMEOUT = Duration.minutes(10);
 export const WORK_QUEUE_VISIBILITY_TIMEOUT = Duration.seconds(ROTATOR_TIMEOUT.toSeconds() * 6);
 /** A message that fails this many times goes to the dead-letter queue (and raises an alarm). */
 export const MAX_RECEIVE_COUNT = 3;
+/**
+ * Organization mode: AWS guidance for SQS event sources, six times the planner's timeout (SQS allows
+ * up to 12 hours). A planner still working on an account keeps its message invisible to the others.
+ */
+export const PLANNING_QUEUE_VISIBILITY_TIMEOUT = Duration.seconds(PLANNER_TIMEOUT.toSeconds() * 6);
+if (PLANNING_QUEUE_VISIBILITY_TIMEOUT.toSeconds() > Duration.hours(12).toSeconds()) {
+  throw new Error("PLANNING_QUEUE_VISIBILITY_TIMEOUT exceeds SQS's maximum visibility timeout (12 hours)");
+}
+/**
+ * Organization mode: the dispatcher lists the organization (every page, OUs walked to any depth, the
+ * tags of each account still in the running) and queues a message per account; Organizations'
+ * request rate, not computation, bounds it.
+ */
+export const DISPATCHER_TIMEOUT = Duration.minutes(15);
 
 const HANDLERS_DIR = path.join(__dirname, '..', '..', 'lambda', 'handlers');
 const PROJECT_ROOT = path.join(__dirname, '..', '..');
@@ -136,6 +160,22 @@ export class KeyRotation extends Construct {
   readonly schedulerRole: Role;
   readonly schedule: Schedule;
 
+  /** Organization mode only (the `organization` prop): the accounts covered and how. */
+  readonly organization?: ResolvedOrganizationConfig;
+  /** Organization mode: lists the organization's accounts and queues one planning message per account. */
+  readonly dispatcher?: NodejsFunction;
+  readonly dispatcherRole?: Role;
+  readonly dispatcherLogGroup?: LogGroup;
+  /** Organization mode: standard queue of planning messages, one per account, consumed by the planner. */
+  readonly planningQueue?: Queue;
+  readonly planningDeadLetterQueue?: Queue;
+  /** Organization mode with deployMembers: the member footprint in every account under includeOus. */
+  readonly memberStackSet?: MemberStackSet;
+  /** Organization mode: an account could not be planned (AccountFailures). */
+  readonly accountFailuresAlarm?: Alarm;
+  readonly planningDeadLetterQueueAlarm?: Alarm;
+  readonly dispatcherErrorsAlarm?: Alarm;
+
   readonly plannerErrorsAlarm: Alarm;
   readonly rotatorErrorsAlarm: Alarm;
   readonly deadLetterQueueAlarm: Alarm;
@@ -171,6 +211,7 @@ export class KeyRotation extends Construct {
       );
     }
     this.settings = this.config.settings;
+    this.organization = this.config.organization;
     this.secretPrefix = this.config.secretPrefix;
     this.ownerTopicPrefix = this.config.subscribeOwners ? ownerTopicPrefixFor(this.secretPrefix) : undefined;
 
@@ -234,6 +275,23 @@ export class KeyRotation extends Construct {
       retentionPeriod: Duration.days(4),
       deadLetterQueue,
     });
+    if (this.organization) {
+      this.planningDeadLetterQueue = new Queue(this, 'PlanningDeadLetterQueue', {
+        encryption: QueueEncryption.KMS,
+        encryptionMasterKey: this.encryptionKey,
+        enforceSSL: true,
+        retentionPeriod: Duration.days(14),
+      });
+      // Standard, not FIFO: one message per account, planned in any order; the planner is idempotent.
+      this.planningQueue = new Queue(this, 'PlanningQueue', {
+        encryption: QueueEncryption.KMS,
+        encryptionMasterKey: this.encryptionKey,
+        enforceSSL: true,
+        visibilityTimeout: PLANNING_QUEUE_VISIBILITY_TIMEOUT,
+        retentionPeriod: Duration.days(4),
+        deadLetterQueue: { queue: this.planningDeadLetterQueue, maxReceiveCount: PLANNING_MAX_RECEIVE_COUNT },
+      });
+    }
 
     this.plannerLogGroup = this.createLogGroup('PlannerLogs');
     this.rotatorLogGroup = this.createLogGroup('RotatorLogs');
@@ -251,32 +309,64 @@ export class KeyRotation extends Construct {
     this.rotatorLogGroup.grantWrite(this.rotatorRole);
 
     const environment = this.environment();
+    const organization = this.organization;
     this.planner = new NodejsFunction(this, 'Planner', {
       ...this.functionDefaults(),
       entry: path.join(HANDLERS_DIR, 'planner.ts'),
-      description: 'iam-key-rotation: finds users with work and queues one message per user',
-      role: this.plannerRole,
+      description: organization
+        ? 'iam-key-rotation: plans one member account per message and queues one message per user'
+        : 'iam-key-rotation: finds users with work and queues one message per user',
+      // In organization mode, as for the rotator: the SQS event source's grant (kms:Decrypt on the key
+      // through any service) does not reach the role; its statements are written explicitly.
+      role: organization ? this.plannerRole.withoutPolicyUpdates() : this.plannerRole,
       logGroup: this.plannerLogGroup,
       timeout: PLANNER_TIMEOUT,
       // The credential report of up to 5,000 users is parsed in memory; memory also buys CPU.
       memorySize: 512,
       // Opt-in (reserveConcurrency): one planning run at a time. Otherwise the schedule alone keeps
       // runs apart; an overlapping manual run is harmless (FIFO deduplication + per-user ledger lock).
-      reservedConcurrentExecutions: this.config.reserveConcurrency ? 1 : undefined,
+      // In organization mode, planConcurrency (the queue trigger's maximum): a lower reservation would
+      // throttle deliveries back into the queue, counted towards the dead-letter queue.
+      reservedConcurrentExecutions: this.config.reserveConcurrency
+        ? (organization?.settings.planConcurrency ?? 1)
+        : undefined,
       // Asynchronous invocations (the schedule): planning is idempotent, so retry, but not for long.
       retryAttempts: 2,
       maxEventAge: Duration.hours(2),
-      environment,
+      environment: organization
+        ? {
+            ...environment,
+            [ENV.organization]: JSON.stringify(organization.settings),
+            [ENV.planningQueueUrl]: this.planningQueue!.queueUrl,
+          }
+        : environment,
     });
-    // A run that comes close to its timeout continues in a new, asynchronous invocation of the
-    // planner. A policy of its own, not in the role's default policy: the function depends on that
-    // one, and naming the function's ARN there would make the function depend on itself.
-    new Policy(this, 'PlannerContinuation', {
-      roles: [this.plannerRole],
-      statements: [
-        new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.planner.functionArn] }),
-      ],
-    });
+    if (organization && this.planningQueue) {
+      this.planner.addEventSource(
+        new SqsEventSource(this.planningQueue, {
+          // One account per invocation, the accounts of a run planned planConcurrency at a time.
+          batchSize: 1,
+          reportBatchItemFailures: true,
+          maxConcurrency: organization.settings.planConcurrency,
+        }),
+      );
+      this.plannerRole.addToPrincipalPolicy(
+        new PolicyStatement({
+          actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+          resources: ['*'],
+        }),
+      );
+    } else {
+      // A run that comes close to its timeout continues in a new, asynchronous invocation of the
+      // planner. A policy of its own, not in the role's default policy: the function depends on that
+      // one, and naming the function's ARN there would make the function depend on itself.
+      new Policy(this, 'PlannerContinuation', {
+        roles: [this.plannerRole],
+        statements: [
+          new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [this.planner.functionArn] }),
+        ],
+      });
+    }
     this.rotator = new NodejsFunction(this, 'Rotator', {
       ...this.functionDefaults(),
       entry: path.join(HANDLERS_DIR, 'rotator.ts'),
@@ -293,7 +383,13 @@ export class KeyRotation extends Construct {
       reservedConcurrentExecutions: this.config.reserveConcurrency
         ? this.config.rotatorConcurrency
         : undefined,
-      environment,
+      environment: organization
+        ? {
+            ...environment,
+            [ENV.organization]: JSON.stringify(organization.settings),
+            [ENV.memberKeyAlias]: KEY_ROTATION_MEMBER_DEFAULTS.keyAliasName,
+          }
+        : environment,
     });
     this.rotator.addEventSource(
       new SqsEventSource(this.workQueue, {
@@ -349,6 +445,60 @@ export class KeyRotation extends Construct {
     this.schedulerRole.addToPrincipalPolicy(
       this.kmsStatement(['kms:Decrypt', 'kms:GenerateDataKey'], ['sqs']),
     );
+    if (organization) {
+      this.dispatcherLogGroup = this.createLogGroup('DispatcherLogs');
+      this.dispatcherRole = new Role(this, 'DispatcherRole', {
+        assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
+        description:
+          "iam-key-rotation dispatcher: lists the organization's accounts, queues one planning message per account",
+        inlinePolicies: this.dispatcherPolicies(organization),
+      });
+      this.dispatcherLogGroup.grantWrite(this.dispatcherRole);
+      this.dispatcher = new NodejsFunction(this, 'Dispatcher', {
+        ...this.functionDefaults(),
+        entry: path.join(HANDLERS_DIR, 'dispatcher.ts'),
+        description:
+          'iam-key-rotation: lists the accounts to cover and queues one planning message per account',
+        role: this.dispatcherRole,
+        logGroup: this.dispatcherLogGroup,
+        timeout: DISPATCHER_TIMEOUT,
+        memorySize: 256,
+        reservedConcurrentExecutions: this.config.reserveConcurrency ? 1 : undefined,
+        // Asynchronous invocations (the schedule): dispatching twice queues each account twice, which
+        // the planner absorbs (idempotent planning, FIFO deduplication per user and run).
+        retryAttempts: 2,
+        maxEventAge: Duration.hours(2),
+        environment: {
+          [ENV.organization]: JSON.stringify(organization.settings),
+          [ENV.planningQueueUrl]: this.planningQueue!.queueUrl,
+          POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+          POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
+          NODE_OPTIONS: '--enable-source-maps',
+        },
+      });
+      if (organization.deployMembers) {
+        this.memberStackSet = new MemberStackSet(this, 'MemberStackSet', {
+          member: {
+            organizationId: organization.organizationId,
+            memberRoleName: organization.settings.memberRoleName,
+            secretPrefix: this.secretPrefix,
+            includePaths: this.settings.includePaths,
+            excludePaths: this.settings.excludePaths,
+            keyAliasName: KEY_ROTATION_MEMBER_DEFAULTS.keyAliasName,
+          },
+          // The secret admin role too: `keyrot --org --apply`, run as that role, assumes the member roles.
+          centralRoleArns: [
+            this.plannerRole.roleArn,
+            this.rotatorRole.roleArn,
+            ...(this.config.secretAdminRoleArn ? [this.config.secretAdminRoleArn] : []),
+          ],
+          organization: organization.settings,
+        });
+      }
+    }
+
+    // In organization mode the schedule starts the dispatcher, which queues the accounts for the planner.
+    const scheduled = this.dispatcher ?? this.planner;
     const input: PlannerInput = { dryRun: this.config.dryRun };
     this.schedule = new Schedule(this, 'DailySchedule', {
       description: 'iam-key-rotation: daily planning run',
@@ -356,7 +506,7 @@ export class KeyRotation extends Construct {
         this.config.scheduleExpression,
         TimeZone.of(this.config.scheduleTimeZone),
       ),
-      target: new LambdaInvoke(this.planner, {
+      target: new LambdaInvoke(scheduled, {
         role: this.schedulerRole,
         input: ScheduleTargetInput.fromObject(input),
         // A late run is fine; one more than two hours late is dropped: the next day's run catches up
@@ -407,14 +557,33 @@ export class KeyRotation extends Construct {
       description:
         "An owner could not be subscribed to their notices (the default recipients were told instead): see the ops topic's finding and the rotator's log.",
     });
+    const scheduledName = this.dispatcher ? 'dispatcher' : 'planner';
     this.plannerNotRunningAlarm = this.alarm('PlannerNotRunningAlarm', {
-      metric: this.planner.metricInvocations({ period: Duration.hours(1), statistic: 'Sum' }),
+      metric: scheduled.metricInvocations({ period: Duration.hours(1), statistic: 'Sum' }),
       comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
       threshold: 1,
       evaluationPeriods: this.config.notRunningAlarmHours,
       treatMissingData: TreatMissingData.BREACHING,
-      description: `The planner has not run for ${this.config.notRunningAlarmHours} hours: check the schedule (EventBridge Scheduler) and the planner's logs.`,
+      description: `The ${scheduledName} has not run for ${this.config.notRunningAlarmHours} hours: check the schedule (EventBridge Scheduler) and the ${scheduledName}'s logs.`,
     });
+    if (this.dispatcher && this.planningDeadLetterQueue) {
+      this.dispatcherErrorsAlarm = this.errorsAlarm('DispatcherErrorsAlarm', this.dispatcher, 'dispatcher');
+      this.planningDeadLetterQueueAlarm = this.alarm('PlanningDeadLetterQueueAlarm', {
+        metric: this.planningDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: Duration.minutes(5),
+          statistic: 'Maximum',
+        }),
+        threshold: 1,
+        description: `Planning messages failed ${PLANNING_MAX_RECEIVE_COUNT} times (an account could not be planned, a retryable failure each time) and are in the planning dead-letter queue: read the planner's logs; the next daily run plans the account again, or redrive.`,
+      });
+      this.accountFailuresAlarm = this.alarm('AccountFailuresAlarm', {
+        metric: this.serviceMetric(METRIC.accountFailures, 'Sum', Duration.minutes(5)),
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        threshold: 0,
+        description:
+          "A member account could not be planned (member role missing or not trusted, account suspended, STS throttled): see the account.unreachable notice on the ops topic, the dashboard's AccountFailures by AccountId and the planner's logs. The next run tries the account again.",
+      });
+    }
     this.overdueKeysAlarm = this.alarm('OverdueKeysAlarm', {
       metric: this.serviceMetric(METRIC.overdueKeys, 'Maximum', Duration.hours(1)),
       comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -547,15 +716,106 @@ export class KeyRotation extends Construct {
     });
   }
 
-  private plannerPolicies(): Record<string, PolicyDocument> {
+  /**
+   * Organization mode: assume the member role of any account of the organization (and of no other),
+   * as the service (SourceIdentity) and with session tags. Nothing in the central account: in
+   * organization mode both functions work in every account, the central one included, through its
+   * member role.
+   */
+  private memberRoleStatements(organization: ResolvedOrganizationConfig): PolicyStatement[] {
+    const memberRoles = `arn:${Aws.PARTITION}:iam::*:role/${organization.settings.memberRoleName}`;
+    const inOrganization = { 'aws:ResourceOrgID': organization.organizationId };
+    return [
+      new PolicyStatement({
+        actions: MEMBER_TRUST_ACTIONS.filter((action) => action !== 'sts:TagSession'),
+        resources: [memberRoles],
+        conditions: { StringEquals: { ...inOrganization, 'sts:SourceIdentity': SERVICE_NAME } },
+      }),
+      // sts:SourceIdentity is not in TagSession's request context.
+      new PolicyStatement({
+        actions: ['sts:TagSession'],
+        resources: [memberRoles],
+        conditions: { StringEquals: inOrganization },
+      }),
+    ];
+  }
+
+  private dispatcherPolicies(organization: ResolvedOrganizationConfig): Record<string, PolicyDocument> {
     return {
-      // Only the planner detects (credential report, user listing); the rotator reads one user at a time.
-      ReadIamUsers: new PolicyDocument({
+      ListAccounts: new PolicyDocument({
         statements: [
-          new PolicyStatement({ actions: IAM_ACCOUNT_ACTIONS, resources: ['*'] }),
-          this.iamUserReadStatement(),
+          // Listing actions with no resource type in the Service Authorization Reference: Resource "*".
+          new PolicyStatement({
+            actions: [
+              'organizations:ListAccounts',
+              'organizations:ListAccountsForParent',
+              'organizations:ListChildren',
+            ],
+            resources: ['*'],
+          }),
+          // The dispatcher reads the tags of accounts only: the organization's account ARNs
+          // (arn:<partition>:organizations::<management account>:account/<organization id>/<account id>).
+          new PolicyStatement({
+            actions: ['organizations:ListTagsForResource'],
+            resources: [`arn:${Aws.PARTITION}:organizations::*:account/${organization.organizationId}/*`],
+          }),
         ],
       }),
+      QueuePlanning: new PolicyDocument({
+        statements: [
+          new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.planningQueue!.queueArn] }),
+          this.kmsStatement(['kms:Decrypt', 'kms:GenerateDataKey'], ['sqs']),
+        ],
+      }),
+    };
+  }
+
+  private plannerPolicies(): Record<string, PolicyDocument> {
+    const { organization } = this;
+    return {
+      // Only the planner detects (credential report, user listing); the rotator reads one user at a time.
+      ...(organization
+        ? {
+            PlanMemberAccounts: new PolicyDocument({
+              statements: [
+                ...this.memberRoleStatements(organization),
+                // Consume the planning queue; send to it to continue a run short of time.
+                new PolicyStatement({
+                  actions: [
+                    'sqs:ReceiveMessage',
+                    'sqs:ChangeMessageVisibility',
+                    'sqs:GetQueueUrl',
+                    'sqs:DeleteMessage',
+                    'sqs:GetQueueAttributes',
+                    'sqs:SendMessage',
+                  ],
+                  resources: [this.planningQueue!.queueArn],
+                }),
+                // Each account's run record, and nothing else of the ledger.
+                new PolicyStatement({
+                  actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+                  resources: [this.ledgerTable.tableArn],
+                  conditions: {
+                    'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [LEDGER_ACCOUNT_PARTITION] },
+                  },
+                }),
+                this.kmsStatement(['kms:Encrypt'], ['dynamodb']),
+                // The ops notice of an unreachable account.
+                new PolicyStatement({
+                  actions: ['sns:Publish'],
+                  resources: [this.notificationTopic.topicArn, this.opsTopic.topicArn],
+                }),
+              ],
+            }),
+          }
+        : {
+            ReadIamUsers: new PolicyDocument({
+              statements: [
+                new PolicyStatement({ actions: IAM_ACCOUNT_ACTIONS, resources: ['*'] }),
+                this.iamUserReadStatement(),
+              ],
+            }),
+          }),
       ReadLedger: new PolicyDocument({
         statements: [
           // The table for dry runs (whole records); the screening index for the scheduled runs.
@@ -578,6 +838,22 @@ export class KeyRotation extends Construct {
   }
 
   private rotatorPolicies(): Record<string, PolicyDocument> {
+    const { organization } = this;
+    if (organization) {
+      // Users, keys and secrets are in the member accounts, reached through the member role.
+      return {
+        RotateInMemberAccounts: new PolicyDocument({
+          statements: [
+            ...this.memberRoleStatements(organization),
+            this.kmsStatement(
+              ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
+              ['sqs', 'sns', 'dynamodb'],
+            ),
+          ],
+        }),
+        ...this.rotatorCentralPolicies(),
+      };
+    }
     const statements = [
       this.iamUserReadStatement(),
       new PolicyStatement({
@@ -597,19 +873,31 @@ export class KeyRotation extends Construct {
     }
     return {
       RotateAccessKeys: new PolicyDocument({ statements }),
-      StoreSecrets: new PolicyDocument({
-        statements: [
-          new PolicyStatement({
-            actions: [...SECRETS_ACTIONS],
-            resources: [this.secretArnPattern()],
+      ...this.rotatorCentralPolicies(),
+    };
+  }
+
+  /** The rotator's stores in the central account: secrets (in one account only), topics, ledger. */
+  private rotatorCentralPolicies(): Record<string, PolicyDocument> {
+    return {
+      // Secrets are stored centrally in one account only; in organization mode, in each member account.
+      ...(this.organization
+        ? {}
+        : {
+            StoreSecrets: new PolicyDocument({
+              statements: [
+                new PolicyStatement({
+                  actions: [...SECRETS_ACTIONS],
+                  resources: [this.secretArnPattern()],
+                }),
+                // kms:Encrypt kept for the ledger's writes (what CDK's own DynamoDB write grant includes).
+                this.kmsStatement(
+                  ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
+                  ['secretsmanager', 'sqs', 'sns', 'dynamodb'],
+                ),
+              ],
+            }),
           }),
-          // kms:Encrypt kept for the ledger's writes (what CDK's own DynamoDB write grant includes).
-          this.kmsStatement(
-            ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
-            ['secretsmanager', 'sqs', 'sns', 'dynamodb'],
-          ),
-        ],
-      }),
       Notify: new PolicyDocument({
         statements: [
           new PolicyStatement({
@@ -736,7 +1024,11 @@ export class KeyRotation extends Construct {
   }
 
   private createAuditQueries(): KeyRotation['auditQueries'] {
-    const logGroups = [this.plannerLogGroup, this.rotatorLogGroup];
+    const logGroups = [
+      this.plannerLogGroup,
+      this.rotatorLogGroup,
+      ...(this.dispatcherLogGroup ? [this.dispatcherLogGroup] : []),
+    ];
     const fields = [
       '@timestamp',
       'audit.action',
@@ -889,8 +1181,57 @@ export class KeyRotation extends Construct {
         this.overdueKeysAlarm,
         this.secretReadersOmittedAlarm,
         this.ownerSubscriptionFailuresAlarm,
+        ...[this.accountFailuresAlarm, this.planningDeadLetterQueueAlarm, this.dispatcherErrorsAlarm].filter(
+          (alarm): alarm is Alarm => alarm !== undefined,
+        ),
       ].map((alarm) => new AlarmWidget({ alarm, title: alarm.node.id.replace(/Alarm$/, ''), width: 8 })),
     );
+    if (this.organization && this.dispatcher && this.planningQueue && this.planningDeadLetterQueue) {
+      const day = Duration.days(1);
+      dashboard.addWidgets(
+        new GraphWidget({
+          title: 'Accounts per day',
+          left: [
+            sum(METRIC.accountsSelected, 'selected'),
+            sum(METRIC.accountsSkipped, 'skipped (excluded, not ACTIVE, tags)'),
+            sum(METRIC.accountFailures, 'failed'),
+          ],
+          width: 8,
+        }),
+        new GraphWidget({
+          title: 'AccountFailures by AccountId',
+          left: [
+            // One line per failing account: the metric the planner emits with an AccountId dimension.
+            new MathExpression({
+              expression: `SEARCH('{${METRICS_NAMESPACE},${ACCOUNT_DIMENSION},service} MetricName="${METRIC.accountFailures}"', 'Sum', ${day.toSeconds()})`,
+              usingMetrics: {},
+              label: '',
+              period: day,
+            }),
+          ],
+          width: 8,
+        }),
+        new GraphWidget({
+          title: 'Planning queue',
+          left: [
+            this.planningQueue.metricApproximateNumberOfMessagesVisible({
+              period: hour,
+              label: 'accounts queued',
+            }),
+            this.planningDeadLetterQueue.metricApproximateNumberOfMessagesVisible({
+              period: hour,
+              statistic: 'Maximum',
+              label: 'dead-letter queue',
+            }),
+            this.dispatcher.metricErrors({ period: hour, label: 'dispatcher errors' }),
+          ],
+          right: [
+            this.planningQueue.metricApproximateAgeOfOldestMessage({ period: hour, label: 'oldest (s)' }),
+          ],
+          width: 8,
+        }),
+      );
+    }
     dashboard.addWidgets(
       new LogQueryWidget({
         title: 'Latest failures',
@@ -920,24 +1261,50 @@ export class KeyRotation extends Construct {
     const xray =
       'X-Ray PutTraceSegments and PutTelemetryRecords do not support resource-level permissions (added by CDK for active tracing).';
 
-    acknowledge(this.plannerRole.node.defaultChild, iam5('Resource::*'), accountActions);
+    const { organization } = this;
+    if (!organization) {
+      acknowledge(this.plannerRole.node.defaultChild, iam5('Resource::*'), accountActions);
+    }
     for (const role of [this.plannerRole, this.rotatorRole]) {
-      for (const userPath of this.settings.includePaths) {
+      if (organization) {
         acknowledge(
           role.node.defaultChild,
-          iam5(`Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user${userPath}*`),
-          userPaths(this.settings.includePaths),
+          iam5(`Resource::arn:<AWS::Partition>:iam::*:role/${organization.settings.memberRoleName}`),
+          `The member role ${organization.settings.memberRoleName} exists in every covered account, which discovery finds at run time; the statement is limited to accounts of the organization (aws:ResourceOrgID ${organization.organizationId}) and, for AssumeRole, to the service's source identity.`,
         );
+      } else {
+        for (const userPath of this.settings.includePaths) {
+          acknowledge(
+            role.node.defaultChild,
+            iam5(`Resource::arn:<AWS::Partition>:iam::<AWS::AccountId>:user${userPath}*`),
+            userPaths(this.settings.includePaths),
+          );
+        }
       }
       acknowledge(defaultPolicyOf(role), iam5('Resource::*'), xray);
     }
-    acknowledge(
-      this.rotatorRole.node.defaultChild,
-      iam5(
-        `Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${this.secretPrefix}/*`,
-      ),
-      `One secret per user, named ${this.secretPrefix}/<accountId>/<userName>, created at run time; the rotator may touch only secrets under the prefix.`,
-    );
+    if (!organization) {
+      acknowledge(
+        this.rotatorRole.node.defaultChild,
+        iam5(
+          `Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${this.secretPrefix}/*`,
+        ),
+        `One secret per user, named ${this.secretPrefix}/<accountId>/<userName>, created at run time; the rotator may touch only secrets under the prefix.`,
+      );
+    }
+    if (organization && this.dispatcherRole) {
+      acknowledge(
+        this.dispatcherRole.node.defaultChild,
+        iam5('Resource::*'),
+        'organizations:ListAccounts, ListAccountsForParent and ListChildren have no resource type in the Service Authorization Reference: they take Resource "*" (read-only listing of the organization).',
+      );
+      acknowledge(
+        this.dispatcherRole.node.defaultChild,
+        iam5(`Resource::arn:<AWS::Partition>:organizations::*:account/${organization.organizationId}/*`),
+        `The dispatcher reads the tags of the organization's accounts (accountTags filter), found at run time; the ARN names the organization ${organization.organizationId} and accounts only (the management account's id, unknown to a delegated administrator, is the wildcard).`,
+      );
+      acknowledge(defaultPolicyOf(this.dispatcherRole), iam5('Resource::*'), xray);
+    }
     if (this.ownerTopicPrefix) {
       acknowledge(
         this.rotatorRole.node.defaultChild,
@@ -950,11 +1317,12 @@ export class KeyRotation extends Construct {
       'AwsSolutions-SQS3',
       "This queue is the dead-letter queue of the EventBridge Scheduler schedule (its target's DeadLetterConfig), which cdk-nag does not recognise as a DLQ; a dead-letter queue needs none of its own.",
     );
-    const plannerArn = Stack.of(this).getLogicalId(this.planner.node.defaultChild as CfnElement);
+    const scheduled = this.dispatcher ?? this.planner;
+    const scheduledArn = Stack.of(this).getLogicalId(scheduled.node.defaultChild as CfnElement);
     acknowledge(
       defaultPolicyOf(this.schedulerRole),
-      iam5(`Resource::<${plannerArn}.Arn>:*`),
-      'CDK grants lambda:InvokeFunction on the planner and its versions/aliases (ARN:*); the role can invoke nothing else.',
+      iam5(`Resource::<${scheduledArn}.Arn>:*`),
+      `CDK grants lambda:InvokeFunction on the ${this.dispatcher ? 'dispatcher' : 'planner'} and its versions/aliases (ARN:*); the role can invoke nothing else.`,
     );
   }
 }

@@ -1,0 +1,155 @@
+/**
+ * The member footprint as a service-managed CloudFormation StackSet: the KeyRotationMember construct
+ * synthesized in a stack of its own (no assets, no bootstrap), whose template is the StackSet's body.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { App, Aws, BootstraplessSynthesizer, CfnParameter, Fn, Stack } from 'aws-cdk-lib';
+import { CfnStackSet } from 'aws-cdk-lib/aws-cloudformation';
+import { Construct } from 'constructs';
+import type { OrganizationSettings } from '../../lambda/domain/organization';
+import { KeyRotationMember, KeyRotationMemberProps } from './key-rotation-member';
+
+/** CloudFormation's limit on a TemplateBody passed inline (a StackSet's included). */
+export const TEMPLATE_BODY_MAX_BYTES = 51_200;
+
+/** Parameters of the member template: what only the central stack knows at deployment. */
+export const MEMBER_TEMPLATE_PARAMETER = {
+  /** The central deployment's account id. */
+  centralAccountId: 'CentralAccountId',
+  /** The central roles the member role trusts (CommaDelimitedList of role ARNs). */
+  centralRoleArns: 'CentralRoleArns',
+} as const;
+
+/** What the member template fixes at synth: every KeyRotationMember prop but the central account and roles. */
+export type MemberTemplateProps = Omit<KeyRotationMemberProps, 'centralAccountId' | 'centralRoleArns'>;
+
+/** The member template's stack, in an App of its own (for the StackSet's body, and for cdk-nag in tests). */
+export interface MemberTemplateStack {
+  readonly app: App;
+  readonly stack: Stack;
+  readonly member: KeyRotationMember;
+}
+
+/**
+ * Builds the member template's stack: KeyRotationMember with the central account and role ARNs as
+ * parameters, synthesized without bootstrap resources or assets (a StackSet's template stands alone).
+ */
+export function memberTemplateStack(props: MemberTemplateProps, outdir?: string): MemberTemplateStack {
+  const app = new App({
+    ...(outdir ? { outdir } : {}),
+    // An App inside another app's synthesis: never synthesized on its own at exit, no analytics,
+    // stack traces or path metadata in the template (they would only weigh on the 51,200 bytes).
+    autoSynth: false,
+    analyticsReporting: false,
+    stackTraces: false,
+    treeMetadata: false,
+    postCliContext: { 'aws:cdk:enable-path-metadata': false },
+  });
+  const stack = new Stack(app, 'KeyRotationMember', {
+    synthesizer: new BootstraplessSynthesizer(),
+    description:
+      'iam-key-rotation member footprint: the role the central functions assume, and the KMS key of this account for secrets',
+  });
+  const centralAccountId = new CfnParameter(stack, MEMBER_TEMPLATE_PARAMETER.centralAccountId, {
+    type: 'String',
+    allowedPattern: '^\\d{12}$',
+    description: 'The account of the central iam-key-rotation deployment',
+  });
+  centralAccountId.overrideLogicalId(MEMBER_TEMPLATE_PARAMETER.centralAccountId);
+  const centralRoleArns = new CfnParameter(stack, MEMBER_TEMPLATE_PARAMETER.centralRoleArns, {
+    type: 'CommaDelimitedList',
+    description:
+      'ARNs of the central roles the member role trusts (planner, rotator, and the secret admin role when set)',
+  });
+  centralRoleArns.overrideLogicalId(MEMBER_TEMPLATE_PARAMETER.centralRoleArns);
+  const member = new KeyRotationMember(stack, 'KeyRotationMember', {
+    ...props,
+    centralAccountId: centralAccountId.valueAsString,
+    centralRoleArns: centralRoleArns.valueAsList,
+  });
+  return { app, stack, member };
+}
+
+/** The member template (CloudFormation JSON) for the given props: the StackSet's body, or a plain stack's. */
+export function memberTemplate(props: MemberTemplateProps): Record<string, unknown> {
+  const outdir = fs.mkdtempSync(path.join(os.tmpdir(), 'key-rotation-member-'));
+  try {
+    const { app, stack } = memberTemplateStack(props, outdir);
+    return app.synth().getStackByName(stack.stackName).template as Record<string, unknown>;
+  } finally {
+    fs.rmSync(outdir, { recursive: true, force: true });
+  }
+}
+
+export interface MemberStackSetProps {
+  /** The member template's props (organization id, role name, secret prefix, user paths). */
+  readonly member: MemberTemplateProps;
+  /** Roles the member role trusts, in the central stack (tokens are fine: they become a parameter). */
+  readonly centralRoleArns: readonly string[];
+  /** Deployment targets (includeOus), accounts left out (excludeAccounts) and callAs. */
+  readonly organization: Pick<OrganizationSettings, 'includeOus' | 'excludeAccounts' | 'callAs'>;
+  /** @default `<stack name>-member` */
+  readonly stackSetName?: string;
+}
+
+/**
+ * A service-managed StackSet of the member template, deployed to the accounts under the given OUs in
+ * the central stack's region, to accounts that join those OUs later (automatic deployment), and
+ * removed from accounts that leave them. Deleting it (or the central stack) deletes its stack
+ * instances first (the member keys are retained by their own deletion policy).
+ */
+export class MemberStackSet extends Construct {
+  readonly stackSet: CfnStackSet;
+  /** The template body, as deployed. */
+  readonly templateBody: string;
+
+  constructor(scope: Construct, id: string, props: MemberStackSetProps) {
+    super(scope, id);
+    const { organization } = props;
+    this.templateBody = JSON.stringify(memberTemplate(props.member));
+    if (Buffer.byteLength(this.templateBody, 'utf8') > TEMPLATE_BODY_MAX_BYTES) {
+      throw new Error(
+        `MemberStackSet: the member template is ${Buffer.byteLength(this.templateBody, 'utf8')} bytes, over CloudFormation's TemplateBody limit of ${TEMPLATE_BODY_MAX_BYTES}`,
+      );
+    }
+    const excludeAccounts = organization.excludeAccounts;
+    this.stackSet = new CfnStackSet(this, 'Resource', {
+      stackSetName: props.stackSetName ?? `${Stack.of(this).stackName}-member`,
+      description:
+        'iam-key-rotation member footprint: the role the central functions assume, and the account key for secrets',
+      permissionModel: 'SERVICE_MANAGED',
+      callAs: organization.callAs,
+      autoDeployment: { enabled: true, retainStacksOnAccountRemoval: false },
+      capabilities: ['CAPABILITY_NAMED_IAM'],
+      // Non-conflicting operations run at once; conflicting ones are queued instead of failing.
+      managedExecution: { Active: true },
+      operationPreferences: {
+        // A quarter of the accounts at a time; stop once a tenth of them failed.
+        maxConcurrentPercentage: 25,
+        failureTolerancePercentage: 10,
+      },
+      parameters: [
+        { parameterKey: MEMBER_TEMPLATE_PARAMETER.centralAccountId, parameterValue: Aws.ACCOUNT_ID },
+        {
+          parameterKey: MEMBER_TEMPLATE_PARAMETER.centralRoleArns,
+          parameterValue: Fn.join(',', [...props.centralRoleArns]),
+        },
+      ],
+      stackInstancesGroup: [
+        {
+          deploymentTargets: {
+            organizationalUnitIds: [...organization.includeOus],
+            ...(excludeAccounts.length > 0
+              ? { accounts: [...excludeAccounts], accountFilterType: 'DIFFERENCE' }
+              : {}),
+          },
+          // IAM is global; the member key and the secrets are regional: the central stack's region.
+          regions: [Aws.REGION],
+        },
+      ],
+      templateBody: this.templateBody,
+    });
+  }
+}
