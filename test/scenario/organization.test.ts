@@ -567,6 +567,36 @@ describe('an account that cannot be reached', () => {
     expect(day.deadLetters).toEqual([]);
   });
 
+  test('a throttled IAM call inside the account is retried by SQS in the same session; a denied one is told', async () => {
+    const org = organization(dueUsers);
+    const throttled = org.selected.get('prod-a')!;
+    const denied = org.selected.get('payments')!;
+    throttled.faults.inject('iam:GetCredentialReport', 'throttle', 1);
+    // The member role lacks a permission (a member stack of an older version, say).
+    denied.faults.inject('iam:GenerateCredentialReport', 'access-denied', 1);
+
+    const day = await org.world.runDay();
+
+    expect(day.accounts.get(throttled.accountId)!.deliveries.map((o) => o.status)).toEqual([
+      'failed',
+      'planned',
+    ]);
+    expect(throttled.faults.count('sts:AssumeRole')).toBe(1);
+    expect(createdKey(throttled, 'svc-app')?.status).toBe('Active');
+    expect(day.accounts.get(denied.accountId)!.deliveries).toEqual([
+      expect.objectContaining({ status: 'failed', retryable: false, notified: true }),
+    ]);
+    expect(createdKey(denied, 'svc-app')).toBeUndefined();
+    expect(org.world.notifier.opsMessages.map((notice) => [notice.event, notice.accountId])).toEqual([
+      ['account.unreachable', denied.accountId],
+    ]);
+    expect(org.world.ledger.peekAccountRun(denied.accountId)).toMatchObject({
+      status: 'failed',
+      retryable: false,
+      error: { name: 'AccessDeniedError' },
+    });
+  });
+
   test('two accounts failing in different ways are each recorded and named; the rest complete', async () => {
     const org = organization(dueUsers);
     const noRole = org.selected.get('prod-a')!;
