@@ -1,5 +1,7 @@
 /** Command-line parsing for `keyrot`: flags, their validation, and the help texts. */
 import { parseArgs } from 'node:util';
+import { ConfigError } from '../lambda/domain/errors';
+import { ACCOUNT_ID, OU_ID, resolveOrganizationSettings, ROOT_ID } from '../lambda/domain/organization';
 import { MAX_DAYS } from '../lambda/domain/settings';
 
 /** A mistake in how the command was called: printed with a pointer to --help, exit code 1. */
@@ -23,6 +25,19 @@ export class RefusedError extends Error {
 
 export const COMMANDS = ['plan', 'run', 'rotate', 'report'] as const;
 export type CommandName = (typeof COMMANDS)[number];
+
+/**
+ * Organization mode (--org, --accounts, --ou, --role-name): the command covers member accounts of the
+ * organization, each opened through its member role, instead of the credentials' own account.
+ */
+export interface OrganizationFlags {
+  /** --accounts: these accounts, without discovery (no Organizations call). */
+  readonly accounts?: readonly string[];
+  /** --ou: discover the accounts under these OUs or roots (instead of the stack's includeOus). */
+  readonly includeOus?: readonly string[];
+  /** --role-name: the member role (default: the stack's memberRoleName, else iam-key-rotation-member). */
+  readonly memberRoleName?: string;
+}
 
 export interface CliOptions {
   readonly command: CommandName | undefined;
@@ -49,6 +64,8 @@ export interface CliOptions {
   readonly concurrency: number;
   /** Rotation settings given as flags, by setting name (validated later with the construct's rules). */
   readonly settings: Readonly<Record<string, unknown>>;
+  /** Set by any of --org, --accounts, --ou, --role-name; undefined: the credentials' own account. */
+  readonly organization?: OrganizationFlags;
 }
 
 /**
@@ -89,6 +106,10 @@ const OPTIONS = {
   config: { type: 'string' },
   'no-subscribe': { type: 'boolean' },
   concurrency: { type: 'string' },
+  org: { type: 'boolean' },
+  accounts: { type: 'string', multiple: true },
+  ou: { type: 'string', multiple: true },
+  'role-name': { type: 'string' },
   ...Object.fromEntries(
     Object.entries(SETTING_FLAGS).map(([flag, { kind }]) => [
       flag,
@@ -144,6 +165,9 @@ function exampleFor(flag: string): string {
     stack: 'IamKeyRotation',
     config: 'settings.json',
     concurrency: String(CONCURRENCY.default),
+    accounts: '111122223333,444455556666',
+    ou: 'ou-ab12-cdef3456',
+    'role-name': 'iam-key-rotation-member',
   };
   return examples[name] ?? (name.endsWith('-arn') ? 'ARN' : 'VALUE');
 }
@@ -243,6 +267,12 @@ export function parseCli(argv: readonly string[]): CliOptions {
   if (accountId !== undefined && !/^\d{12}$/.test(accountId)) {
     throw new UsageError(`--account-id must be 12 digits (got "${accountId}")`);
   }
+  const organization = organizationFlags(values, command, values.help === true);
+  if (organization && accountId !== undefined) {
+    throw new UsageError(
+      '--account-id checks the account of your credentials and is for one account; in organization mode name the member accounts with --accounts ID,ID',
+    );
+  }
 
   return {
     command,
@@ -266,6 +296,78 @@ export function parseCli(argv: readonly string[]): CliOptions {
     subscribeOwners: values['no-subscribe'] !== true,
     concurrency,
     settings,
+    ...(organization ? { organization } : {}),
+  };
+}
+
+/** Ids given as repeated flags and/or separated by commas, in order, without repeats. */
+function idsOf(values: readonly string[]): string[] {
+  const ids = values.flatMap((value) => value.split(',')).map((id) => id.trim());
+  return [...new Set(ids)];
+}
+
+/** --org, --accounts, --ou, --role-name: validated here, with the Organizations API's id patterns. */
+function organizationFlags(
+  values: Record<string, unknown>,
+  command: CommandName | undefined,
+  help: boolean,
+): OrganizationFlags | undefined {
+  const org = values.org === true;
+  const accountsFlag = values.accounts as string[] | undefined;
+  const ouFlag = values.ou as string[] | undefined;
+  const roleName = values['role-name'] as string | undefined;
+  if (!org && accountsFlag === undefined && ouFlag === undefined && roleName === undefined) return undefined;
+
+  let accounts: string[] | undefined;
+  if (accountsFlag !== undefined) {
+    accounts = idsOf(accountsFlag);
+    const bad = accounts.filter((id) => !ACCOUNT_ID.test(id));
+    if (bad.length > 0 || accounts.length === 0) {
+      throw new UsageError(
+        `--accounts must be 12-digit account ids separated by commas, such as --accounts 111122223333,444455556666 (got "${accountsFlag.join(',')}"${bad.length > 0 ? `; not an account id: ${bad.map((id) => `"${id}"`).join(', ')}` : ''})`,
+      );
+    }
+  }
+  let includeOus: string[] | undefined;
+  if (ouFlag !== undefined) {
+    includeOus = idsOf(ouFlag);
+    const bad = includeOus.filter((id) => !OU_ID.test(id) && !ROOT_ID.test(id));
+    if (bad.length > 0 || includeOus.length === 0) {
+      throw new UsageError(
+        `--ou must be an OU id such as ou-ab12-cdef3456 or a root id such as r-ab12 (repeatable, or separated by commas) (got "${ouFlag.join(',')}"${bad.length > 0 ? `; not an OU or root id: ${bad.map((id) => `"${id}"`).join(', ')}` : ''})`,
+      );
+    }
+  }
+  if (accounts && includeOus) {
+    throw new UsageError(
+      '--accounts names the accounts without discovery, so --ou does not apply: give one of --accounts or --ou',
+    );
+  }
+  if (roleName !== undefined) {
+    try {
+      resolveOrganizationSettings({ memberRoleName: roleName });
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      throw new UsageError(
+        `--role-name must be an IAM role name (1-64 letters, digits or +=,.@_-, no path) (got "${roleName}"); e.g. --role-name iam-key-rotation-member`,
+      );
+    }
+  }
+  // rotate acts on one user of one account: the account is named, never discovered.
+  if (command === 'rotate' && !help && (accounts === undefined || accounts.length !== 1)) {
+    throw new UsageError(
+      accounts === undefined
+        ? `rotate works on one user of one account: name the member account with --accounts ID${org || includeOus ? ' (not --org or --ou)' : ''}`
+        : `rotate works on one user of one account: give --accounts exactly one account id (got ${accounts.length})`,
+    );
+  }
+  if (command === 'rotate' && (org || includeOus)) {
+    throw new UsageError('rotate works on one account: name it with --accounts ID, without --org or --ou');
+  }
+  return {
+    ...(accounts ? { accounts } : {}),
+    ...(includeOus ? { includeOus } : {}),
+    ...(roleName !== undefined ? { memberRoleName: roleName } : {}),
   };
 }
 
@@ -313,6 +415,24 @@ Resources (from the deployed stack, or given one by one):
                           --apply writes each secret's policy naming these roles and readers,
                           and must run as the admin role (e.g. --profile of that role)
 
+Organization (any of these turns organization mode on: plan, run and report cover each selected
+member account, through its member role, with the central stack's ledger and topics; rotate needs
+exactly one account, --accounts ID):
+  --org                   every account the deployed stack covers (its organization settings:
+                          includeOus, excludeOus, excludeAccounts, accountTags; else the whole
+                          organization), discovered with your own credentials (Organizations read
+                          calls from the management account or a delegated administrator)
+  --accounts ID,ID        these member accounts (12 digits), without discovery
+  --ou ID                 the accounts under this OU (ou-...) or root (r-...), at any depth,
+                          instead of the stack's includeOus (repeatable, or separated by commas)
+  --role-name NAME        the member role to assume (default: the stack's memberRoleName, else
+                          iam-key-rotation-member); it trusts the stack's roles, so run keyrot as
+                          the stack's admin role (secretAdminRoleArn)
+  Tables gain an ACCOUNT column, a totals line per account and an organization summary; --json
+  gains accounts (each with status planned or unreachable) and summary. An account that cannot
+  be reached (member role missing or not trusted, account suspended, throttled) is named on stderr
+  with what to check, the others go on, and the exit code is 2 (1 still wins on a failure).
+
 Policy (same names, rules and messages as the construct props; flags override --config):
   --config FILE           JSON file of settings, e.g. {"rotateAfterDays": 80, "graceDays": 7}
   --rotate-after-days N   --warn-days N   --grace-days N   --max-key-age-days N
@@ -325,6 +445,7 @@ export const HELP: Record<CommandName | 'main', string> = {
   main: `keyrot - rotate IAM access keys safely, from a terminal, with the service's own rules
 
 Usage: keyrot <command> [options]
+       keyrot <command> --org | --accounts ID,ID | --ou ID [options]   (every selected account)
 
 Commands:
   plan      every key in the account, its age, last use, owner and the action due (read-only)
@@ -335,14 +456,16 @@ Commands:
 
 Run "keyrot <command> --help" for a command's options.
 ${COMMON}`,
-  plan: `keyrot plan [--json] [--concurrency N] [options]
+  plan: `keyrot plan [--json] [--concurrency N] [--org | --accounts ID,ID | --ou ID] [options]
 
 Reads every user in scope and prints each key with its age, last use, owner, exemption and the
 action due with its reason. Only read calls are made. --json prints the same as JSON.
 --concurrency N: users read at once, 1 to 64 (default 8).
-Exit code 2 when any action is due.
+Exit code 2 when any action is due. With --org, --accounts or --ou: every selected account,
+one after another (--concurrency users at once in each); exit code 2 also when an account could
+not be reached.
 ${COMMON}`,
-  run: `keyrot run [--apply] [--json] [--no-subscribe] [--concurrency N] [options]
+  run: `keyrot run [--apply] [--json] [--no-subscribe] [--concurrency N] [--org | --accounts ID,ID | --ou ID] [options]
 
 Plans the account, then rotates each user that needs it, in this process, with the same safety
 rules as the Lambdas (ledger lock, intent before CreateAccessKey, verification, notices).
@@ -356,18 +479,24 @@ role, the one identity besides the rotator that each secret's policy lets write 
 ledger keeps two runs (this one, another keyrot, the schedule) off the same user: a user locked
 by another run is reported as failed and left to that run; the others go on. Results are listed
 by user name whatever order they finish in.
+With --org, --accounts or --ou: each selected account in turn, its users rotated through its member
+role with each secret stored in that account (under the member key alias/iam-key-rotation-member);
+an account that cannot be reached is reported and the others go on (exit 2, or 1 if a user failed).
 ${COMMON}`,
-  rotate: `keyrot rotate --user NAME [--apply] [--json] [options]
+  rotate: `keyrot rotate --user NAME [--apply] [--json] [--accounts ID [--role-name NAME]] [options]
 
 Rotates one user's active key now whatever its age (a leaked key). The old key stays active for
 the grace period and is deactivated by the usual rules; exempt and out-of-scope users are not
 touched. Without --apply it only shows what would happen. --apply needs what run --apply needs.
+--accounts ID: the user of that member account (exactly one), through its member role.
 ${COMMON}`,
-  report: `keyrot report [--format csv|json | --json] [--concurrency N] [options]
+  report: `keyrot report [--format csv|json | --json] [--concurrency N] [--org | --accounts ID,ID | --ou ID] [options]
 
 Compliance summary, one row per key that matters: over the policy age (maxKeyAgeDays), in grace
 after a rotation, postponed because still in use, exempt (with expiry), conflicts (two active keys
 the service did not create). CSV by default; --json is --format json. Exit code 2 when any key that is not exempt is over
 age, or any key is postponed or in conflict. --concurrency N: users read at once, 1 to 64 (default 8).
+With --org, --accounts or --ou: the CSV gains an accountId column (first) and stays CSV; the
+organization summary goes to stderr; exit code 2 also when an account could not be reached.
 ${COMMON}`,
 };

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { IAMClient } from '@aws-sdk/client-iam';
+import { OrganizationsClient } from '@aws-sdk/client-organizations';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
@@ -13,6 +14,8 @@ import { STACK_OUTPUT } from '../lambda/contract';
 import { call } from '../lambda/adapters/aws-errors';
 import { DynamoLedger } from '../lambda/adapters/dynamodb-ledger';
 import { IamAdapter } from '../lambda/adapters/iam';
+import { MemberAccountAccess } from '../lambda/adapters/member-account-access';
+import { OrganizationsAdapter } from '../lambda/adapters/organizations';
 import { SecretsManagerVault } from '../lambda/adapters/secrets-manager';
 import { SnsNotifier } from '../lambda/adapters/sns';
 import { StsVerifier } from '../lambda/adapters/sts';
@@ -22,14 +25,19 @@ import { resolveSettings, RotationSettings } from '../lambda/domain/settings';
 import type { UserLedger } from '../lambda/domain/model';
 import type {
   AccessKeyVault,
+  AccountAccess,
   Clock,
   IamDirectory,
   KeyVerifier,
+  OrganizationDirectory,
   OwnerNotifier,
   RotationLedger,
 } from '../lambda/ports';
 import { systemClock } from '../lambda/ports';
 import { CliOptions, RefusedError, UsageError } from './args';
+
+/** The alias of each member account's own KMS key for secrets (KeyRotationMember's default). */
+export const MEMBER_KEY_ALIAS = 'alias/iam-key-rotation-member';
 
 export interface Resources {
   readonly table?: string;
@@ -48,6 +56,8 @@ export interface Resources {
   readonly opsTopicArn?: string;
   /** Name prefix of the per-owner topics, or `none` when the stack does not subscribe owners. */
   readonly ownerTopicPrefix?: string;
+  /** The deployed organization settings (JSON), when the stack is in organization mode. */
+  readonly organizationJson?: string;
 }
 
 /** Who the operator's credentials are (STS GetCallerIdentity). */
@@ -143,6 +153,8 @@ async function stackResources(options: CliOptions): Promise<Resources> {
     secretReaderArns: readerList(outputs.get(STACK_OUTPUT.secretReaderArns), stackName),
     opsTopicArn: outputs.get(STACK_OUTPUT.opsTopicArn),
     ownerTopicPrefix: outputs.get(STACK_OUTPUT.ownerTopicPrefix),
+    // Present only on a stack in organization mode.
+    organizationJson: outputs.get(STACK_OUTPUT.organization),
   };
 }
 
@@ -432,4 +444,36 @@ export function readOnly(connection: Connection): WriteConnection {
     vault: { describe: refuse, store: refuse, promote: refuse, read: refuse, settlePolicy: refuse },
     notifier: { publish: refuse, ensureSubscribed: refuse, subscriptionState: refuse },
   };
+}
+
+/**
+ * Organization mode: the organization's accounts, read with the operator's own credentials
+ * (Organizations answers only the management account or a delegated administrator).
+ */
+export function organizationDirectory(_connection: Connection, options: CliOptions): OrganizationDirectory {
+  return new OrganizationsAdapter(new OrganizationsClient(clientConfig(options)));
+}
+
+/**
+ * Organization mode: each member account through its member role, assumed with the operator's own
+ * credentials (the role trusts the stack's roles, its admin role among them). Each account's vault
+ * encrypts with the account's own key and names, in each secret's policy, the member role as the
+ * service that writes it, and the stack's admin role and readers, as the rotator does there.
+ */
+export function memberAccess(
+  connection: Connection,
+  options: CliOptions,
+  memberRoleName: string,
+): AccountAccess {
+  const partition = /^arn:(aws[a-z-]*):/.exec(connection.caller.arn)?.[1] ?? 'aws';
+  const { adminRoleArn, secretReaderArns } = connection.resources;
+  return new MemberAccountAccess({
+    memberRoleName,
+    partition,
+    memberKeyAlias: MEMBER_KEY_ALIAS,
+    ...(adminRoleArn && adminRoleArn !== 'none' ? { adminRoleArn } : {}),
+    readerArns: secretReaderArns ?? [],
+    // The member role is assumed with the operator's credentials (profile, region, endpoint).
+    clientConfig: clientConfig(options),
+  });
 }

@@ -3,15 +3,38 @@
  * and where to write, and returns the exit code: 0 nothing due / all done, 2 findings or actions
  * due, 1 failure or bad usage.
  */
-import { hostname } from 'node:os';
 import { ConfigError, NoSuchUserError } from '../lambda/domain/errors';
-import type { Logger } from '../lambda/ports';
+import type { AccountAccess, Logger, OrganizationDirectory } from '../lambda/ports';
 import { describeError } from '../lambda/services/audit';
-import { AccountPlan, planAccount, PlanAccountOptions } from '../lambda/services/plan-account';
 import { rotateUser, UserOutcome } from '../lambda/services/rotate-user';
+import {
+  accountReport,
+  applyAccount,
+  CliIo,
+  EXIT,
+  readAccount,
+  reportUnread,
+  rotationDeps,
+  usersDue,
+} from './account';
 import { CliOptions, COMMANDS, HELP, parseCli, RefusedError, UsageError } from './args';
-import { connect, Connection, forWriting, readOnly, WriteConnection } from './connect';
-import { inPool } from './pool';
+import {
+  connect,
+  Connection,
+  forWriting,
+  memberAccess,
+  organizationDirectory,
+  readOnly,
+  WriteConnection,
+} from './connect';
+import {
+  memberConnection,
+  memberWriting,
+  openOneAccount,
+  planOrganization,
+  reportOrganization,
+  runOrganization,
+} from './organization';
 import {
   csv,
   OUTCOME_HEADERS,
@@ -20,26 +43,38 @@ import {
   planRows,
   REPORT_HEADERS,
   reportCsvRows,
-  reportRows,
   table,
 } from './output';
 
-export interface CliIo {
-  readonly stdout: { write(text: string): unknown };
-  readonly stderr: { write(text: string): unknown };
-  /** Progress is drawn only on a terminal. */
-  readonly isTTY: boolean;
-}
-
-export const EXIT = { ok: 0, failure: 1, due: 2 } as const;
+export { EXIT };
+export type { CliIo };
 
 /** How the CLI reaches AWS; tests swap in in-memory fakes. */
 export interface Wiring {
   readonly connect: (options: CliOptions) => Promise<Connection>;
   readonly forWriting: (connection: Connection, options: CliOptions, command: string) => WriteConnection;
+  /**
+   * Organization mode: the organization's accounts (Organizations read calls), with the operator's
+   * own credentials. Without it, organization mode is refused.
+   */
+  readonly organization?: (connection: Connection, options: CliOptions) => OrganizationDirectory;
+  /**
+   * Organization mode: opens a member account (its IAM and vault) through the member role
+   * `memberRoleName`, assumed with the operator's own credentials.
+   */
+  readonly accountAccess?: (
+    connection: Connection,
+    options: CliOptions,
+    memberRoleName: string,
+  ) => AccountAccess;
 }
 
-export const AWS_WIRING: Wiring = { connect, forWriting };
+export const AWS_WIRING: Wiring = {
+  connect,
+  forWriting,
+  organization: organizationDirectory,
+  accountAccess: memberAccess,
+};
 
 /** Attributes of a log line that say why, printed after its message (as --json shows them). */
 const DETAIL_ATTRIBUTES = ['finding', 'reason', 'owner'] as const;
@@ -49,7 +84,7 @@ const DETAIL_ATTRIBUTES = ['finding', 'reason', 'owner'] as const;
  * readable line each, with the reason the service gave (the audit lines, for the Lambdas' log
  * groups, are not printed here).
  */
-function terminalLogger(io: CliIo): Logger {
+function terminalLogger(io: CliIo, withAccount = false): Logger {
   const write =
     (level: string) =>
     (text: string, fields: Record<string, unknown> = {}) => {
@@ -59,7 +94,12 @@ function terminalLogger(io: CliIo): Logger {
       if (entry?.action === 'rotation.failed') return;
       const message = typeof entry?.action === 'string' ? entry.action : text;
       const attributes = entry ?? fields;
-      const user = typeof attributes.userName === 'string' ? ` (user ${attributes.userName})` : '';
+      // In organization mode a user name alone does not say where: the account is named too.
+      const account =
+        withAccount && typeof attributes.accountId === 'string' ? `account ${attributes.accountId}` : '';
+      const userName = typeof attributes.userName === 'string' ? `user ${attributes.userName}` : '';
+      const where = [userName, account].filter((part) => part !== '').join(' in ');
+      const user = where ? ` (${where})` : '';
       const details = DETAIL_ATTRIBUTES.flatMap((name) => {
         const value = attributes[name];
         if (typeof value !== 'string') return [];
@@ -73,59 +113,9 @@ function terminalLogger(io: CliIo): Logger {
   return { debug: quiet, info: quiet, warn: write('warning'), error: write('error') };
 }
 
-function progress(io: CliIo, label: string) {
-  let shown = false;
-  return {
-    update(done: number, total: number) {
-      if (!io.isTTY || total === 0) return;
-      shown = true;
-      io.stderr.write(`\r${label} ${done}/${total}`);
-    },
-    end() {
-      if (shown) io.stderr.write('\r\x1b[K');
-    },
-  };
-}
-
-/** The planner's options for a pass over every user in scope, `concurrency` users read at once. */
-function fullPass(options: CliOptions): Partial<PlanAccountOptions> {
-  return { confirmAll: true, concurrency: options.concurrency };
-}
-
-/** A dry-run plan of every user in scope (not only those the report flags), with progress. */
-async function readAccount(
-  options: CliOptions,
-  io: CliIo,
-  connection: Connection,
-  logger: Logger,
-): Promise<AccountPlan> {
-  const bar = progress(io, 'reading users');
-  try {
-    return await planAccount(
-      { accountId: connection.accountId, dryRun: true },
-      {
-        iam: connection.iam,
-        ledger: connection.ledger,
-        clock: connection.clock,
-        logger,
-        settings: connection.settings,
-        options: fullPass(options),
-        onProgress: (done, total) => bar.update(done, total),
-      },
-    );
-  } finally {
-    bar.end();
-  }
-}
-
-/** Users that could not be read (the logger said which, on stderr) make the result incomplete. */
-function reportUnread(result: AccountPlan): boolean {
-  return result.failures.length > 0;
-}
-
 async function plan(options: CliOptions, io: CliIo, connection: Connection, logger: Logger): Promise<number> {
   const result = await readAccount(options, io, connection, logger);
-  const due = result.users.filter((user) => user.actions.length > 0).length;
+  const due = usersDue(result);
   if (options.json) {
     const failures = result.failures.map(({ userName, error }) => ({
       userName,
@@ -152,15 +142,7 @@ async function report(
   logger: Logger,
 ): Promise<number> {
   const result = await readAccount(options, io, connection, logger);
-  const rows = reportRows(result.users, connection.settings);
-  const counts: Record<string, number> = {
-    'over-policy-age': 0,
-    'in-grace': 0,
-    postponed: 0,
-    exempt: 0,
-    conflict: 0,
-  };
-  for (const row of rows) counts[row.category] = (counts[row.category] ?? 0) + 1;
+  const { rows, counts, findings } = accountReport(result, connection);
   if (options.format === 'json') {
     const summary = {
       accountId: result.accountId,
@@ -175,26 +157,8 @@ async function report(
   } else {
     io.stdout.write(csv(REPORT_HEADERS, reportCsvRows(rows)));
   }
-  const exemptOverAge = new Set(
-    rows.filter((row) => row.category === 'exempt').map((row) => row.accessKeyId),
-  );
-  const findings = rows.filter(
-    (row) =>
-      row.category === 'postponed' ||
-      row.category === 'conflict' ||
-      (row.category === 'over-policy-age' && !exemptOverAge.has(row.accessKeyId)),
-  );
   if (reportUnread(result)) return EXIT.failure;
-  return findings.length > 0 ? EXIT.due : EXIT.ok;
-}
-
-/** By user name, as IAM compares them (code units; names are ASCII). */
-function byUserName(a: { readonly userName: string }, b: { readonly userName: string }): number {
-  return a.userName < b.userName ? -1 : a.userName > b.userName ? 1 : 0;
-}
-
-function holderId(): string {
-  return `keyrot-cli/${hostname()}/${process.pid}/${Date.now()}`;
+  return findings > 0 ? EXIT.due : EXIT.ok;
 }
 
 function printOutcomes(
@@ -224,73 +188,10 @@ async function run(
 ): Promise<number> {
   if (!options.apply) return plan(options, io, connection, logger);
   const write = wiring.forWriting(connection, options, 'run');
-  // A full pass: every user is read, not only those the credential report flags, so that a run by
-  // hand also picks up what the report cannot show (keys deactivated by hand, for instance).
-  const planned = await planAccount(
-    { accountId: write.accountId, dryRun: false },
-    {
-      iam: write.iam,
-      ledger: write.ledger,
-      clock: connection.clock,
-      logger,
-      settings: write.settings,
-      options: fullPass(options),
-    },
-  );
-  // `concurrency` users at once. Each rotation holds its user's lock in the ledger, so a user that
-  // another run (the schedule, another keyrot) is working on is refused with LockHeldError: that is
-  // that user's failure, reported with the others, and never stops the rest.
-  const bar = progress(io, 'rotating users');
-  const total = planned.messages.length;
-  let finished = 0;
-  bar.update(0, total);
-  type Result = { userName: string; outcome: UserOutcome } | { userName: string; error: unknown };
-  const results = await inPool(planned.messages, options.concurrency, async (message): Promise<Result> => {
-    try {
-      const outcome = await rotateUser(
-        { accountId: write.accountId, userName: message.userName, dryRun: false },
-        deps(write, options, logger),
-      );
-      return { userName: message.userName, outcome };
-    } catch (error) {
-      return { userName: message.userName, error };
-    } finally {
-      bar.update(++finished, total);
-    }
-  });
-  bar.end();
-  const outcomes: UserOutcome[] = [];
-  const failures: { userName: string; error: unknown }[] = [...planned.failures];
-  for (const result of results) {
-    if ('outcome' in result) outcomes.push(result.outcome);
-    else failures.push(result);
-  }
-  // The same order however the users finished: by user name.
-  outcomes.sort(byUserName);
-  failures.sort(byUserName);
+  const { outcomes, failures } = await applyAccount(options, io, write, logger);
   printOutcomes(options, io, outcomes, failures);
   if (!options.json) io.stdout.write(`\n${outcomes.length} user(s) done, ${failures.length} failed\n`);
   return failures.length > 0 ? EXIT.failure : EXIT.ok;
-}
-
-function deps(write: WriteConnection, options: CliOptions, logger: Logger) {
-  return {
-    iam: write.iam,
-    verifier: write.verifier,
-    vault: write.vault,
-    notifier: write.notifier,
-    ledger: write.ledger,
-    clock: write.clock,
-    logger,
-    settings: write.settings,
-    secretPrefix: write.secretPrefix,
-    holderId: holderId(),
-    options: {
-      subscribeOwners: options.subscribeOwners,
-      // The stack's owners have topics of their own unless it says `none` (as the notifier does).
-      ownerTopics: write.resources.ownerTopicPrefix !== 'none',
-    },
-  };
 }
 
 async function rotate(
@@ -298,7 +199,7 @@ async function rotate(
   io: CliIo,
   connection: Connection,
   logger: Logger,
-  wiring: Wiring,
+  writeFor: () => WriteConnection,
 ): Promise<number> {
   const userName = options.user!;
   const request = {
@@ -309,7 +210,7 @@ async function rotate(
   };
   let outcome: UserOutcome;
   if (options.apply) {
-    const write = wiring.forWriting(connection, options, 'rotate');
+    const write = writeFor();
     // Taking the user's lock writes a ledger record: a name that is not a user gets none.
     try {
       await connection.iam.getUser(userName);
@@ -320,9 +221,9 @@ async function rotate(
       );
       return EXIT.failure;
     }
-    outcome = await rotateUser(request, deps(write, options, logger));
+    outcome = await rotateUser(request, rotationDeps(write, options, logger));
   } else {
-    outcome = await rotateUser(request, deps(readOnly(connection), options, logger));
+    outcome = await rotateUser(request, rotationDeps(readOnly(connection), options, logger));
   }
   printOutcomes(options, io, [outcome], []);
   const rotates = (outcome.plan?.actions ?? []).some((action) => action.kind === 'rotate');
@@ -359,6 +260,23 @@ async function rotate(
 }
 
 /**
+ * rotate --accounts ID: the user of that member account, through its member role. The write side is
+ * checked (resources, the identity that may write secrets) before the account is opened.
+ */
+async function rotateInAccount(
+  options: CliOptions,
+  io: CliIo,
+  connection: Connection,
+  logger: Logger,
+  wiring: Wiring,
+): Promise<number> {
+  const write = options.apply ? wiring.forWriting(connection, options, 'rotate') : undefined;
+  const ports = await openOneAccount(options, io, connection, wiring);
+  if (!ports) return EXIT.failure;
+  return rotate(options, io, memberConnection(connection, ports), logger, () => memberWriting(write!, ports));
+}
+
+/**
  * Without the ledger the plan cannot tell the service's own work from anyone else's. Said once, on
  * stderr, so that a reader does not take the service's rotated pairs for conflicts.
  */
@@ -386,10 +304,22 @@ export async function main(argv: readonly string[], io: CliIo, wiring: Wiring = 
     io.stdout.write(`${HELP[options.command ?? 'main']}\n`);
     return options.help ? EXIT.ok : EXIT.failure;
   }
-  const logger = terminalLogger(io);
+  const logger = terminalLogger(io, options.organization !== undefined);
   try {
     const connection = await wiring.connect(options);
     if (!options.apply) warnWithoutLedger(io, connection);
+    if (options.organization) {
+      switch (options.command) {
+        case 'plan':
+          return await planOrganization(options, io, connection, logger, wiring);
+        case 'report':
+          return await reportOrganization(options, io, connection, logger, wiring);
+        case 'run':
+          return await runOrganization(options, io, connection, logger, wiring);
+        case 'rotate':
+          return await rotateInAccount(options, io, connection, logger, wiring);
+      }
+    }
     switch (options.command) {
       case 'plan':
         return await plan(options, io, connection, logger);
@@ -398,7 +328,9 @@ export async function main(argv: readonly string[], io: CliIo, wiring: Wiring = 
       case 'run':
         return await run(options, io, connection, logger, wiring);
       case 'rotate':
-        return await rotate(options, io, connection, logger, wiring);
+        return await rotate(options, io, connection, logger, () =>
+          wiring.forWriting(connection, options, 'rotate'),
+        );
     }
   } catch (error) {
     if (error instanceof UsageError) {
