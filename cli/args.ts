@@ -401,7 +401,8 @@ AWS:
   --region REGION         AWS region (default: AWS_REGION, then the profile's region);
                           AWS_ENDPOINT_URL is honoured
   --account-id ID         a check: refuse unless the credentials are of this account (keyrot
-                          always works on the account of its credentials, from STS)
+                          always works on the account of its credentials, from STS; in
+                          organization mode name member accounts with --accounts instead)
 
 Resources (from the deployed stack, or given one by one):
   --stack NAME            read the ledger table, topic, secret prefix, KMS key, roles and
@@ -465,7 +466,8 @@ Exit code 2 when any action is due. With --org, --accounts or --ou: every select
 one after another (--concurrency users at once in each); exit code 2 also when an account could
 not be reached.
 ${COMMON}`,
-  run: `keyrot run [--apply] [--json] [--no-subscribe] [--concurrency N] [--org | --accounts ID,ID | --ou ID] [options]
+  run: `keyrot run [--apply] [--json] [--no-subscribe] [--concurrency N]
+           [--org | --accounts ID,ID | --ou ID] [options]
 
 Plans the account, then rotates each user that needs it, in this process, with the same safety
 rules as the Lambdas (ledger lock, intent before CreateAccessKey, verification, notices).
@@ -490,7 +492,8 @@ the grace period and is deactivated by the usual rules; exempt and out-of-scope 
 touched. Without --apply it only shows what would happen. --apply needs what run --apply needs.
 --accounts ID: the user of that member account (exactly one), through its member role.
 ${COMMON}`,
-  report: `keyrot report [--format csv|json | --json] [--concurrency N] [--org | --accounts ID,ID | --ou ID] [options]
+  report: `keyrot report [--format csv|json | --json] [--concurrency N]
+              [--org | --accounts ID,ID | --ou ID] [options]
 
 Compliance summary, one row per key that matters: over the policy age (maxKeyAgeDays), in grace
 after a rotation, postponed because still in use, exempt (with expiry), conflicts (two active keys

@@ -3,10 +3,12 @@
  * organization in memory: each member account has its own IAM and vault; the central stack's ledger
  * and notifier serve them all.
  */
-import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-cloudformation';
+import { AssumeRoleCommand, GetCallerIdentityCommand, STSClient } from '@aws-sdk/client-sts';
 import { mockClient } from 'aws-sdk-client-mock';
 import { parseCli } from '../../../cli/args';
-import { Connection, memberAccess, Resources } from '../../../cli/connect';
+import { connect, Connection, memberAccess, Resources } from '../../../cli/connect';
+import { organizationSettingsFor } from '../../../cli/organization';
 import { AccessDeniedError, MemberSessionUnavailableError } from '../../../lambda/domain/errors';
 import { secretNameFor } from '../../../lambda/domain/naming';
 import { SECRET_PREFIX } from '../../fakes/world';
@@ -522,7 +524,48 @@ describe('usage errors', () => {
 });
 
 describe('the AWS wiring', () => {
-  afterEach(() => mockClient(STSClient).restore());
+  afterEach(() => {
+    mockClient(STSClient).restore();
+    mockClient(CloudFormationClient).restore();
+  });
+
+  test("connect reads the stack's OrganizationSettings output: its settings choose the accounts and the role", async () => {
+    mockClient(STSClient)
+      .on(GetCallerIdentityCommand)
+      .resolves({ Account: CENTRAL_ACCOUNT, Arn: `arn:aws:iam::${CENTRAL_ACCOUNT}:user/operator` });
+    const organizationJson = '{"memberRoleName":"org-member","includeOus":["ou-ab12-cdef3456"]}';
+    mockClient(CloudFormationClient)
+      .on(DescribeStacksCommand)
+      .resolves({
+        Stacks: [
+          {
+            StackName: 'IamKeyRotation',
+            CreationTime: new Date(0),
+            StackStatus: 'CREATE_COMPLETE',
+            Outputs: [
+              { OutputKey: 'LedgerTableName', OutputValue: 'ledger-table' },
+              { OutputKey: 'OrganizationSettings', OutputValue: organizationJson },
+            ],
+          },
+        ],
+      });
+    const options = parseCli(['plan', '--org', '--stack', 'IamKeyRotation', '--region', 'eu-west-1']);
+
+    const connection = await connect(options);
+
+    expect(connection.resources.organizationJson).toBe(organizationJson);
+    expect(organizationSettingsFor(options.organization!, connection.resources)).toMatchObject({
+      memberRoleName: 'org-member',
+      includeOus: ['ou-ab12-cdef3456'],
+    });
+    expect(
+      organizationSettingsFor({ memberRoleName: 'mine', includeOus: ['r-ab12'] }, connection.resources),
+    ).toMatchObject({ memberRoleName: 'mine', includeOus: ['r-ab12'] });
+    // Settings the stack output cannot have had are named as the construct names them.
+    expect(() => organizationSettingsFor({}, { organizationJson: '{"includeOus":["bad"]}' })).toThrow(
+      /organization\.includeOus entry "bad" is not valid/,
+    );
+  });
 
   test("memberAccess assumes the member role in the account, with the operator's partition and the run id", async () => {
     const sts = mockClient(STSClient);
