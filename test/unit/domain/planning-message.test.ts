@@ -1,0 +1,92 @@
+import { PLANNING_MESSAGE_VERSION } from '../../../lambda/contract';
+import { InvalidMessageError } from '../../../lambda/domain/errors';
+import { parsePlanningMessage } from '../../../lambda/domain/messages';
+
+const VALID = {
+  version: PLANNING_MESSAGE_VERSION,
+  accountId: '111122223333',
+  dryRun: false,
+  plannedAt: '2026-01-01T02:00:00.000Z',
+};
+
+function body(overrides: Record<string, unknown> = {}): string {
+  return JSON.stringify({ ...VALID, ...overrides });
+}
+
+function problemOf(text: string): string {
+  try {
+    parsePlanningMessage(text);
+  } catch (error) {
+    expect(error).toBeInstanceOf(InvalidMessageError);
+    return (error as Error).message;
+  }
+  throw new Error('expected the message to be refused');
+}
+
+describe('parsePlanningMessage', () => {
+  test('reads a message of the run', () => {
+    expect(parsePlanningMessage(body())).toEqual(VALID);
+  });
+
+  test('reads a continuation (startAfter)', () => {
+    expect(parsePlanningMessage(body({ startAfter: 'svc.deploy@ci', dryRun: true }))).toEqual({
+      ...VALID,
+      dryRun: true,
+      startAfter: 'svc.deploy@ci',
+    });
+  });
+
+  test.each([
+    ['version', { version: 2 }, 'version must be 1 (got 2)'],
+    ['version missing', { version: undefined }, 'version must be 1 (got undefined)'],
+    [
+      'accountId of 11 digits',
+      { accountId: '11112222333' },
+      'accountId must be 12 digits (got "11112222333")',
+    ],
+    ['accountId as a number', { accountId: 111122223333 }, 'accountId must be 12 digits (got 111122223333)'],
+    ['dryRun as a string', { dryRun: 'false' }, 'dryRun must be true or false (got "false")'],
+    ['plannedAt not a date', { plannedAt: 'yesterday' }, 'plannedAt must be an ISO date-time'],
+    [
+      'plannedAt not a real day',
+      { plannedAt: '2026-02-31T02:00:00.000Z' },
+      'plannedAt must be an ISO date-time',
+    ],
+    ['plannedAt missing', { plannedAt: undefined }, 'plannedAt must be an ISO date-time'],
+    ['startAfter not a user name', { startAfter: 'a b' }, 'startAfter must be an IAM user name'],
+    ['an unknown field', { userName: 'alice' }, 'unknown field(s) userName'],
+  ])('refuses %s, saying which field', (_case, overrides, says) => {
+    const message = problemOf(body(overrides));
+
+    expect(message).toContain('invalid planning message: ');
+    expect(message).toContain(says);
+  });
+
+  test('names every wrong field at once', () => {
+    const message = problemOf(body({ accountId: 'x', dryRun: 1 }));
+
+    expect(message).toContain('accountId must be 12 digits');
+    expect(message).toContain('dryRun must be true or false');
+  });
+
+  test.each([
+    ['not JSON', '{oops', 'planning message body is not JSON (5 characters)'],
+    ['an array', '[]', 'planning message body is not a JSON object'],
+    ['null', 'null', 'planning message body is not a JSON object'],
+  ])('refuses a body that is %s', (_case, text, says) => {
+    expect(problemOf(text)).toBe(says);
+  });
+
+  test('a work message is not a planning message', () => {
+    const work = JSON.stringify({
+      version: 1,
+      accountId: '111122223333',
+      userName: 'alice',
+      dryRun: false,
+      plannedActions: ['rotate'],
+      plannedAt: '2026-01-01T02:00:00.000Z',
+    });
+
+    expect(problemOf(work)).toContain('unknown field(s) userName, plannedActions');
+  });
+});
