@@ -13,11 +13,12 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { METRIC, ROTATOR_USER_BUDGET_MS } from '../contract';
+import { METRIC, ROTATOR_USER_BUDGET_MS, type WorkMessage } from '../contract';
 import { InvalidMessageError } from '../domain/errors';
 import { parseWorkMessage } from '../domain/messages';
 import type {
   AccessKeyVault,
+  AccountAccess,
   Clock,
   IamDirectory,
   KeyVerifier,
@@ -30,9 +31,16 @@ import { accountOfFunction, auditLogger, RotatorConfig } from './runtime';
 
 export interface RotatorDeps {
   readonly config: RotatorConfig;
+  /** The function's own account's IAM (one account; in organization mode, `access` is used instead). */
   readonly iam: IamDirectory;
   readonly verifier: KeyVerifier;
+  /** The function's own account's secrets (one account; in organization mode, `access` is used instead). */
   readonly vault: AccessKeyVault;
+  /**
+   * Organization mode: each message's account, opened through its member role. Without it the
+   * rotator works in its own account only and refuses a message for another.
+   */
+  readonly access?: AccountAccess;
   readonly notifier: OwnerNotifier;
   readonly ledger: RotationLedger;
   readonly clock: Clock;
@@ -52,25 +60,49 @@ export function createRotatorHandler(deps: RotatorDeps) {
   const { logger, metrics, config } = deps;
   const log = auditLogger(logger);
 
+  /** The IAM and secrets of the message's account. */
+  async function accountOf(
+    message: WorkMessage,
+    context: Context,
+  ): Promise<{ iam: IamDirectory; vault: AccessKeyVault }> {
+    const organization = config.organization?.settings;
+    if (!deps.access || !organization) {
+      const ownAccount = accountOfFunction(context.invokedFunctionArn);
+      if (message.accountId !== ownAccount) {
+        throw new InvalidMessageError(
+          `message is for account ${message.accountId} but this rotator works in ${ownAccount}`,
+        );
+      }
+      return { iam: deps.iam, vault: deps.vault };
+    }
+    // Only the planner queues work, for the accounts it was given; a message for an account the
+    // settings leave out did not come from it.
+    if (
+      organization.excludeAccounts.includes(message.accountId) ||
+      (organization.accounts.length > 0 && !organization.accounts.includes(message.accountId))
+    ) {
+      throw new InvalidMessageError(
+        `message is for account ${message.accountId}, which the organization settings leave out`,
+      );
+    }
+    // The run's session (its name is the run's plannedAt), opened once per account and run.
+    return deps.access.open(message.accountId, message.plannedAt);
+  }
+
   async function handleRecord(
     record: SQSRecord,
     context: Context,
     count: (metric: string) => void,
   ): Promise<void> {
     const message = parseWorkMessage(record.body);
-    const ownAccount = accountOfFunction(context.invokedFunctionArn);
-    if (message.accountId !== ownAccount) {
-      throw new InvalidMessageError(
-        `message is for account ${message.accountId} but this rotator works in ${ownAccount}`,
-      );
-    }
+    const { iam, vault } = await accountOf(message, context);
     logger.appendKeys({ accountId: message.accountId, userName: message.userName });
     const outcome = await rotateUser(
       { accountId: message.accountId, userName: message.userName, dryRun: message.dryRun },
       {
-        iam: deps.iam,
+        iam,
         verifier: deps.verifier,
-        vault: deps.vault,
+        vault,
         notifier: deps.notifier,
         ledger: deps.ledger,
         clock: deps.clock,

@@ -1,12 +1,13 @@
 /** Rotator Lambda entry point: configuration and clients are built once, at cold start. */
 import { DynamoLedger } from '../adapters/dynamodb-ledger';
 import { IamAdapter } from '../adapters/iam';
+import { MemberAccountAccess } from '../adapters/member-account-access';
 import { SecretsManagerVault } from '../adapters/secrets-manager';
 import { SnsNotifier } from '../adapters/sns';
 import { StsVerifier } from '../adapters/sts';
 import { systemClock } from '../ports';
 import { createRotatorHandler } from './rotator-app';
-import { createObservability, loadRotatorConfig } from './runtime';
+import { createObservability, loadRotatorConfig, partitionOfRegion } from './runtime';
 
 const config = loadRotatorConfig(process.env);
 const { logger, metrics } = createObservability();
@@ -28,6 +29,19 @@ export const handler = createRotatorHandler({
     kmsKeyArn: config.kmsKeyArn,
     ...(config.opsTopicArn ? { opsTopicArn: config.opsTopicArn } : {}),
   }),
+  ...(config.organization
+    ? {
+        // Organization mode: each message's member account, through its member role; the secret is
+        // written there with the member account's own key, by the member role (named in its policy).
+        access: new MemberAccountAccess({
+          memberRoleName: config.organization.settings.memberRoleName,
+          partition: partitionOfRegion(process.env.AWS_REGION),
+          memberKeyAlias: config.organization.memberKeyAlias,
+          ...(config.adminRoleArn ? { adminRoleArn: config.adminRoleArn } : {}),
+          readerArns: config.readerArns,
+        }),
+      }
+    : {}),
   ledger: new DynamoLedger(config.tableName),
   clock: systemClock,
   logger,

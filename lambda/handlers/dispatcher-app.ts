@@ -1,0 +1,69 @@
+/**
+ * Dispatcher (organization mode; the entry point is dispatcher.ts): invoked daily by EventBridge
+ * Scheduler (or by hand with {"dryRun": true}). Finds the accounts to cover (AWS Organizations, from
+ * the management account or a delegated administrator) and queues one planning message per account;
+ * the planners consume them with the event source's bounded concurrency. It touches no member
+ * account itself, so one account's trouble can never stop the run.
+ */
+import type { Logger } from '@aws-lambda-powertools/logger';
+import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
+import type { Context } from 'aws-lambda';
+import { METRIC } from '../contract';
+import { parsePlannerInput } from '../domain/messages';
+import type { Clock, OrganizationDirectory, PlanningQueue } from '../ports';
+import { describeError } from '../services/audit';
+import { dispatchAccounts, type DispatchResult } from '../services/dispatch-accounts';
+import { auditLogger, type DispatcherConfig } from './runtime';
+
+export interface DispatcherDeps {
+  readonly config: DispatcherConfig;
+  readonly directory: OrganizationDirectory;
+  readonly queue: PlanningQueue;
+  readonly clock: Clock;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+}
+
+export function createDispatcherHandler(deps: DispatcherDeps) {
+  const { logger, metrics } = deps;
+  return async (event: unknown, context: Context): Promise<DispatchResult> => {
+    logger.addContext(context);
+    try {
+      // The schedule's input, as the planner's in one account; a continuation's fields do not apply.
+      const { dryRun, startAfter } = parsePlannerInput(event);
+      if (startAfter !== undefined) {
+        logger.warn('the dispatcher does not continue runs: startAfter is ignored', { startAfter });
+      }
+      const plannedAt = deps.clock.now().toISOString();
+      const result = await dispatchAccounts(
+        { plannedAt, dryRun },
+        {
+          directory: deps.directory,
+          settings: deps.config.organization,
+          queue: deps.queue,
+          logger: auditLogger(logger),
+        },
+      );
+      metrics.addMetric(METRIC.accountsSelected, MetricUnit.Count, result.selected.length);
+      metrics.addMetric(METRIC.accountsSkipped, MetricUnit.Count, result.skipped.length);
+      logger.info('accounts dispatched for planning', {
+        run: {
+          plannedAt: result.plannedAt,
+          dryRun: result.dryRun,
+          selected: result.selected.length,
+          skipped: result.skipped.length,
+          queued: result.queued,
+          missingOus: result.missingOus,
+        },
+      });
+      return result;
+    } catch (error) {
+      // Discovery or the queue failed: nothing partial is worth keeping, so the invocation fails
+      // (the errors alarm; the schedule's retry and dead-letter queue take it from there).
+      logger.error('dispatching failed', { error: describeError(error) });
+      throw error;
+    } finally {
+      metrics.publishStoredMetrics();
+    }
+  };
+}
