@@ -275,6 +275,44 @@ describe('planMemberAccount: an account that cannot be planned', () => {
     expect(notifier.opsMessages.map((notice) => notice.details.roleArn)).toEqual([null]);
   });
 
+  test.each([
+    ['the central ledger refuses its screening query', 'dynamodb:Query'],
+    ['the work queue refuses a send', 'sqs:SendMessageBatch'],
+  ])(
+    "a failure of the central service (%s) is not the account's: it propagates, nothing is recorded or told",
+    async (_name, op) => {
+      // Arrange: the account is fine; the service's own store or queue fails.
+      const { faults, ledger, notifier, deps } = setUp();
+      faults.inject(op, 'access-denied');
+
+      // Act
+      const planning = planMemberAccount(message(GOOD), deps());
+
+      // Assert
+      await expect(planning).rejects.toBeInstanceOf(AccessDeniedError);
+      expect(ledger.peekAccountRun(GOOD)).toBeUndefined();
+      expect(notifier.opsMessages).toEqual([]);
+    },
+  );
+
+  test('a bug is not an account failure either: it propagates', async () => {
+    // Arrange
+    const { ledger, deps } = setUp();
+    const logger = {
+      ...deps().logger,
+      info: () => {
+        throw new TypeError('a bug in logging');
+      },
+    };
+
+    // Act
+    const planning = planMemberAccount(message(GOOD), deps({ logger }));
+
+    // Assert
+    await expect(planning).rejects.toBeInstanceOf(TypeError);
+    expect(ledger.peekAccountRun(GOOD)).toBeUndefined();
+  });
+
   test('one account failing leaves the next one planned', async () => {
     // Arrange
     const { access, ledger, queue, deps } = setUp();

@@ -1,0 +1,386 @@
+/**
+ * The handlers of organization mode, driven as Lambda drives them (schedule input, SQS events),
+ * over the in-memory organization: what they queue, record, publish and print (logs and EMF).
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { Context, SQSRecord } from 'aws-lambda';
+import {
+  METRIC,
+  PLANNING_MESSAGE_VERSION,
+  WORK_MESSAGE_VERSION,
+  type PlanningMessage,
+} from '../../../lambda/contract';
+import { createDispatcherHandler } from '../../../lambda/handlers/dispatcher-app';
+import { createOrganizationPlannerHandler } from '../../../lambda/handlers/org-planner-app';
+import { createRotatorHandler } from '../../../lambda/handlers/rotator-app';
+import { CENTRAL_ACCOUNT_ID, ORG_SECRET_PREFIX, OrgWorld, type MemberAccount } from '../../fakes/org-world';
+import { captureOutput, fifoRecord, lambdaContext } from './lambda-context';
+
+const PLANNED_AT = '2026-01-01T02:00:00.000Z';
+
+function observability() {
+  return {
+    logger: new Logger({ serviceName: 'iam-key-rotation' }),
+    metrics: new Metrics({ namespace: 'IamKeyRotation', serviceName: 'iam-key-rotation' }),
+  };
+}
+
+function centralContext(functionName: string, remainingMs = 600_000): Context {
+  return {
+    ...lambdaContext(functionName),
+    invokedFunctionArn: `arn:aws:lambda:eu-west-1:${CENTRAL_ACCOUNT_ID}:function:${functionName}`,
+    getRemainingTimeInMillis: () => remainingMs,
+  };
+}
+
+/** A record as the standard planning queue delivers it. */
+function planningRecord(messageId: string, body: unknown, receiveCount = 1): SQSRecord {
+  const record = fifoRecord(
+    messageId,
+    typeof body === 'string' ? body : JSON.stringify(body),
+    '',
+    receiveCount,
+  );
+  // A standard queue's record has no FIFO attributes.
+  const attributes = { ...record.attributes };
+  delete attributes.MessageGroupId;
+  delete attributes.MessageDeduplicationId;
+  delete attributes.SequenceNumber;
+  return { ...record, attributes };
+}
+
+function planning(accountId: string, overrides: Partial<PlanningMessage> = {}): PlanningMessage {
+  return { version: PLANNING_MESSAGE_VERSION, accountId, dryRun: false, plannedAt: PLANNED_AT, ...overrides };
+}
+
+/** An organization: two accounts under an OU, one excluded account; a due user in each. */
+function organization(): { world: OrgWorld; a: MemberAccount; b: MemberAccount; excluded: MemberAccount } {
+  const world = new OrgWorld();
+  const ou = world.addOu();
+  const a = world.addAccount(ou);
+  const b = world.addAccount(ou);
+  const excluded = world.addAccount(ou);
+  world.configure({ includeOus: [ou], excludeAccounts: [excluded.accountId] });
+  for (const member of [a, b, excluded]) {
+    member.iam.addUser('deploy-bot', { tags: { 'key-rotation:owner': 'team@example.com' } });
+    member.iam.addKey('deploy-bot', { ageDays: 85 });
+  }
+  return { world, a, b, excluded };
+}
+
+function plannerFor(world: OrgWorld) {
+  return createOrganizationPlannerHandler({
+    config: {
+      tableName: 'ledger',
+      queueUrl: 'https://sqs.eu-west-1.amazonaws.com/999988887777/work.fifo',
+      settings: world.settings,
+      organization: {
+        settings: world.organizationSettings,
+        planningQueueUrl: 'https://sqs.eu-west-1.amazonaws.com/999988887777/planning',
+        topicArn: 'arn:aws:sns:eu-west-1:999988887777:notices',
+        kmsKeyArn: 'arn:aws:kms:eu-west-1:999988887777:key/1234',
+      },
+    },
+    access: world.access,
+    ledger: world.ledger,
+    queue: world.workQueue,
+    planningQueue: world.planningQueue,
+    notifier: world.notifier,
+    clock: world.clock,
+    ...observability(),
+  });
+}
+
+/** EMF documents printed, as {metric name → value} with their dimensions. */
+function emf(output: ReturnType<typeof captureOutput>) {
+  return output
+    .lines()
+    .filter((line) => line._aws !== undefined)
+    .map((line) => {
+      const aws = line._aws as {
+        CloudWatchMetrics: { Dimensions: string[][]; Metrics: { Name: string }[] }[];
+      };
+      const directive = aws.CloudWatchMetrics[0]!;
+      return {
+        dimensions: directive.Dimensions.flat(),
+        values: Object.fromEntries(directive.Metrics.map((metric) => [metric.Name, line[metric.Name]])),
+        accountId: line.AccountId,
+      };
+    });
+}
+
+describe('dispatcher', () => {
+  let output: ReturnType<typeof captureOutput>;
+  beforeEach(() => {
+    output = captureOutput();
+  });
+  afterEach(() => output.restore());
+
+  test('queues one planning message per selected account, for the run starting now, and counts them', async () => {
+    const { world, a, b } = organization();
+    const dispatcher = createDispatcherHandler({
+      config: { organization: world.organizationSettings, planningQueueUrl: 'unused' },
+      directory: world.organization,
+      queue: world.planningQueue,
+      clock: world.clock,
+      ...observability(),
+    });
+
+    const result = await dispatcher({ dryRun: false }, centralContext('dispatcher'));
+
+    expect(world.planningQueue.sent).toEqual(
+      [a.accountId, b.accountId].sort().map((accountId) => planning(accountId, { plannedAt: PLANNED_AT })),
+    );
+    expect(result.skipped.map((skip) => skip.reason)).toEqual(['excluded-account']);
+    const metrics = emf(output).find((doc) => METRIC.accountsSelected in doc.values);
+    expect(metrics?.values).toMatchObject({ [METRIC.accountsSelected]: 2, [METRIC.accountsSkipped]: 1 });
+  });
+
+  test('a dry run queues dry planning messages', async () => {
+    const { world } = organization();
+    const dispatcher = createDispatcherHandler({
+      config: { organization: world.organizationSettings, planningQueueUrl: 'unused' },
+      directory: world.organization,
+      queue: world.planningQueue,
+      clock: world.clock,
+      ...observability(),
+    });
+
+    await dispatcher({ dryRun: true }, centralContext('dispatcher'));
+
+    expect(world.planningQueue.sent.map((message) => message.dryRun)).toEqual([true, true]);
+  });
+
+  test('fails the invocation when discovery fails, so that the errors alarm (nothing half queued)', async () => {
+    const { world } = organization();
+    world.organization.inUse = false;
+    const dispatcher = createDispatcherHandler({
+      config: { organization: world.organizationSettings, planningQueueUrl: 'unused' },
+      directory: world.organization,
+      queue: world.planningQueue,
+      clock: world.clock,
+      ...observability(),
+    });
+
+    await expect(dispatcher({}, centralContext('dispatcher'))).rejects.toThrow(
+      'not a member of an organization',
+    );
+    expect(world.planningQueue.sent).toEqual([]);
+    expect(output.text()).toContain('dispatching failed');
+  });
+});
+
+describe('planner (organization mode)', () => {
+  let output: ReturnType<typeof captureOutput>;
+  beforeEach(() => {
+    output = captureOutput();
+  });
+  afterEach(() => output.restore());
+
+  test("plans the message's account through its member role and queues its users' work", async () => {
+    const { world, a, b } = organization();
+
+    const response = await plannerFor(world)(
+      { Records: [planningRecord('m1', planning(a.accountId))] },
+      centralContext('planner'),
+    );
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(world.workQueue.messages).toEqual([
+      expect.objectContaining({ accountId: a.accountId, userName: 'deploy-bot', plannedAt: PLANNED_AT }),
+    ]);
+    expect(world.access.sessions).toEqual([{ accountId: a.accountId, runId: PLANNED_AT }]);
+    expect(await world.ledger.lastAccountRun(a.accountId)).toMatchObject({
+      status: 'planned',
+      runId: PLANNED_AT,
+      consecutiveFailures: 0,
+    });
+    // The other account was not touched.
+    expect(b.faults.calls).toEqual([]);
+  });
+
+  test('an account whose member role is missing is recorded, counted by AccountId, told to operators, and consumed', async () => {
+    const { world, a } = organization();
+    world.access.fail(a.accountId, 'no-role');
+
+    const response = await plannerFor(world)(
+      { Records: [planningRecord('m1', planning(a.accountId))] },
+      centralContext('planner'),
+    );
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(await world.ledger.lastAccountRun(a.accountId)).toMatchObject({
+      status: 'failed',
+      retryable: false,
+      consecutiveFailures: 1,
+    });
+    expect(world.notifier.published).toEqual([
+      expect.objectContaining({ event: 'account.unreachable', accountId: a.accountId, toOperators: true }),
+    ]);
+    const docs = emf(output).filter((doc) => METRIC.accountFailures in doc.values);
+    expect(docs).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ dimensions: ['service'], values: { [METRIC.accountFailures]: 1 } }),
+        expect.objectContaining({
+          dimensions: expect.arrayContaining(['service', 'AccountId']) as unknown,
+          accountId: a.accountId,
+          values: { [METRIC.accountFailures]: 1 },
+        }),
+      ]),
+    );
+    expect(world.workQueue.messages).toEqual([]);
+  });
+
+  test('a throttled STS is delivered again by SQS, and told to operators only on the last delivery', async () => {
+    const { world, a } = organization();
+    world.access.fail(a.accountId, 'throttled');
+    const planner = plannerFor(world);
+
+    const first = await planner(
+      { Records: [planningRecord('m1', planning(a.accountId), 1)] },
+      centralContext('planner'),
+    );
+    expect(first.batchItemFailures).toEqual([{ itemIdentifier: 'm1' }]);
+    expect(world.notifier.published).toEqual([]);
+
+    const last = await planner(
+      { Records: [planningRecord('m1', planning(a.accountId), 3)] },
+      centralContext('planner'),
+    );
+    expect(last.batchItemFailures).toEqual([]);
+    expect(world.notifier.published.map((notice) => notice.event)).toEqual(['account.unreachable']);
+    expect(await world.ledger.lastAccountRun(a.accountId)).toMatchObject({
+      status: 'failed',
+      retryable: true,
+      // Two deliveries of one run are one failed run.
+      consecutiveFailures: 1,
+    });
+  });
+
+  test('a run short of time continues with a planning message for the same account and run', async () => {
+    const { world, a } = organization();
+    for (let index = 0; index < 30; index++) {
+      a.iam.addUser(`user-${String(index).padStart(2, '0')}`);
+      a.iam.addKey(`user-${String(index).padStart(2, '0')}`, { ageDays: 85 });
+    }
+    // Time for the report and a little more: the checkpoint stops planning early.
+    let left = 61_000;
+    const context = { ...centralContext('planner'), getRemainingTimeInMillis: () => (left -= 100) };
+
+    const response = await plannerFor(world)(
+      { Records: [planningRecord('m1', planning(a.accountId))] },
+      context,
+    );
+
+    expect(response.batchItemFailures).toEqual([]);
+    const [continuation] = world.planningQueue.sent;
+    expect(continuation).toMatchObject({ accountId: a.accountId, plannedAt: PLANNED_AT, dryRun: false });
+    expect(continuation?.startAfter).toEqual(expect.any(String));
+    const queued = world.workQueue.messages.map((message) => message.userName);
+    expect(queued.every((name) => name <= continuation!.startAfter!)).toBe(true);
+  });
+
+  test('a malformed planning message fails (to the dead-letter queue after its retries) and says why', async () => {
+    const { world } = organization();
+
+    const response = await plannerFor(world)(
+      {
+        Records: [
+          planningRecord('bad', {
+            version: PLANNING_MESSAGE_VERSION,
+            accountId: '12',
+            dryRun: false,
+            plannedAt: PLANNED_AT,
+          }),
+        ],
+      },
+      centralContext('planner'),
+    );
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'bad' }]);
+    expect(output.text()).toContain('invalid planning message');
+    expect(world.access.sessions).toEqual([]);
+  });
+});
+
+describe('rotator (organization mode)', () => {
+  let output: ReturnType<typeof captureOutput>;
+  beforeEach(() => {
+    output = captureOutput();
+  });
+  afterEach(() => output.restore());
+
+  function rotatorFor(world: OrgWorld) {
+    const anyMember = [...world.members.values()][0]!;
+    return createRotatorHandler({
+      config: {
+        tableName: 'ledger',
+        topicArn: `arn:aws:sns:eu-west-1:${CENTRAL_ACCOUNT_ID}:notices`,
+        secretPrefix: ORG_SECRET_PREFIX,
+        kmsKeyArn: `arn:aws:kms:eu-west-1:${CENTRAL_ACCOUNT_ID}:key/1234`,
+        settings: world.settings,
+        subscribeOwners: true,
+        ownerTopicPrefix: 'iam-key-rotation-owner-',
+        readerArns: [],
+        serviceRoleArn: `arn:aws:iam::${CENTRAL_ACCOUNT_ID}:role/rotator`,
+        organization: {
+          settings: world.organizationSettings,
+          memberKeyAlias: 'alias/iam-key-rotation-member',
+        },
+      },
+      // The function's own account's adapters: never used in organization mode.
+      iam: anyMember.iam,
+      vault: anyMember.vault,
+      access: world.access,
+      verifier: world.verifier,
+      notifier: world.notifier,
+      ledger: world.ledger,
+      clock: world.clock,
+      ...observability(),
+    });
+  }
+
+  function work(accountId: string): string {
+    return JSON.stringify({
+      version: WORK_MESSAGE_VERSION,
+      accountId,
+      userName: 'deploy-bot',
+      dryRun: false,
+      plannedActions: ['rotate'],
+      plannedAt: PLANNED_AT,
+    });
+  }
+
+  test("rotates in the message's member account: the new key and its secret are there, nowhere else", async () => {
+    const { world, a, b } = organization();
+
+    const response = await rotatorFor(world)(
+      { Records: [fifoRecord('w1', work(b.accountId), `${b.accountId}/deploy-bot`)] },
+      centralContext('rotator', 900_000),
+    );
+
+    expect(response.batchItemFailures).toEqual([]);
+    const keys = b.iam.users.get('deploy-bot')!.keys;
+    expect(keys).toHaveLength(2);
+    const newKey = keys[1]!;
+    expect(b.vault.readStage(b.secretName('deploy-bot'))?.accessKeyId).toBe(newKey.accessKeyId);
+    expect(a.vault.readStage(a.secretName('deploy-bot'))).toBeUndefined();
+    expect(a.iam.users.get('deploy-bot')!.keys).toHaveLength(1);
+    expect(world.access.sessions).toEqual([{ accountId: b.accountId, runId: PLANNED_AT }]);
+  });
+
+  test('refuses a message for an account the settings exclude, touching nothing there', async () => {
+    const { world, excluded } = organization();
+
+    const response = await rotatorFor(world)(
+      { Records: [fifoRecord('w1', work(excluded.accountId), `${excluded.accountId}/deploy-bot`)] },
+      centralContext('rotator', 900_000),
+    );
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'w1' }]);
+    expect(output.text()).toContain('which the organization settings leave out');
+    expect(excluded.faults.calls).toEqual([]);
+    expect(world.access.sessions).toEqual([]);
+  });
+});
