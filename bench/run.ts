@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { LatencyModel, queryPages } from './aws-calls';
 import { BEFORE } from './before';
 import { measureBundles } from './bundles';
+import { organizationFigures, organizationNotes, organizationRows, organizationTitle } from './organization';
 import {
   BATCH_SIZE,
   cliRun,
@@ -254,7 +255,9 @@ async function main() {
   };
   const started = Date.now();
 
-  print('iam-key-rotation bench: issue 9 figures, before -> after -> target');
+  print(
+    'iam-key-rotation bench: issue 9 figures and issue 10 organization figure (7), before -> after -> target',
+  );
   print(
     `Every AWS request the real adapters would send is counted (bench/aws-calls.ts), ledger and queue included; ` +
       `time is modelled at ${latency.iamMs} ms per IAM request and ${latency.otherMs} ms per other request, plus the ` +
@@ -565,6 +568,11 @@ async function main() {
     `  ${memory.samples} samples (one per port call); the heap includes the fake account (${memory.users} users); ` +
       `the planner queued ${memory.queued} users with ${memory.calls} calls${memory.timedOut ? ', stopped by its timeout' : ''}`,
   );
+
+  // 7. Organization (issue 10)
+  const organization = await organizationFigures(latency);
+  section(organizationTitle(organization), keep(organizationRows(organization)), print);
+  for (const text of organizationNotes(organization)) print(text);
 
   // Bundles
   if (bundles) {
