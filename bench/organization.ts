@@ -675,7 +675,7 @@ export function organizationRows(figures: OrganizationFigures): FigureRow[] {
     },
     {
       id: 'org.planner.reportStuck.ms',
-      label: `  the same account when IAM's credential report is not ready in the planner's wait`,
+      label: `  the same account, its credential report not ready in the planner's wait`,
       value: reportStuck.ms,
       unit: 's',
       target: { op: '<', value: PLANNER_INVOCATION_TARGET_MS },
