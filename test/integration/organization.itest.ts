@@ -23,8 +23,12 @@
  *   the planner's STS client answers AssumeRole for that account's role as STS does (HTTP 403,
  *   AccessDenied) and sends every other call to moto (stsRefusing, below). The first test pins the gap.
  * - Secrets Manager does not resolve a secret's KmsKeyId: a secret naming an alias the account does
- *   not hold is created all the same (AWS refuses it). The member key is created anyway, as the
- *   member stack creates it, and the test checks the secrets name it; pinned in the first test.
+ *   not hold is created all the same (AWS encrypts the value with the key the alias names in the
+ *   calling account, so it cannot store a value under an alias the account lacks). The member key
+ *   is created anyway, as the member stack creates it, and the test checks that the secrets name
+ *   it; pinned in the second test.
+ * - The planner's and the CLI's STS stand-in aside, every call goes to moto; the member role exists
+ *   in each reachable account (created as the member stack does) although moto does not need it.
  * - Ages: moto stamps keys with its own clock, so the services run SHIFT_DAYS ahead through the
  *   Clock port (as bad-input.itest.ts does; README, "Ages and time").
  * - SNS delivers to the tap queue without a queue policy (AWS needs one granting sns.amazonaws.com).
@@ -96,6 +100,7 @@ import {
 } from '../../lambda/handlers/runtime';
 import type { Clock } from '../../lambda/ports';
 import type { DispatchResult } from '../../lambda/services/dispatch-accounts';
+import { AWS_WIRING, main } from '../../cli/main';
 import { captureOutput } from '../unit/handlers/lambda-context';
 import { deployedFunction, deployedTemplate, resourceOf } from './deployed';
 import { emulatorUrl, issuedSecretMatches } from './emulator';
@@ -765,8 +770,8 @@ describe('where moto does not model AWS (pinned: a moto that starts enforcing sh
   });
 
   test('Secrets Manager creates a secret whose KmsKeyId names an alias the account does not hold', async () => {
-    // AWS refuses it (the key is resolved when the secret value is encrypted); the legacy account
-    // has no member key. The probe secret is deleted at once.
+    // AWS encrypts the value with the key the alias names in the calling account, so it cannot store
+    // it here: the legacy account has no member key. The probe secret is deleted at once.
     const legacy = inAccount.get(accounts.legacy)!;
     await legacy.secrets.send(
       new CreateSecretCommand({ Name: 'probe', KmsKeyId: MEMBER_KEY_ALIAS, SecretString: '{}' }),
@@ -775,6 +780,60 @@ describe('where moto does not model AWS (pinned: a moto that starts enforcing sh
       new DeleteSecretCommand({ SecretId: 'probe', ForceDeleteWithoutRecovery: true }),
     );
     expect(await secretNamesIn(legacy.secrets)).toEqual([]);
+  });
+});
+
+describe('keyrot plan --org, before the run (it only reads)', () => {
+  let code: number;
+  let stdout = '';
+  let stderr = '';
+
+  beforeAll(async () => {
+    // The CLI's main() in this process, with the operator's (the management account's) credentials
+    // and AWS_WIRING, but for the member role sessions: its STS client refuses legacy's member role
+    // as the planner's does (Wiring.accountAccess is the CLI's seam for this). Run on the real clock:
+    // the plan lists every user, due or not.
+    code = await main(
+      ['plan', '--org', '--ou', ous.workloads, '--table', TABLE],
+      {
+        stdout: { write: (text: string) => (stdout += text) },
+        stderr: { write: (text: string) => (stderr += text) },
+        isTTY: false,
+      },
+      {
+        ...AWS_WIRING,
+        accountAccess: (_connection, _options, memberRoleName) =>
+          new MemberAccountAccess({
+            memberRoleName,
+            partition: 'aws',
+            memberKeyAlias: MEMBER_KEY_ALIAS,
+            credentials: plannerMemberCredentials(),
+          }),
+      },
+    );
+  });
+
+  test('the ACCOUNT column covers the 3 reachable member accounts under the OU, 2 deep; legacy is named unreachable (exit 2)', () => {
+    const [header, ...rows] = stdout.split('\n\n')[0]!.trim().split('\n');
+    expect(header!.split(/\s+/).slice(0, 3)).toEqual(['ACCOUNT', 'USER', 'KEY']);
+    const listed = rows.map((row) => row.split(/\s+/));
+    expect([...new Set(listed.map(([account]) => account))].sort()).toEqual(rotated().sort());
+    expect(listed.map((cells) => `${cells[0]}/${cells[1]}/${cells[2]}`).sort()).toEqual(
+      rotated()
+        .map((accountId) => `${accountId}/${USER}/${seededKey.get(accountId)}`)
+        .sort(),
+    );
+    for (const absent of [accounts.play, MANAGEMENT]) expect(stdout).not.toContain(absent);
+    expect(stderr).toContain(accounts.legacy);
+    expect(stderr).toMatch(/AccessDenied|not authorized/);
+    expect(code).toBe(2);
+  });
+
+  test('nothing was written in any account', async () => {
+    for (const accountId of Object.values(accounts)) {
+      expect(await keysIn(accountId)).toEqual([{ id: seededKey.get(accountId), status: 'Active' }]);
+      expect(await secretNamesIn(inAccount.get(accountId)!.secrets)).toEqual([]);
+    }
   });
 });
 
@@ -830,7 +889,7 @@ describe('a first run across the organization', () => {
       expect(await queueDepth(queueUrl)).toBe(0);
     }
     expect(work.logs.filter((line) => line.message === 'user processed')).toEqual(
-      rotated().map(() => expect.objectContaining({ status: 'done', performed: ['rotate'] })),
+      rotated().map((): unknown => expect.objectContaining({ status: 'done', performed: ['rotate'] })),
     );
   });
 
