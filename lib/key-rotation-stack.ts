@@ -1,4 +1,4 @@
-import { CfnOutput, Stack, StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Fn, Stack, StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { STACK_OUTPUT } from '../lambda/contract';
 import { KeyRotation, KeyRotationProps } from './constructs/key-rotation';
@@ -96,6 +96,11 @@ export class KeyRotationStack extends Stack {
       DispatcherFunctionName: {
         value: dispatcher.functionName,
         description: 'invoke with {"dryRun": true} for a dry run of every selected account',
+      },
+      MemberTrustedRoleArns: {
+        value: Fn.join(',', [...(this.rotation.memberTrustedRoleArns ?? [])]),
+        description:
+          'the central roles the member role trusts: the CentralRoleArns parameter of a plain member stack (the management account)',
       },
       ...(memberStackSet
         ? {

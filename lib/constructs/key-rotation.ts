@@ -171,6 +171,11 @@ export class KeyRotation extends Construct {
   readonly planningDeadLetterQueue?: Queue;
   /** Organization mode with deployMembers: the member footprint in every account under includeOus. */
   readonly memberStackSet?: MemberStackSet;
+  /**
+   * Organization mode: the central roles every member role trusts (planner, rotator, and the secret
+   * admin role when set): the member template's CentralRoleArns parameter.
+   */
+  readonly memberTrustedRoleArns?: readonly string[];
   /** Organization mode: an account could not be planned (AccountFailures). */
   readonly accountFailuresAlarm?: Alarm;
   readonly planningDeadLetterQueueAlarm?: Alarm;
@@ -476,6 +481,12 @@ export class KeyRotation extends Construct {
           NODE_OPTIONS: '--enable-source-maps',
         },
       });
+      // The secret admin role too: `keyrot --org --apply`, run as that role, assumes the member roles.
+      this.memberTrustedRoleArns = [
+        this.plannerRole.roleArn,
+        this.rotatorRole.roleArn,
+        ...(this.config.secretAdminRoleArn ? [this.config.secretAdminRoleArn] : []),
+      ];
       if (organization.deployMembers) {
         this.memberStackSet = new MemberStackSet(this, 'MemberStackSet', {
           member: {
@@ -486,12 +497,7 @@ export class KeyRotation extends Construct {
             excludePaths: this.settings.excludePaths,
             keyAliasName: KEY_ROTATION_MEMBER_DEFAULTS.keyAliasName,
           },
-          // The secret admin role too: `keyrot --org --apply`, run as that role, assumes the member roles.
-          centralRoleArns: [
-            this.plannerRole.roleArn,
-            this.rotatorRole.roleArn,
-            ...(this.config.secretAdminRoleArn ? [this.config.secretAdminRoleArn] : []),
-          ],
+          centralRoleArns: this.memberTrustedRoleArns,
           organization: organization.settings,
         });
       }

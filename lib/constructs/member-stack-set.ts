@@ -5,25 +5,21 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { App, Aws, BootstraplessSynthesizer, CfnParameter, Fn, Stack } from 'aws-cdk-lib';
+import { App, Aws, BootstraplessSynthesizer, Fn, Stack } from 'aws-cdk-lib';
 import { CfnStackSet } from 'aws-cdk-lib/aws-cloudformation';
 import { Construct } from 'constructs';
 import type { OrganizationSettings } from '../../lambda/domain/organization';
-import { KeyRotationMember, KeyRotationMemberProps } from './key-rotation-member';
+import {
+  KeyRotationMemberStack,
+  MEMBER_TEMPLATE_PARAMETER,
+  type MemberTemplateProps,
+} from '../key-rotation-member-stack';
+import type { KeyRotationMember } from './key-rotation-member';
 
 /** CloudFormation's limit on a TemplateBody passed inline (a StackSet's included). */
 export const TEMPLATE_BODY_MAX_BYTES = 51_200;
 
-/** Parameters of the member template: what only the central stack knows at deployment. */
-export const MEMBER_TEMPLATE_PARAMETER = {
-  /** The central deployment's account id. */
-  centralAccountId: 'CentralAccountId',
-  /** The central roles the member role trusts (CommaDelimitedList of role ARNs). */
-  centralRoleArns: 'CentralRoleArns',
-} as const;
-
-/** What the member template fixes at synth: every KeyRotationMember prop but the central account and roles. */
-export type MemberTemplateProps = Omit<KeyRotationMemberProps, 'centralAccountId' | 'centralRoleArns'>;
+export { MEMBER_TEMPLATE_PARAMETER, type MemberTemplateProps };
 
 /** The member template's stack, in an App of its own (for the StackSet's body, and for cdk-nag in tests). */
 export interface MemberTemplateStack {
@@ -47,28 +43,11 @@ export function memberTemplateStack(props: MemberTemplateProps, outdir?: string)
     treeMetadata: false,
     postCliContext: { 'aws:cdk:enable-path-metadata': false },
   });
-  const stack = new Stack(app, 'KeyRotationMember', {
+  const stack = new KeyRotationMemberStack(app, 'KeyRotationMember', {
     synthesizer: new BootstraplessSynthesizer(),
-    description:
-      'iam-key-rotation member footprint: the role the central functions assume, and the KMS key of this account for secrets',
+    member: props,
   });
-  const centralAccountId = new CfnParameter(stack, MEMBER_TEMPLATE_PARAMETER.centralAccountId, {
-    type: 'String',
-    allowedPattern: '^\\d{12}$',
-    description: 'The account of the central iam-key-rotation deployment',
-  });
-  centralAccountId.overrideLogicalId(MEMBER_TEMPLATE_PARAMETER.centralAccountId);
-  const centralRoleArns = new CfnParameter(stack, MEMBER_TEMPLATE_PARAMETER.centralRoleArns, {
-    type: 'CommaDelimitedList',
-    description:
-      'ARNs of the central roles the member role trusts (planner, rotator, and the secret admin role when set)',
-  });
-  centralRoleArns.overrideLogicalId(MEMBER_TEMPLATE_PARAMETER.centralRoleArns);
-  const member = new KeyRotationMember(stack, 'KeyRotationMember', {
-    ...props,
-    centralAccountId: centralAccountId.valueAsString,
-    centralRoleArns: centralRoleArns.valueAsList,
-  });
+  const { member } = stack;
   return { app, stack, member };
 }
 

@@ -38,6 +38,12 @@ describe('bin/app.ts refuses bad context before building anything, saying what t
       { keyRotation: { organization: { organizationId: 'o-a1b2c3d4e5' } } },
       'organization.includeOus must name at least one OU or root while deployMembers is true',
     ],
+    [
+      { memberStack: true },
+      'context "memberStack" needs "keyRotation.organization" (the organization id and settings of the central stack)',
+    ],
+    [{ memberStack: 'yes' }, 'context "memberStack" must be true or false (got "yes")'],
+    [{ memberstack: true }, 'context "memberstack" is not read: did you mean "memberStack"?'],
   ])('%j', (context, message) => {
     const { status, stderr } = synth(context);
 
@@ -57,11 +63,51 @@ test('keyRotation.organization from the context reaches the construct: organizat
   expect({ status, stderr: status === 0 ? '' : stderr }).toEqual({ status: 0, stderr: '' });
   const template = JSON.parse(readFileSync(join(outdir, 'IamKeyRotation.template.json'), 'utf8')) as {
     Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    Outputs: Record<string, { Value: unknown }>;
   };
+  // What a plain member stack (the management account) takes as its CentralRoleArns parameter: the
+  // same list the StackSet passes.
+  const stackSetParameters = JSON.stringify(
+    Object.values(template.Resources).find((r) => r.Type === 'AWS::CloudFormation::StackSet')?.Properties
+      .Parameters,
+  );
+  expect(stackSetParameters).toContain(JSON.stringify(template.Outputs.MemberTrustedRoleArns?.Value));
   const stackSets = Object.values(template.Resources).filter(
     (r) => r.Type === 'AWS::CloudFormation::StackSet',
   );
   expect(stackSets.map((r) => r.Properties.StackInstancesGroup)).toEqual([
     [{ DeploymentTargets: { OrganizationalUnitIds: ['r-ab12'] }, Regions: [{ Ref: 'AWS::Region' }] }],
   ]);
+});
+
+test('memberStack=true synthesizes the plain member stack (for the management account) instead of the central one', () => {
+  const { status, stderr, outdir } = synth({
+    memberStack: 'true',
+    keyRotation: {
+      secretPrefix: 'platform/keys',
+      includePaths: ['/ci/'],
+      organization: {
+        organizationId: 'o-a1b2c3d4e5',
+        includeOus: ['r-ab12'],
+        memberRoleName: 'keyrot-member',
+      },
+    },
+  });
+
+  expect({ status, stderr: status === 0 ? '' : stderr }).toEqual({ status: 0, stderr: '' });
+  const template = JSON.parse(readFileSync(join(outdir, 'IamKeyRotation-member.template.json'), 'utf8')) as {
+    Parameters: Record<string, unknown>;
+    Resources: Record<string, { Type: string; Properties: Record<string, unknown> }>;
+    Outputs: Record<string, unknown>;
+  };
+  // No bootstrap version parameter: deployable in an account that was never bootstrapped.
+  expect(Object.keys(template.Parameters).sort()).toEqual(['CentralAccountId', 'CentralRoleArns']);
+  expect(Object.keys(template.Outputs).sort()).toEqual(['MemberKeyArn', 'MemberRoleArn']);
+  const roles = Object.values(template.Resources).filter((r) => r.Type === 'AWS::IAM::Role');
+  expect(roles.map((role) => role.Properties.RoleName)).toEqual(['keyrot-member']);
+  // The central stack's settings reach the member footprint: secrets under the prefix, users under the path.
+  const text = JSON.stringify(template.Resources);
+  expect(text).toContain('secret:platform/keys/');
+  expect(text).toContain(':user/ci/');
+  expect(readFileSync(join(outdir, 'manifest.json'), 'utf8')).not.toContain('IamKeyRotation.template.json');
 });

@@ -1,0 +1,54 @@
+import { CfnParameter, Stack, StackProps } from 'aws-cdk-lib';
+import type { Construct } from 'constructs';
+import { KeyRotationMember, KeyRotationMemberProps } from './constructs/key-rotation-member';
+
+/** Parameters of the member template: what only the central stack knows at deployment. */
+export const MEMBER_TEMPLATE_PARAMETER = {
+  /** The central deployment's account id. */
+  centralAccountId: 'CentralAccountId',
+  /** The central roles the member role trusts (CommaDelimitedList of role ARNs). */
+  centralRoleArns: 'CentralRoleArns',
+} as const;
+
+/** What the member template fixes at synth: every KeyRotationMember prop but the central account and roles. */
+export type MemberTemplateProps = Omit<KeyRotationMemberProps, 'centralAccountId' | 'centralRoleArns'>;
+
+export interface KeyRotationMemberStackProps extends StackProps {
+  readonly member: MemberTemplateProps;
+}
+
+/**
+ * The member footprint as a stack of its own: KeyRotationMember with the central account and role
+ * ARNs as parameters (the central stack's `CentralAccountId` and `MemberTrustedRoleArns` outputs).
+ * The StackSet's template body in organization mode, and the plain stack an operator deploys where a
+ * service-managed StackSet never reaches: the management account (and the central account itself,
+ * when it is one of the accounts covered).
+ */
+export class KeyRotationMemberStack extends Stack {
+  readonly member: KeyRotationMember;
+
+  constructor(scope: Construct, id: string, props: KeyRotationMemberStackProps) {
+    super(scope, id, {
+      description:
+        'iam-key-rotation member footprint: the role the central functions assume, and the KMS key of this account for secrets',
+      ...props,
+    });
+    const centralAccountId = new CfnParameter(this, MEMBER_TEMPLATE_PARAMETER.centralAccountId, {
+      type: 'String',
+      allowedPattern: '^\\d{12}$',
+      description: 'The account of the central iam-key-rotation deployment',
+    });
+    centralAccountId.overrideLogicalId(MEMBER_TEMPLATE_PARAMETER.centralAccountId);
+    const centralRoleArns = new CfnParameter(this, MEMBER_TEMPLATE_PARAMETER.centralRoleArns, {
+      type: 'CommaDelimitedList',
+      description:
+        'ARNs of the central roles the member role trusts (planner, rotator, and the secret admin role when set)',
+    });
+    centralRoleArns.overrideLogicalId(MEMBER_TEMPLATE_PARAMETER.centralRoleArns);
+    this.member = new KeyRotationMember(this, 'KeyRotationMember', {
+      ...props.member,
+      centralAccountId: centralAccountId.valueAsString,
+      centralRoleArns: centralRoleArns.valueAsList,
+    });
+  }
+}
