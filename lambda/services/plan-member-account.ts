@@ -13,13 +13,12 @@
  * A dry run writes nothing and publishes nothing (I6): it only reads and logs.
  */
 import type { PlanningMessage } from '../contract';
-import { CredentialReportUnavailableError, ThrottledError, TransientServiceError } from '../domain/errors';
+import { ThrottledError, TransientServiceError } from '../domain/errors';
 import { renderAccountUnreachableNotice } from '../domain/notices';
 import type { RotationSettings } from '../domain/settings';
 import type {
   AccountAccess,
   AccountPorts,
-  IamDirectory,
   AccountRunLedger,
   AccountRunRecord,
   Clock,
@@ -28,6 +27,7 @@ import type {
   RotationLedger,
   WorkQueue,
 } from '../ports';
+import { AccountErrors } from './account-errors';
 import { audit, describeError } from './audit';
 import { type AccountPlan, planAccount, type PlanAccountOptions } from './plan-account';
 
@@ -76,48 +76,25 @@ function roleArnOf(error: unknown): string | undefined {
   return typeof roleArn === 'string' ? roleArn : undefined;
 }
 
-/**
- * The account's IAM, remembering each error it threw: only those (and opening the account) are the
- * account's failures. An error of the central ledger or work queue, or a plain bug, is the service's
- * own: it propagates (the invocation's item fails, SQS delivers it again, the errors alarm), rather
- * than be told to operators as one unreachable account after another.
- */
-function watched(iam: IamDirectory, fromAccount: WeakSet<object>): IamDirectory {
-  return new Proxy(iam, {
-    get(target, property, receiver) {
-      const value: unknown = Reflect.get(target, property, receiver);
-      if (typeof value !== 'function') return value;
-      return async (...args: unknown[]) => {
-        try {
-          return await (value as (...a: unknown[]) => Promise<unknown>).apply(target, args);
-        } catch (error) {
-          if (typeof error === 'object' && error !== null) fromAccount.add(error);
-          throw error;
-        }
-      };
-    },
-  });
-}
-
 export async function planMemberAccount(
   message: PlanningMessage,
   deps: PlanMemberAccountDeps,
 ): Promise<MemberAccountOutcome> {
   const { accountId, dryRun, plannedAt, startAfter } = message;
   const runId = plannedAt;
+  const errors = new AccountErrors();
   let ports: AccountPorts;
   try {
-    ports = await deps.access.open(accountId, runId);
+    ports = errors.watch(await deps.access.open(accountId, runId));
   } catch (error) {
     return accountFailed(message, error, deps);
   }
-  const fromAccount = new WeakSet<object>();
   let plan: AccountPlan;
   try {
     plan = await planAccount(
       { accountId, dryRun, plannedAt, ...(startAfter !== undefined ? { startAfter } : {}) },
       {
-        iam: watched(ports.iam, fromAccount),
+        iam: ports.iam,
         ledger: deps.ledger,
         clock: deps.clock,
         logger: deps.logger,
@@ -129,11 +106,8 @@ export async function planMemberAccount(
       },
     );
   } catch (error) {
-    // The credential report not ready in time or unreadable is the account's too.
-    const ofAccount =
-      error instanceof CredentialReportUnavailableError ||
-      (typeof error === 'object' && error !== null && fromAccount.has(error));
-    if (ofAccount) {
+    // Only the account's own failures (its IAM, its credential report); the rest propagates.
+    if (errors.isAccounts(error)) {
       return accountFailed(message, error, deps);
     }
     throw error;
