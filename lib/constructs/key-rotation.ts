@@ -806,11 +806,13 @@ export class KeyRotation extends Construct {
                   },
                 }),
                 this.kmsStatement(['kms:Encrypt'], ['dynamodb']),
-                // The ops notice of an unreachable account.
+                // The ops notice of an unreachable account. Both topics are encrypted with the key:
+                // SNS asks a publisher for GenerateDataKey and Decrypt on it.
                 new PolicyStatement({
                   actions: ['sns:Publish'],
                   resources: [this.notificationTopic.topicArn, this.opsTopic.topicArn],
                 }),
+                this.kmsStatement(['kms:Decrypt', 'kms:GenerateDataKey'], ['sns']),
               ],
             }),
           }

@@ -318,6 +318,8 @@ describe('organization mode: permissions', () => {
           actions: ['sns:Publish'],
           resources: [`<${org.id(rotation().notificationTopic)}>`, `<${org.id(rotation().opsTopic)}>`].sort(),
         },
+        // Both topics are encrypted with the construct key: a publisher needs the key through SNS.
+        kms(['kms:Decrypt', 'kms:GenerateDataKey'], ['sns']),
         {
           effect: 'Allow',
           actions: ['sqs:SendMessage'],
@@ -325,6 +327,11 @@ describe('organization mode: permissions', () => {
         },
       ]),
     );
+    for (const topic of [rotation().notificationTopic, rotation().opsTopic]) {
+      expect(resourcesOf(org)[org.id(topic)]!.Properties.KmsMasterKeyId).toEqual({
+        'Fn::GetAtt': [org.id(rotation().encryptionKey), 'Arn'],
+      });
+    }
     const actions = all.flatMap((s) => s.actions);
     expect(actions.filter((a) => a.startsWith('iam:') || a.startsWith('secretsmanager:'))).toEqual([]);
     expect(actions).not.toContain('lambda:InvokeFunction');
