@@ -1,17 +1,18 @@
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { NodeHttpHandler } from '@smithy/node-http-handler';
 import { mockClient } from 'aws-sdk-client-mock';
 import { IamAdapter } from '../../../lambda/adapters/iam';
-import { LocalAccountAccess, MemberAccountAccess } from '../../../lambda/adapters/member-account-access';
+import { MemberAccountAccess } from '../../../lambda/adapters/member-account-access';
 import { MemberCredentials } from '../../../lambda/adapters/member-credentials';
 import { SecretsManagerVault } from '../../../lambda/adapters/secrets-manager';
 import {
   AccessDeniedError,
+  ConfigError,
   InvalidMessageError,
   KeyRotationError,
   MemberRoleAccessDeniedError,
   MemberSessionUnavailableError,
 } from '../../../lambda/domain/errors';
-import type { AccessKeyVault, IamDirectory } from '../../../lambda/ports';
 import { rejectionOf, sdkError } from './sdk-errors';
 
 const sts = mockClient(STSClient);
@@ -291,43 +292,126 @@ describe('MemberAccountAccess', () => {
   });
 });
 
-describe('LocalAccountAccess', () => {
-  const iam = {} as IamDirectory;
-  const vault = {} as AccessKeyVault;
+describe('MemberAccountAccess without a member key alias (the planner: IAM only)', () => {
+  const ref = {
+    accountId: ACCOUNT,
+    userName: 'alice',
+    name: `iam-key-rotation/${ACCOUNT}/alice`,
+    userArn: `arn:aws:iam::${ACCOUNT}:user/alice`,
+  };
 
-  test("returns the function's own adapters for its own account", async () => {
-    // Act
-    const ports = await new LocalAccountAccess({ iam, vault }, ACCOUNT).open(ACCOUNT, RUN);
-
-    // Assert
-    expect(ports).toEqual({ accountId: ACCOUNT, iam, vault });
-    expect(ports.iam).toBe(iam);
-    expect(ports.vault).toBe(vault);
-  });
-
-  test('refuses another account with InvalidMessageError', async () => {
-    // Act
-    const error = await rejectionOf(() => new LocalAccountAccess({ iam, vault }, ACCOUNT).open(OTHER, RUN));
-
-    // Assert
-    expect(error).toBeInstanceOf(InvalidMessageError);
-    expect((error as Error).message).toBe(
-      `message is for account ${OTHER} but this function works in ${ACCOUNT}`,
-    );
-  });
-
-  test('learns its account later (withAccount); before that it refuses to guess', async () => {
+  test('IAM works in the account; every vault call is refused with a ConfigError, before any request', async () => {
     // Arrange
-    const local = new LocalAccountAccess({ iam, vault });
+    answerSessions();
+    const { sent, handler } = deniedOverTheWire();
+    const ports = await access(handler, { memberKeyAlias: undefined }).open(ACCOUNT, RUN);
 
     // Act
-    const before = await rejectionOf(() => local.open(ACCOUNT, RUN));
-    local.withAccount(ACCOUNT);
-    const after = await local.open(ACCOUNT, RUN);
+    const iamError = await rejectionOf(() => ports.iam.getUser('alice'));
+    const refusals = await Promise.all([
+      rejectionOf(() => ports.vault.read(ref, 'AKIAEXAMPLE000000001')),
+      rejectionOf(() => ports.vault.describe(ref)),
+      rejectionOf(() => ports.vault.settlePolicy(ref)),
+      rejectionOf(() => ports.vault.promote(ref, 'AKIAEXAMPLE000000001')),
+      rejectionOf(() =>
+        ports.vault.store(ref, {
+          accessKeyId: 'AKIAEXAMPLE000000001',
+          secretAccessKey: 'never-stored',
+          userName: 'alice',
+          createDate: new Date(0),
+        }),
+      ),
+    ]);
 
     // Assert
-    expect(before).toBeInstanceOf(KeyRotationError);
-    expect(before).not.toBeInstanceOf(InvalidMessageError);
-    expect(after.accountId).toBe(ACCOUNT);
+    expect(iamError).toBeInstanceOf(AccessDeniedError);
+    expect(sent.map((request) => request.hostname)).toEqual(['iam.amazonaws.com']);
+    for (const refusal of refusals) {
+      expect(refusal).toBeInstanceOf(ConfigError);
+      expect((refusal as Error).message).toContain(
+        `the vault of account ${ACCOUNT} was used, but MemberAccountAccess opened it for IAM only (no memberKeyAlias`,
+      );
+    }
+  });
+});
+
+describe('MemberAccountAccess in a long-lived container', () => {
+  test('keeps the ports of the most recently opened accounts only, the least recently opened dropped', async () => {
+    // Arrange
+    answerSessions();
+    const members = access(deniedOverTheWire().handler, { maxOpenAccounts: 2 });
+    const [A, B, C] = ['111111111111', '222222222222', '333333333333'];
+
+    // Act
+    const a = await members.open(A, RUN);
+    const b = await members.open(B, RUN);
+    const aAgain = await members.open(A, RUN); // A is now the most recent: B is the oldest
+    await members.open(C, RUN); // drops B
+    const aThird = await members.open(A, RUN);
+    const bAgain = await members.open(B, RUN); // built anew; drops C
+    const bThird = await members.open(B, RUN);
+
+    // Assert
+    expect(aAgain).toBe(a);
+    expect(aThird).toBe(a);
+    expect(bAgain).not.toBe(b);
+    expect(bAgain.accountId).toBe(B);
+    expect(bThird).toBe(bAgain);
+    const opened = (members as unknown as { opened: Map<string, unknown> }).opened;
+    expect([...opened.keys()]).toEqual([A, B]);
+  });
+
+  test('keeps 50 accounts by default, and refuses a limit below one', async () => {
+    // Arrange
+    answerSessions();
+    const members = access(deniedOverTheWire().handler);
+    const accounts = Array.from({ length: 60 }, (_, index) => String(100000000000 + index));
+
+    // Act
+    for (const accountId of accounts) await members.open(accountId, RUN);
+
+    // Assert
+    const opened = (members as unknown as { opened: Map<string, unknown> }).opened;
+    expect([...opened.keys()]).toEqual(accounts.slice(10));
+    expect(() => access(deniedOverTheWire().handler, { maxOpenAccounts: 0 })).toThrow(ConfigError);
+  });
+
+  test('every client it builds, in every account and for STS, shares one keep-alive HTTP handler', async () => {
+    // Arrange
+    answerSessions();
+    const members = new MemberAccountAccess({
+      memberRoleName: MEMBER_ROLE,
+      partition: 'aws',
+      memberKeyAlias: KEY_ALIAS,
+      clientConfig: { region: 'eu-west-1' },
+    });
+    type WithHandler = { config: { requestHandler: unknown } };
+
+    // Act
+    const first = await members.open(ACCOUNT, RUN);
+    const second = await members.open(OTHER, RUN);
+    const handlers = [first, second].flatMap((ports) => [
+      (ports.iam as unknown as { client: WithHandler }).client.config.requestHandler,
+      (ports.iam as unknown as { createClient: WithHandler }).createClient.config.requestHandler,
+      (ports.vault as unknown as { client: WithHandler }).client.config.requestHandler,
+    ]);
+    const sts = (members as unknown as { credentials: { sts: WithHandler } }).credentials.sts.config
+      .requestHandler;
+
+    // Assert
+    expect(handlers[0]).toBeInstanceOf(NodeHttpHandler);
+    expect(new Set([...handlers, sts]).size).toBe(1);
+    const config = await (
+      handlers[0] as {
+        configProvider: Promise<{
+          httpsAgent: { keepAlive: boolean };
+          connectionTimeout: number;
+          requestTimeout: number;
+        }>;
+      }
+    ).configProvider;
+    expect(config.httpsAgent.keepAlive).toBe(true);
+    // The time limits of SDK_CLIENT_CONFIG still hold on the shared handler.
+    expect(config).toMatchObject({ connectionTimeout: 5_000, requestTimeout: 30_000 });
   });
 });
