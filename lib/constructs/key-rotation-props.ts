@@ -64,6 +64,14 @@ export interface KeyRotationProps extends Partial<RotationSettings> {
    * ARN of an IAM role of this account that may also read every secret (written into each secret's
    * resource policy), for example a break-glass or audit role. When the stack's account is known at
    * synth, a role of another account is refused.
+   *
+   * In organization mode the secrets are in the member accounts and this role is not written into
+   * their policies: it is the role that may assume the member role of every account (a trust
+   * statement of its own, without the source-identity condition the functions' statement has), as
+   * `keyrot --org` does, and it reads a member secret by assuming the member role. Give it an
+   * identity policy that allows `sts:AssumeRole` and `sts:SetSourceIdentity` on
+   * `arn:<partition>:iam::*:role/<memberRoleName>`. It is passed to the member stacks as their
+   * `OperatorRoleArns` parameter (the central stack's `MemberOperatorRoleArns` output).
    * @default - only the IAM user a secret belongs to may read it
    */
   readonly secretAdminRoleArn?: string;
@@ -77,6 +85,11 @@ export interface KeyRotationProps extends Partial<RotationSettings> {
    * listed here. Readers only read: they stay under the Deny on writing. At most 20. When the stack's
    * account is known at synth, a role or user of another account is refused; one that does not exist
    * at run time is left out of new policies and raises the `SecretReadersOmitted` alarm.
+   *
+   * Not with `organization` (refused at synth): each secret then stays in its member account,
+   * encrypted with that account's own key, which only principals of that account may use, so a
+   * reader of the central account could never decrypt it. There the workload reads its own secret
+   * as the key's IAM user, and operators read secrets through the member role (`secretAdminRoleArn`).
    * @default [] - only the key's user (and `secretAdminRoleArn`) read a secret
    */
   readonly secretReaderArns?: readonly string[];
@@ -666,6 +679,13 @@ export function resolveKeyRotationProps(
   }
   const readers = checkReaderArns(secretReaderArns, environment.account, problems);
   const organizationConfig = checkOrganization(organization, problems);
+  if (organization !== undefined && readers.length > 0) {
+    // The member key lets only the member account's principals decrypt: readers would be written
+    // into every secret's policy and still fail to read it.
+    problems.push(
+      "secretReaderArns cannot be combined with organization: each secret stays in its member account, encrypted with that account's own key, which only principals of that account may use, so these readers could never decrypt it. Remove secretReaderArns: the workload in the member account reads its own secret as the key's IAM user, and operators read secrets through the member role (secretAdminRoleArn, keyrot --org)",
+    );
+  }
   if (encryptionKeyArn !== undefined) {
     const key = typeof encryptionKeyArn === 'string' ? KMS_KEY_ARN.exec(encryptionKeyArn) : null;
     if (!key) {

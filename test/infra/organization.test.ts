@@ -654,6 +654,19 @@ describe('organization props: errors name the prop and say what to change', () =
     ).toEqual(['111122223333']);
   });
 
+  test('secretReaderArns is refused with organization (the member keys let no central reader decrypt); secretAdminRoleArn is not', () => {
+    const reader = 'arn:aws:iam::123456789012:role/billing-app';
+    expect(() => resolveKeyRotationProps({ organization: ORGANIZATION, secretReaderArns: [reader] })).toThrow(
+      /secretReaderArns cannot be combined with organization: .* Remove secretReaderArns: the workload in the member account reads its own secret as the key's IAM user, and operators read secrets through the member role \(secretAdminRoleArn, keyrot --org\)/,
+    );
+    expect(() => synthesize({ ...PROPS, secretReaderArns: [reader] })).toThrow(
+      /KeyRotation props are invalid:[\s\S]*secretReaderArns cannot be combined with organization/,
+    );
+    // An empty list is no reader; the admin role stays allowed; one account keeps its readers.
+    expect(resolveKeyRotationProps({ ...PROPS, secretReaderArns: [] }).secretAdminRoleArn).toBe(ADMIN_ROLE);
+    expect(resolveKeyRotationProps({ secretReaderArns: [reader] }).secretReaderArns).toEqual([reader]);
+  });
+
   test('the construct refuses at synth, with the prop named', () => {
     expect(() => synthesize({ organization: { organizationId: ORG_ID } })).toThrow(
       /KeyRotation props are invalid:[\s\S]*organization\.includeOus must name at least one OU or root/,
