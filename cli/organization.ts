@@ -20,6 +20,7 @@ import {
   type SkippedAccount,
 } from '../lambda/domain/organization';
 import type { AccountAccess, AccountPorts, Logger } from '../lambda/ports';
+import { AccountErrors } from '../lambda/services/account-errors';
 import { describeError } from '../lambda/services/audit';
 import { discoverAccounts } from '../lambda/services/discover-accounts';
 import type { AccountPlan } from '../lambda/services/plan-account';
@@ -189,8 +190,10 @@ export type AccountRun<T> =
 
 /**
  * `work` in each selected account, one after another, with the account's own IAM and vault. An
- * account that cannot be opened or worked in is named on stderr with what to check, and the next one
- * goes on. Mistakes of the command itself (usage, refusals, configuration) stop the whole run.
+ * account that cannot be opened, or whose own IAM or vault fails (AccountErrors tells them apart), is
+ * named on stderr with what to check, and the next one goes on. Anything else (the central ledger
+ * refused or throttled, a mistake of the command itself, a bug) is no account's fault: it stops the
+ * whole run as a failure, rather than be blamed on one account after another.
  */
 async function eachAccount<T>(
   scope: OrganizationScope,
@@ -202,13 +205,21 @@ async function eachAccount<T>(
 ): Promise<AccountRun<T>[]> {
   const runs: AccountRun<T>[] = [];
   for (const account of scope.selected) {
+    const errors = new AccountErrors();
     try {
-      const ports = await access.open(account.accountId, runId);
-      runs.push({ ...account, status: 'planned', result: await work(ports, account) });
-    } catch (error) {
-      if (error instanceof UsageError || error instanceof RefusedError || error instanceof ConfigError) {
+      let ports: AccountPorts;
+      try {
+        ports = await access.open(account.accountId, runId);
+      } catch (error) {
+        // Opening fails because of the account (its role, its session), unless the command itself is wrong.
+        if (!(error instanceof UsageError || error instanceof RefusedError || error instanceof ConfigError)) {
+          errors.mark(error);
+        }
         throw error;
       }
+      runs.push({ ...account, status: 'planned', result: await work(errors.watch(ports), account) });
+    } catch (error) {
+      if (!errors.isAccounts(error)) throw error;
       const { name, message } = describeError(error);
       const roleArn = roleArnIn(connection, account.accountId, scope.memberRoleName);
       io.stderr.write(

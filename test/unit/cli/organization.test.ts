@@ -170,6 +170,48 @@ describe('keyrot plan --org', () => {
     expect(run.stderr).toContain(`(user bob in account ${a.accountId})`);
   });
 
+  test("the central ledger refused (the operator's own access) is a failure, exit 1, not one unreachable account after another", async () => {
+    const { org, a } = organization({ due: false });
+    org.central.faults.inject('dynamodb:Query', 'access-denied', 100);
+
+    const run = await keyrot('plan --org', org.wiring());
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('keyrot: failed: dynamodb:Query: not authorized');
+    expect(run.stderr).not.toContain('unreachable');
+    expect(run.stdout).not.toContain('unreachable');
+    // The run stopped at the first account: the failure is not the account's, and would be every account's.
+    expect(org.access.opened.map((open) => open.accountId)).toEqual([a.accountId]);
+  });
+
+  test('the central ledger throttled is a failure too (exit 1), whichever account was being planned', async () => {
+    const { org } = organization({ due: false });
+    org.central.faults.inject('dynamodb:Query', 'throttle', 100);
+
+    const run = await keyrot('plan --org --json', org.wiring());
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('keyrot: failed: dynamodb:Query: Rate exceeded');
+    expect(run.stderr).not.toContain('unreachable');
+  });
+
+  test("an account's own IAM refusing the plan makes that account unreachable, named; the others go on: exit 2", async () => {
+    const { org, a, b, c } = organization({ due: false });
+    b.faults.inject('iam:GenerateCredentialReport', 'access-denied');
+
+    const run = await keyrot('plan --org', org.wiring());
+
+    expect(run.code).toBe(2);
+    expect(run.stderr).toContain(
+      `keyrot: account ${b.accountId} (prod) unreachable: AccessDeniedError: iam:GenerateCredentialReport: not authorized`,
+    );
+    expect(run.stderr).not.toContain(`account ${a.accountId} (dev) unreachable`);
+    expect(run.stderr).not.toContain(`account ${c.accountId} (payments) unreachable`);
+    expect(run.stdout).toContain(
+      'organization: 3 account(s) selected, 0 skipped, 1 unreachable; 2 users, 2 keys',
+    );
+  });
+
   test('--json: accounts with their status and result, skipped accounts with reasons, and a summary', async () => {
     const { org, a, b, c, prod } = organization();
     const suspended = org.addMember(prod, { name: 'closing', state: 'SUSPENDED' });
