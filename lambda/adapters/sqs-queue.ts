@@ -3,7 +3,7 @@
  * dispatcher's PlanningQueue port (a standard queue).
  */
 import { createHash } from 'node:crypto';
-import { SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { SendMessageBatchCommand, type SendMessageBatchRequestEntry, SQSClient } from '@aws-sdk/client-sqs';
 import type { PlanningMessage, WorkMessage } from '../contract';
 import { KeyRotationError, TransientServiceError } from '../domain/errors';
 import type { PlanningQueue, WorkQueue } from '../ports';
@@ -25,38 +25,63 @@ export function deduplicationId(message: WorkMessage): string {
     .digest('hex');
 }
 
+/**
+ * Sends `messages` with SendMessageBatch, ten at a time, in order. SendMessageBatch answers 200 with
+ * per-entry failures, so each response's `Failed` is checked: any failed entry fails the send, naming
+ * its message (`name`) and what SQS said; a sender fault (the request itself is wrong, and sending it
+ * again will not help) as KeyRotationError, else as TransientServiceError (retryable).
+ */
+async function sendInBatches<M>(
+  client: SQSClient,
+  queueUrl: string,
+  messages: readonly M[],
+  what: string,
+  entry: (message: M) => Omit<SendMessageBatchRequestEntry, 'Id'>,
+  name: (message: M | undefined) => string,
+): Promise<void> {
+  for (let start = 0; start < messages.length; start += BATCH) {
+    const batch = messages.slice(start, start + BATCH);
+    const response = await call('sqs:SendMessageBatch', () =>
+      client.send(
+        new SendMessageBatchCommand({
+          QueueUrl: queueUrl,
+          Entries: batch.map((message, index) => ({ Id: String(index), ...entry(message) })),
+        }),
+      ),
+    );
+    const failed = response.Failed ?? [];
+    if (failed.length > 0) {
+      const names = failed.map(
+        (failure) =>
+          `${name(batch[Number(failure.Id)])} (${failure.Code}${failure.Message ? `: ${failure.Message}` : ''})`,
+      );
+      const message = `sqs:SendMessageBatch refused ${failed.length} ${what}(s): ${names.join(', ')}`;
+      throw failed.some((failure) => failure.SenderFault)
+        ? new KeyRotationError(message)
+        : new TransientServiceError(message);
+    }
+  }
+}
+
 export class SqsWorkQueue implements WorkQueue {
   constructor(
     private readonly queueUrl: string,
     private readonly client: SQSClient = new SQSClient(SDK_CLIENT_CONFIG),
   ) {}
 
-  async send(messages: readonly WorkMessage[]): Promise<void> {
-    for (let start = 0; start < messages.length; start += BATCH) {
-      const batch = messages.slice(start, start + BATCH);
-      const response = await call('sqs:SendMessageBatch', () =>
-        this.client.send(
-          new SendMessageBatchCommand({
-            QueueUrl: this.queueUrl,
-            Entries: batch.map((message, index) => ({
-              Id: String(index),
-              MessageBody: JSON.stringify(message),
-              MessageGroupId: messageGroupId(message),
-              MessageDeduplicationId: deduplicationId(message),
-            })),
-          }),
-        ),
-      );
-      const failed = response.Failed ?? [];
-      if (failed.length > 0) {
-        const users = failed.map((entry) => `${batch[Number(entry.Id)]?.userName} (${entry.Code})`);
-        const message = `sqs:SendMessageBatch refused ${failed.length} message(s): ${users.join(', ')}`;
-        // SenderFault: the request itself is wrong, and sending it again will not help.
-        throw failed.some((entry) => entry.SenderFault)
-          ? new KeyRotationError(message)
-          : new TransientServiceError(message);
-      }
-    }
+  send(messages: readonly WorkMessage[]): Promise<void> {
+    return sendInBatches(
+      this.client,
+      this.queueUrl,
+      messages,
+      'message',
+      (message) => ({
+        MessageBody: JSON.stringify(message),
+        MessageGroupId: messageGroupId(message),
+        MessageDeduplicationId: deduplicationId(message),
+      }),
+      (message) => `${message?.userName}`,
+    );
   }
 }
 
@@ -65,8 +90,7 @@ export class SqsWorkQueue implements WorkQueue {
  * deduplication id): planners take accounts in any order and in parallel, and a message delivered
  * twice plans the account twice, which changes nothing (the work messages it queues are deduplicated
  * by the FIFO work queue, per run and user). Ten messages per SendMessageBatch, each a few hundred
- * bytes, well under the batch's payload limit. SendMessageBatch answers 200 with per-entry failures,
- * so each response's `Failed` is checked: any failed entry fails the send, naming the account.
+ * bytes, well under the batch's payload limit; any failed entry fails the send, naming the account.
  */
 export class SqsPlanningQueue implements PlanningQueue {
   constructor(
@@ -74,31 +98,14 @@ export class SqsPlanningQueue implements PlanningQueue {
     private readonly client: SQSClient = new SQSClient(SDK_CLIENT_CONFIG),
   ) {}
 
-  async send(messages: readonly PlanningMessage[]): Promise<void> {
-    for (let start = 0; start < messages.length; start += BATCH) {
-      const batch = messages.slice(start, start + BATCH);
-      const response = await call('sqs:SendMessageBatch', () =>
-        this.client.send(
-          new SendMessageBatchCommand({
-            QueueUrl: this.queueUrl,
-            Entries: batch.map((message, index) => ({
-              Id: String(index),
-              MessageBody: JSON.stringify(message),
-            })),
-          }),
-        ),
-      );
-      const failed = response.Failed ?? [];
-      if (failed.length > 0) {
-        const accounts = failed.map(
-          (entry) =>
-            `account ${batch[Number(entry.Id)]?.accountId} (${entry.Code}${entry.Message ? `: ${entry.Message}` : ''})`,
-        );
-        const message = `sqs:SendMessageBatch refused ${failed.length} planning message(s): ${accounts.join(', ')}`;
-        throw failed.some((entry) => entry.SenderFault)
-          ? new KeyRotationError(message)
-          : new TransientServiceError(message);
-      }
-    }
+  send(messages: readonly PlanningMessage[]): Promise<void> {
+    return sendInBatches(
+      this.client,
+      this.queueUrl,
+      messages,
+      'planning message',
+      (message) => ({ MessageBody: JSON.stringify(message) }),
+      (message) => `account ${message?.accountId}`,
+    );
   }
 }
