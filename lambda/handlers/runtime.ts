@@ -259,7 +259,8 @@ export function accountOfFunction(invokedFunctionArn: string): string {
 
 /**
  * The partition of a region (`AWS_REGION`, which Lambda always sets): `aws-cn` for the China
- * regions, `aws-us-gov` for GovCloud, `aws-iso*` for the isolated regions, else `aws`. The member
+ * regions, `aws-us-gov` for GovCloud, `aws-iso*` for the isolated regions, `aws-eusc` for the European
+ * Sovereign Cloud, else `aws` (as the SDK's and CDK's partition tables say). The member
  * role's ARN is built in it.
  */
 export function partitionOfRegion(region: string | undefined): string {
@@ -270,3 +271,7 @@ export function partitionOfRegion(region: string | undefined): string {
   if (region.startsWith('us-iso-')) return 'aws-iso';
   return 'aws';
 }
+  if (region.startsWith('eu-isoe-')) return 'aws-iso-e';
+  if (region.startsWith('us-isof-')) return 'aws-iso-f';
+  // The AWS European Sovereign Cloud.
+  if (region.startsWith('eusc-')) return 'aws-eusc';

@@ -131,6 +131,11 @@ describe('the partition of the member role ARN, from AWS_REGION', () => {
     ['us-gov-west-1', 'aws-us-gov'],
     ['us-iso-east-1', 'aws-iso'],
     ['us-isob-east-1', 'aws-iso-b'],
+    ['eu-isoe-west-1', 'aws-iso-e'],
+    ['us-isof-south-1', 'aws-iso-f'],
+    ['us-isof-east-1', 'aws-iso-f'],
+    ['eusc-de-east-1', 'aws-eusc'],
+    ['eu-central-1', 'aws'],
     [undefined, 'aws'],
   ])('%s is in %s', (region, partition) => {
     expect(partitionOfRegion(region)).toBe(partition);
