@@ -269,9 +269,9 @@ export function partitionOfRegion(region: string | undefined): string {
   if (region.startsWith('us-gov-')) return 'aws-us-gov';
   if (region.startsWith('us-isob-')) return 'aws-iso-b';
   if (region.startsWith('us-iso-')) return 'aws-iso';
-  return 'aws';
-}
   if (region.startsWith('eu-isoe-')) return 'aws-iso-e';
   if (region.startsWith('us-isof-')) return 'aws-iso-f';
   // The AWS European Sovereign Cloud.
   if (region.startsWith('eusc-')) return 'aws-eusc';
+  return 'aws';
+}
