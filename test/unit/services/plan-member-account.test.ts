@@ -454,23 +454,40 @@ describe('planMemberAccount: an account that cannot be planned', () => {
   });
 
   test('no output carries secret material held by the failed call (I4)', async () => {
-    // Arrange
+    // Arrange: the secret is in what the failed call holds (the SDK error it wraps, its message and
+    // its raw response), where a careless log line or record would find it. Our own messages carry
+    // ids and ARNs only.
     const { access, ledger, notifier, logger, deps } = setUp();
-    const failure = denied(DENIED) as MemberRoleAccessDeniedError & { session?: unknown };
-    failure.session = { secretAccessKey: SESSION_SECRET };
+    const sdkError = Object.assign(new Error(`AccessDenied for session ${SESSION_SECRET}`), {
+      $response: { body: `<Credentials><SecretAccessKey>${SESSION_SECRET}</SecretAccessKey></Credentials>` },
+    });
+    const failure = new MemberRoleAccessDeniedError(
+      `sts:AssumeRole ${ROLE(DENIED)} (account ${DENIED}): not authorized`,
+      DENIED,
+      ROLE(DENIED),
+      { cause: sdkError },
+    );
     access.failures.set(DENIED, failure);
 
     // Act
     await planMemberAccount(message(DENIED), deps());
 
-    // Assert
+    // Assert: every output, errors rendered as a structured logger does (name, message, cause chain,
+    // own fields), so that a raw error logged or recorded anywhere would show the secret.
+    const withCauses = (_key: string, value: unknown): unknown =>
+      value instanceof Error
+        ? { ...value, name: value.name, message: value.message, cause: value.cause }
+        : value;
     const outputs = [
-      ...logger.printed,
-      JSON.stringify(ledger.peekAccountRun(DENIED)),
-      ...notifier.published.map((notice) => JSON.stringify(notice)),
+      ...logger.lines.map((line) => JSON.stringify(line, withCauses)),
+      JSON.stringify(ledger.peekAccountRun(DENIED), withCauses),
+      ...notifier.published.map((notice) => JSON.stringify(notice, withCauses)),
     ];
     expect(outputs.length).toBeGreaterThan(2);
+    expect(outputs.join('\n')).toContain(DENIED);
     for (const output of outputs) expect(output).not.toContain(SESSION_SECRET);
+    // The check itself finds the secret where it is.
+    expect(JSON.stringify({ error: failure }, withCauses)).toContain(SESSION_SECRET);
   });
 });
 
