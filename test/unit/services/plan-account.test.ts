@@ -1,4 +1,5 @@
 import { WORK_MESSAGE_VERSION } from '../../../lambda/contract';
+import { AccessDeniedError, NoSuchUserError } from '../../../lambda/domain/errors';
 import { emptyLedger, type UserLedger, type UserSnapshot } from '../../../lambda/domain/model';
 import { nextReview } from '../../../lambda/domain/review';
 import {
@@ -176,6 +177,106 @@ describe('planAccount', () => {
     expect(
       world.logger.lines.some((line) => line.level === 'warn' && line.message.includes('listing users')),
     ).toBe(true);
+  });
+
+  test("the fallback listing reads several users' keys at once (options.concurrency), in the listing's order", async () => {
+    const world = new World();
+    world.iam.reportAvailable = false;
+    const names = Array.from({ length: 20 }, (_, i) => `user-${String(i).padStart(2, '0')}`);
+    for (const name of names) {
+      world.iam.addUser(name, { tags: owner(name) });
+      world.iam.addKey(name, { ageDays: name === 'user-03' ? 85 : 3 });
+    }
+    // Later users answer sooner: the reads finish in the reverse of the listing's order.
+    let inFlight = 0;
+    let most = 0;
+    const iam = new Proxy(world.iam, {
+      get(target, property, receiver) {
+        if (property !== 'listAccessKeys') return Reflect.get(target, property, receiver) as unknown;
+        return async (userName: string) => {
+          inFlight++;
+          most = Math.max(most, inFlight);
+          for (let tick = 0; tick < 40 - Number(userName.slice(-2)); tick++) {
+            await new Promise((resolve) => setImmediate(resolve));
+          }
+          inFlight--;
+          return target.listAccessKeys(userName);
+        };
+      },
+    });
+
+    const plan = await planWith(
+      world,
+      { dryRun: true },
+      { iam, options: { concurrency: 4, confirmAll: true } },
+    );
+
+    expect(plan.source).toBe('user-listing');
+    expect(most).toBe(4);
+    expect(plan.usersScanned).toBe(20);
+    expect(plan.keysScanned).toBe(20);
+    // Confirmed users come back in the order of the rows, which is the listing's.
+    expect(plan.users.map((user) => user.userName)).toEqual(names);
+    expect(plan.messages.map((message) => message.userName)).toEqual(['user-03']);
+  });
+
+  test('a user whose keys cannot be listed fails the listing with its error; no user after it is started', async () => {
+    const world = new World();
+    world.iam.reportAvailable = false;
+    const names = Array.from({ length: 12 }, (_, i) => `user-${String(i).padStart(2, '0')}`);
+    for (const name of names) {
+      world.iam.addUser(name);
+      world.iam.addKey(name, { ageDays: 3 });
+    }
+    // user-01 is deleted after the listing (skipped, as before); user-02 is refused.
+    const started: string[] = [];
+    const iam = new Proxy(world.iam, {
+      get(target, property, receiver) {
+        if (property !== 'listAccessKeys') return Reflect.get(target, property, receiver) as unknown;
+        return async (userName: string) => {
+          started.push(userName);
+          await new Promise((resolve) => setImmediate(resolve));
+          if (userName === 'user-01') throw new NoSuchUserError(`user ${userName} does not exist`);
+          if (userName === 'user-02') throw new AccessDeniedError('iam:ListAccessKeys: not authorized');
+          return target.listAccessKeys(userName);
+        };
+      },
+    });
+
+    const error = await planWith(world, { dryRun: false }, { iam, options: { concurrency: 3 } }).catch(
+      (caught: unknown) => caught,
+    );
+
+    expect(error).toBeInstanceOf(AccessDeniedError);
+    expect((error as Error).message).toBe('iam:ListAccessKeys: not authorized');
+    // Started in the listing's order, and at most the two beside it after the refused user: the
+    // listing stops at the failure instead of reading the remaining users.
+    expect(started).toEqual(names.slice(0, started.length));
+    expect(started.length).toBeLessThanOrEqual(5);
+  });
+
+  test('a user deleted during the listing is left out; the others are read', async () => {
+    const world = new World();
+    world.iam.reportAvailable = false;
+    for (const name of ['alice', 'bob', 'carol']) {
+      world.iam.addUser(name);
+      world.iam.addKey(name, { ageDays: name === 'carol' ? 85 : 3 });
+    }
+    const iam = new Proxy(world.iam, {
+      get(target, property, receiver) {
+        if (property !== 'listAccessKeys') return Reflect.get(target, property, receiver) as unknown;
+        return (userName: string) =>
+          userName === 'bob'
+            ? Promise.reject(new NoSuchUserError('user bob does not exist'))
+            : target.listAccessKeys(userName);
+      },
+    });
+
+    const plan = await planWith(world, { dryRun: false }, { iam });
+
+    expect(plan.source).toBe('user-listing');
+    expect(plan.usersScanned).toBe(2);
+    expect(plan.messages.map((message) => message.userName)).toEqual(['carol']);
   });
 
   test('falls back to listing when there is no report to read', async () => {
