@@ -2,6 +2,7 @@ import { CfnOutput, Fn, Stack, StackProps } from 'aws-cdk-lib';
 import type { Construct } from 'constructs';
 import { STACK_OUTPUT } from '../lambda/contract';
 import { KeyRotation, KeyRotationProps } from './constructs/key-rotation';
+import { memberOperatorRoleArnsValue } from './constructs/member-stack-set';
 
 export interface KeyRotationStackProps extends StackProps {
   /** The rotation's configuration (see the README's configuration table). */
@@ -100,7 +101,12 @@ export class KeyRotationStack extends Stack {
       MemberTrustedRoleArns: {
         value: Fn.join(',', [...(this.rotation.memberTrustedRoleArns ?? [])]),
         description:
-          'the central roles the member role trusts: the CentralRoleArns parameter of a plain member stack (the management account)',
+          "the central functions' roles the member role trusts: the CentralRoleArns parameter of a plain member stack (the management account)",
+      },
+      MemberOperatorRoleArns: {
+        value: memberOperatorRoleArnsValue(this.rotation.memberOperatorRoleArns ?? []),
+        description:
+          'the central roles operators assume the member role with (secretAdminRoleArn, or none): the OperatorRoleArns parameter of a plain member stack',
       },
       ...(memberStackSet
         ? {

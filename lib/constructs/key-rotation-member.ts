@@ -1,8 +1,20 @@
-import { Aws, CfnOutput, Duration, RemovalPolicy, Token, Tokenization, Validations } from 'aws-cdk-lib';
 import {
+  Aws,
+  CfnCondition,
+  CfnOutput,
+  Duration,
+  Fn,
+  IResolvable,
+  RemovalPolicy,
+  Token,
+  Tokenization,
+  Validations,
+} from 'aws-cdk-lib';
+import {
+  AccountPrincipal,
   AnyPrincipal,
   ArnPrincipal,
-  CompositePrincipal,
+  CfnRole,
   Effect,
   IManagedPolicy,
   ManagedPolicy,
@@ -32,14 +44,26 @@ export interface KeyRotationMemberProps {
    */
   readonly centralAccountId: string;
   /**
-   * ARNs of the central functions' roles (planner, rotator; and the secret admin role, for the CLI),
-   * in `centralAccountId`. They are the only principals the member role trusts, named by ARN (a role
-   * deleted and recreated under the same name must be trusted again: redeploy the member stacks).
+   * ARNs of the central functions' roles (planner, rotator), in `centralAccountId`. The trust names
+   * the central account as principal and these roles in an `aws:PrincipalArn` condition, not as
+   * principals: IAM would turn a role principal into the role's unique id (a role re-created under
+   * the same name would no longer be trusted) and refuses a trust policy naming a role that does not
+   * exist yet. They may assume the role only as the service (`sts:SourceIdentity`).
    * Literal ARNs are checked at synth; the list may also be a list token (such as a
    * CommaDelimitedList parameter's `valueAsList`, as in the StackSet's template) or hold tokens,
    * which are not.
    */
   readonly centralRoleArns: readonly string[];
+  /**
+   * ARNs of roles of `centralAccountId` that operators use to assume the member role (the central
+   * stack's `secretAdminRoleArn`, as `keyrot --org` does). Trusted by a statement of their own,
+   * without the source-identity condition: a source identity set by the operator's sign-in (SAML,
+   * OIDC) persists and cannot be changed, so an operator's session could never match the service's.
+   * A list token may hold `none` (or nothing) for no operator role: the statement is then left out
+   * by a template condition.
+   * @default [] - no operator role
+   */
+  readonly operatorRoleArns?: readonly string[];
   /** The organization's id (`o-` and 10-32 lowercase letters or digits), for `aws:PrincipalOrgID`. */
   readonly organizationId: string;
   /**
@@ -81,6 +105,7 @@ export interface KeyRotationMemberProps {
 export interface ResolvedKeyRotationMemberConfig {
   readonly centralAccountId: string;
   readonly centralRoleArns: readonly string[];
+  readonly operatorRoleArns: readonly string[];
   readonly organizationId: string;
   readonly memberRoleName: string;
   readonly secretPrefix: string;
@@ -102,12 +127,20 @@ export const MEMBER_STACK_OUTPUT = { roleArn: 'MemberRoleArn', keyArn: 'MemberKe
 /** Role chaining (a Lambda role assuming the member role) lasts at most one hour whatever this says. */
 export const MEMBER_MAX_SESSION_DURATION = Duration.hours(1);
 
-/** What the central functions may do with the member role: assume it, with the service as source identity and session tags. */
+/**
+ * What the central functions may do with the member role: assume it with the service as source
+ * identity, and tag the session (a statement of its own in the trust and in the central roles'
+ * policy, without the source-identity condition).
+ */
 export const MEMBER_TRUST_ACTIONS = ['sts:AssumeRole', 'sts:SetSourceIdentity', 'sts:TagSession'] as const;
+
+/** The value of a list of operator roles (the OperatorRoleArns parameter) that means none. */
+export const NO_OPERATOR_ROLES = 'none';
 
 const MEMBER_PROPS = [
   'centralAccountId',
   'centralRoleArns',
+  'operatorRoleArns',
   'organizationId',
   'memberRoleName',
   'secretPrefix',
@@ -138,6 +171,36 @@ function describe(value: unknown): string {
   return JSON.stringify(value) ?? String(value);
 }
 
+/** A list token (a CommaDelimitedList parameter), whose values are known at deployment only. */
+function isListToken(value: unknown): boolean {
+  return Array.isArray(value) && Tokenization.reverseList(value as string[]) !== undefined;
+}
+
+/** Role ARNs of the central account: literal entries checked, tokens left to the deployment. */
+function checkRoleArns(
+  name: 'centralRoleArns' | 'operatorRoleArns',
+  arns: readonly unknown[],
+  centralAccountId: string | undefined,
+  problems: string[],
+): void {
+  for (const arn of arns) {
+    if (typeof arn === 'string' && Token.isUnresolved(arn)) continue;
+    const role = typeof arn === 'string' ? ROLE_ARN.exec(arn) : null;
+    if (!role) {
+      problems.push(
+        `${name} entry ${describe(arn)} is not an IAM role ARN such as "arn:aws:iam::111122223333:role/KeyRotation-PlannerRole"`,
+      );
+    } else if (centralAccountId !== undefined && role[1] !== centralAccountId) {
+      problems.push(
+        `${name} entry ${role[0]} is in account ${role[1]}, not centralAccountId ${centralAccountId}: name roles of the central account`,
+      );
+    }
+  }
+  if (new Set(arns).size !== arns.length) {
+    problems.push(`${name} names a role twice (got ${describe(arns)})`);
+  }
+}
+
 /**
  * Applies the defaults and validates every prop. Throws one error that lists every problem, each
  * naming the prop and what to change.
@@ -159,6 +222,7 @@ export function resolveKeyRotationMemberProps(
   const {
     centralAccountId,
     centralRoleArns,
+    operatorRoleArns = [],
     organizationId,
     memberRoleName = KEY_ROTATION_MEMBER_DEFAULTS.memberRoleName,
     secretPrefix = KEY_ROTATION_MEMBER_DEFAULTS.secretPrefix,
@@ -175,28 +239,30 @@ export function resolveKeyRotationMemberProps(
       `centralAccountId must be the 12-digit id of the central deployment's account, such as "111122223333" (got ${describe(centralAccountId)})`,
     );
   }
-  if (Array.isArray(centralRoleArns) && Tokenization.reverseList(centralRoleArns as string[])) {
+  const checkedAccount = accountValid ? centralAccountId : undefined;
+  if (isListToken(centralRoleArns)) {
     // A list token (a CommaDelimitedList parameter): its values are known at deployment only.
   } else if (!Array.isArray(centralRoleArns) || centralRoleArns.length === 0) {
     problems.push(
       `centralRoleArns must list the central planner's and rotator's role ARNs, such as ["arn:aws:iam::111122223333:role/KeyRotation-PlannerRole"] (got ${describe(centralRoleArns)})`,
     );
   } else {
-    for (const arn of centralRoleArns as readonly unknown[]) {
-      if (typeof arn === 'string' && Token.isUnresolved(arn)) continue;
-      const role = typeof arn === 'string' ? ROLE_ARN.exec(arn) : null;
-      if (!role) {
+    checkRoleArns('centralRoleArns', centralRoleArns, checkedAccount, problems);
+  }
+  if (isListToken(operatorRoleArns)) {
+    // As above; "none" or an empty value means no operator role (a template condition).
+  } else if (!Array.isArray(operatorRoleArns)) {
+    problems.push(
+      `operatorRoleArns must be a list of role ARNs of the central account, such as ["arn:aws:iam::111122223333:role/secrets-admin"], or [] (got ${describe(operatorRoleArns)})`,
+    );
+  } else {
+    checkRoleArns('operatorRoleArns', operatorRoleArns, checkedAccount, problems);
+    if (Array.isArray(centralRoleArns) && !isListToken(centralRoleArns)) {
+      for (const arn of operatorRoleArns.filter((a) => centralRoleArns.includes(a))) {
         problems.push(
-          `centralRoleArns entry ${describe(arn)} is not an IAM role ARN such as "arn:aws:iam::111122223333:role/KeyRotation-PlannerRole"`,
-        );
-      } else if (accountValid && role[1] !== centralAccountId) {
-        problems.push(
-          `centralRoleArns entry ${role[0]} is in account ${role[1]}, not centralAccountId ${centralAccountId}: name the central functions' roles`,
+          `operatorRoleArns entry ${describe(arn)} is also in centralRoleArns: a role is either a central function's (as the service) or an operator's`,
         );
       }
-    }
-    if (new Set(centralRoleArns).size !== centralRoleArns.length) {
-      problems.push(`centralRoleArns names a role twice (got ${describe(centralRoleArns)})`);
     }
   }
   if (typeof organizationId !== 'string' || !ORGANIZATION_ID.test(organizationId)) {
@@ -241,6 +307,7 @@ export function resolveKeyRotationMemberProps(
   return {
     centralAccountId,
     centralRoleArns: [...centralRoleArns],
+    operatorRoleArns: [...operatorRoleArns],
     organizationId,
     memberRoleName,
     secretPrefix,
@@ -249,39 +316,6 @@ export function resolveKeyRotationMemberProps(
     keyAliasName,
     ...(permissionsBoundaryArn === undefined ? {} : { permissionsBoundaryArn }),
   };
-}
-
-/**
- * The central roles, by ARN, in one trust statement: assume the role, set the source identity and tag
- * the session, only from within the organization and only as the service (the central side's
- * AssumeRole sets SourceIdentity = SERVICE_NAME). CDK would otherwise write one statement per
- * principal with sts:AssumeRole alone.
- */
-class CentralRolesPrincipal extends CompositePrincipal {
-  constructor(
-    roleArns: readonly string[],
-    private readonly organizationId: string,
-  ) {
-    // A list token stands for several ARNs: one principal value that CloudFormation resolves to a list.
-    const listToken = Tokenization.reverseList(roleArns as string[]);
-    const arns = listToken ? [Token.asString(listToken)] : roleArns;
-    super(...arns.map((arn) => new ArnPrincipal(arn)));
-  }
-
-  override addToAssumeRolePolicy(document: PolicyDocument): void {
-    document.addStatements(
-      new PolicyStatement({
-        principals: [this],
-        actions: [...MEMBER_TRUST_ACTIONS],
-        conditions: {
-          StringEquals: {
-            'aws:PrincipalOrgID': this.organizationId,
-            'sts:SourceIdentity': SERVICE_NAME,
-          },
-        },
-      }),
-    );
-  }
 }
 
 /**
@@ -315,13 +349,17 @@ export class KeyRotationMember extends Construct {
     const role = new Role(this, 'Role', {
       roleName: config.memberRoleName,
       description: `iam-key-rotation member role: the central planner and rotator (account ${config.centralAccountId}) read IAM users and rotate their keys here`,
-      assumedBy: new CentralRolesPrincipal(config.centralRoleArns, config.organizationId),
+      // Replaced below by the trust policy (the central account, narrowed by aws:PrincipalArn).
+      assumedBy: new AccountPrincipal(config.centralAccountId),
       maxSessionDuration: MEMBER_MAX_SESSION_DURATION,
       permissionsBoundary,
       inlinePolicies: this.policies(),
     });
     // The role's permissions are the statements above and the key policy below, nothing granted later.
     this.role = role;
+    // Written whole: with a list token of operator roles, the document depends on a template
+    // condition (Fn::If), which the L2 role's document cannot express.
+    (role.node.defaultChild as CfnRole).assumeRolePolicyDocument = this.trustPolicy();
 
     this.secretsKey = new Key(this, 'SecretsKey', {
       description: 'iam-key-rotation: the secrets of this account',
@@ -375,6 +413,60 @@ export class KeyRotationMember extends Construct {
     }).overrideLogicalId(MEMBER_STACK_OUTPUT.keyArn);
 
     this.acknowledgeFindings();
+  }
+
+  /**
+   * Who may assume the role. The principal is the central account; `aws:PrincipalArn` (compared as
+   * an ARN, so a re-created role is trusted again and a role not created yet is no error) narrows it
+   * to the listed roles, `aws:PrincipalOrgID` to the organization. The central functions assume the
+   * role only as the service (`sts:SourceIdentity`); tagging the session is a statement of its own,
+   * as in the central roles' policy. Operator roles have a statement without the source identity.
+   */
+  private trustPolicy(): PolicyDocument | IResolvable {
+    const { centralAccountId, centralRoleArns, operatorRoleArns, organizationId } = this.config;
+    const central = new ArnPrincipal(`arn:${Aws.PARTITION}:iam::${centralAccountId}:root`);
+    const inOrganization = { 'aws:PrincipalOrgID': organizationId };
+    const roles = (arns: readonly string[]) => ({ 'aws:PrincipalArn': [...arns] });
+    const functions = (): PolicyStatement[] => [
+      new PolicyStatement({
+        sid: 'CentralFunctionsAssumeAsTheService',
+        principals: [central],
+        actions: MEMBER_TRUST_ACTIONS.filter((action) => action !== 'sts:TagSession'),
+        conditions: {
+          ArnEquals: roles(centralRoleArns),
+          StringEquals: { ...inOrganization, 'sts:SourceIdentity': SERVICE_NAME },
+        },
+      }),
+      new PolicyStatement({
+        sid: 'CentralFunctionsTagSession',
+        principals: [central],
+        actions: ['sts:TagSession'],
+        conditions: { ArnEquals: roles(centralRoleArns), StringEquals: inOrganization },
+      }),
+    ];
+    const operators = (): PolicyStatement =>
+      new PolicyStatement({
+        sid: 'OperatorsAssume',
+        principals: [central],
+        actions: [...MEMBER_TRUST_ACTIONS],
+        conditions: { ArnEquals: roles(operatorRoleArns), StringEquals: inOrganization },
+      });
+    if (!isListToken(operatorRoleArns)) {
+      return new PolicyDocument({
+        statements: [...functions(), ...(operatorRoleArns.length > 0 ? [operators()] : [])],
+      });
+    }
+    const joined = Fn.join(',', [...operatorRoleArns]);
+    const hasOperators = new CfnCondition(this, 'HasOperatorRoles', {
+      expression: Fn.conditionNot(
+        Fn.conditionOr(Fn.conditionEquals(joined, NO_OPERATOR_ROLES), Fn.conditionEquals(joined, '')),
+      ),
+    });
+    return Fn.conditionIf(
+      hasOperators.logicalId,
+      new PolicyDocument({ statements: [...functions(), operators()] }),
+      new PolicyDocument({ statements: functions() }),
+    );
   }
 
   /** `arn:<partition>:secretsmanager:<region>:<account>:secret:<secretPrefix>/*`. */

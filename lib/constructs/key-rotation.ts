@@ -172,10 +172,15 @@ export class KeyRotation extends Construct {
   /** Organization mode with deployMembers: the member footprint in every account under includeOus. */
   readonly memberStackSet?: MemberStackSet;
   /**
-   * Organization mode: the central roles every member role trusts (planner, rotator, and the secret
-   * admin role when set): the member template's CentralRoleArns parameter.
+   * Organization mode: the central functions' roles every member role trusts as the service (planner,
+   * rotator): the member template's CentralRoleArns parameter.
    */
   readonly memberTrustedRoleArns?: readonly string[];
+  /**
+   * Organization mode: the central roles operators assume the member roles with (the secret admin
+   * role when set, else none): the member template's OperatorRoleArns parameter.
+   */
+  readonly memberOperatorRoleArns?: readonly string[];
   /** Organization mode: an account could not be planned (AccountFailures). */
   readonly accountFailuresAlarm?: Alarm;
   readonly planningDeadLetterQueueAlarm?: Alarm;
@@ -481,12 +486,10 @@ export class KeyRotation extends Construct {
           NODE_OPTIONS: '--enable-source-maps',
         },
       });
-      // The secret admin role too: `keyrot --org --apply`, run as that role, assumes the member roles.
-      this.memberTrustedRoleArns = [
-        this.plannerRole.roleArn,
-        this.rotatorRole.roleArn,
-        ...(this.config.secretAdminRoleArn ? [this.config.secretAdminRoleArn] : []),
-      ];
+      this.memberTrustedRoleArns = [this.plannerRole.roleArn, this.rotatorRole.roleArn];
+      // `keyrot --org --apply`, run as the secret admin role, assumes the member roles (a trust
+      // statement of its own, without the source identity of the functions' statement).
+      this.memberOperatorRoleArns = this.config.secretAdminRoleArn ? [this.config.secretAdminRoleArn] : [];
       if (organization.deployMembers) {
         this.memberStackSet = new MemberStackSet(this, 'MemberStackSet', {
           member: {
@@ -498,6 +501,7 @@ export class KeyRotation extends Construct {
             keyAliasName: KEY_ROTATION_MEMBER_DEFAULTS.keyAliasName,
           },
           centralRoleArns: this.memberTrustedRoleArns,
+          operatorRoleArns: this.memberOperatorRoleArns,
           organization: organization.settings,
         });
       }
@@ -737,7 +741,9 @@ export class KeyRotation extends Construct {
         resources: [memberRoles],
         conditions: { StringEquals: { ...inOrganization, 'sts:SourceIdentity': SERVICE_NAME } },
       }),
-      // sts:SourceIdentity is not in TagSession's request context.
+      // Tagging the session: a statement of its own without the source identity, the same split as
+      // the member trust's (MemberCredentials sends no session tags today; allowed on both sides so
+      // that tags can be added without redeploying every member stack).
       new PolicyStatement({
         actions: ['sts:TagSession'],
         resources: [memberRoles],

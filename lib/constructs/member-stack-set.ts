@@ -12,6 +12,7 @@ import type { OrganizationSettings } from '../../lambda/domain/organization';
 import {
   KeyRotationMemberStack,
   MEMBER_TEMPLATE_PARAMETER,
+  NO_OPERATOR_ROLES,
   type MemberTemplateProps,
 } from '../key-rotation-member-stack';
 import type { KeyRotationMember } from './key-rotation-member';
@@ -19,7 +20,7 @@ import type { KeyRotationMember } from './key-rotation-member';
 /** CloudFormation's limit on a TemplateBody passed inline (a StackSet's included). */
 export const TEMPLATE_BODY_MAX_BYTES = 51_200;
 
-export { MEMBER_TEMPLATE_PARAMETER, type MemberTemplateProps };
+export { MEMBER_TEMPLATE_PARAMETER, NO_OPERATOR_ROLES, type MemberTemplateProps };
 
 /** The member template's stack, in an App of its own (for the StackSet's body, and for cdk-nag in tests). */
 export interface MemberTemplateStack {
@@ -62,11 +63,21 @@ export function memberTemplate(props: MemberTemplateProps): Record<string, unkno
   }
 }
 
+/**
+ * The OperatorRoleArns parameter's value for a list of operator roles: the ARNs joined with commas,
+ * or `none` (a StackSet refuses an empty parameter value).
+ */
+export function memberOperatorRoleArnsValue(operatorRoleArns: readonly string[]): string {
+  return operatorRoleArns.length > 0 ? Fn.join(',', [...operatorRoleArns]) : NO_OPERATOR_ROLES;
+}
+
 export interface MemberStackSetProps {
   /** The member template's props (organization id, role name, secret prefix, user paths). */
   readonly member: MemberTemplateProps;
-  /** Roles the member role trusts, in the central stack (tokens are fine: they become a parameter). */
+  /** The central functions' roles the member role trusts as the service (tokens are fine: they become a parameter). */
   readonly centralRoleArns: readonly string[];
+  /** The central roles operators assume the member role with (the secret admin role), possibly none. */
+  readonly operatorRoleArns: readonly string[];
   /** Deployment targets (includeOus), accounts left out (excludeAccounts) and callAs. */
   readonly organization: Pick<OrganizationSettings, 'includeOus' | 'excludeAccounts' | 'callAs'>;
   /** @default `<stack name>-member` */
@@ -114,6 +125,10 @@ export class MemberStackSet extends Construct {
         {
           parameterKey: MEMBER_TEMPLATE_PARAMETER.centralRoleArns,
           parameterValue: Fn.join(',', [...props.centralRoleArns]),
+        },
+        {
+          parameterKey: MEMBER_TEMPLATE_PARAMETER.operatorRoleArns,
+          parameterValue: memberOperatorRoleArnsValue(props.operatorRoleArns),
         },
       ],
       stackInstancesGroup: [

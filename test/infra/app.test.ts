@@ -72,6 +72,13 @@ test('keyRotation.organization from the context reaches the construct: organizat
       .Parameters,
   );
   expect(stackSetParameters).toContain(JSON.stringify(template.Outputs.MemberTrustedRoleArns?.Value));
+  expect(template.Outputs.MemberOperatorRoleArns?.Value).toBe('none');
+  expect(stackSetParameters).toContain(
+    JSON.stringify({
+      ParameterKey: 'OperatorRoleArns',
+      ParameterValue: template.Outputs.MemberOperatorRoleArns?.Value,
+    }),
+  );
   const stackSets = Object.values(template.Resources).filter(
     (r) => r.Type === 'AWS::CloudFormation::StackSet',
   );
@@ -101,7 +108,11 @@ test('memberStack=true synthesizes the plain member stack (for the management ac
     Outputs: Record<string, unknown>;
   };
   // No bootstrap version parameter: deployable in an account that was never bootstrapped.
-  expect(Object.keys(template.Parameters).sort()).toEqual(['CentralAccountId', 'CentralRoleArns']);
+  expect(Object.keys(template.Parameters).sort()).toEqual([
+    'CentralAccountId',
+    'CentralRoleArns',
+    'OperatorRoleArns',
+  ]);
   expect(Object.keys(template.Outputs).sort()).toEqual(['MemberKeyArn', 'MemberRoleArn']);
   const roles = Object.values(template.Resources).filter((r) => r.Type === 'AWS::IAM::Role');
   expect(roles.map((role) => role.Properties.RoleName)).toEqual(['keyrot-member']);

@@ -18,11 +18,22 @@ import {
   MEMBER_STACK_OUTPUT,
   resolveKeyRotationMemberProps,
 } from '../../lib/constructs/key-rotation-member';
-import { flatten, flattenDeep, sortStatements, Statement, statementsOfRole } from './support';
+import {
+  AssumeRoleRequest,
+  flatten,
+  flattenDeep,
+  resolveTemplateValue,
+  sortStatements,
+  Statement,
+  statementsOfRole,
+  trustAllows,
+} from './support';
 
 const CENTRAL = '111122223333';
 const PLANNER_ROLE = `arn:aws:iam::${CENTRAL}:role/KeyRotation-PlannerRole-ABC`;
 const ROTATOR_ROLE = `arn:aws:iam::${CENTRAL}:role/KeyRotation-RotatorRole-DEF`;
+const ADMIN_ROLE = `arn:aws:iam::${CENTRAL}:role/ops/secrets-admin`;
+const ORG_ID = 'o-a1b2c3d4e5';
 const REQUIRED: KeyRotationMemberProps = {
   centralAccountId: CENTRAL,
   centralRoleArns: [PLANNER_ROLE, ROTATOR_ROLE],
@@ -36,6 +47,7 @@ const CUSTOM: KeyRotationMemberProps = {
   excludePaths: ['/break-glass/'],
   keyAliasName: 'alias/acme-keys',
   permissionsBoundaryArn: 'arn:aws:iam::444455556666:policy/org-boundary',
+  operatorRoleArns: [ADMIN_ROLE],
 };
 
 interface Synth {
@@ -76,21 +88,125 @@ const VIA_SECRETS_MANAGER = (prefix: string) => ({
 });
 
 describe('KeyRotationMember: trust', () => {
-  test('exactly the central role ARNs may assume, set the source identity and tag the session, within the organization, as the service', () => {
-    const document = roleProps(defaults).AssumeRolePolicyDocument as { Statement: unknown[] };
-    expect(document.Statement).toEqual([
+  type TrustDocument = Parameters<typeof trustAllows>[0];
+  const trustOf = (x: Synth): TrustDocument =>
+    resolveTemplateValue(
+      x.template.toJSON(),
+      roleProps(x).AssumeRolePolicyDocument,
+      {},
+    ) as TrustDocument;
+  const CENTRAL_ROOT = `arn:aws:iam::${CENTRAL}:root`;
+  const functionStatements = [
+    {
+      Sid: 'CentralFunctionsAssumeAsTheService',
+      Effect: 'Allow',
+      Principal: { AWS: CENTRAL_ROOT },
+      Action: ['sts:AssumeRole', 'sts:SetSourceIdentity'],
+      Condition: {
+        ArnEquals: { 'aws:PrincipalArn': [PLANNER_ROLE, ROTATOR_ROLE] },
+        StringEquals: { 'aws:PrincipalOrgID': ORG_ID, 'sts:SourceIdentity': SERVICE_NAME },
+      },
+    },
+    {
+      Sid: 'CentralFunctionsTagSession',
+      Effect: 'Allow',
+      Principal: { AWS: CENTRAL_ROOT },
+      Action: 'sts:TagSession',
+      Condition: {
+        ArnEquals: { 'aws:PrincipalArn': [PLANNER_ROLE, ROTATOR_ROLE] },
+        StringEquals: { 'aws:PrincipalOrgID': ORG_ID },
+      },
+    },
+  ];
+
+  test('the central account is the principal, narrowed by aws:PrincipalArn to the function roles, within the organization, as the service; session tags in a statement of their own', () => {
+    // Not the roles as principals: IAM would store their unique ids (a re-created role would no
+    // longer be trusted) and refuse the policy while a named role does not exist.
+    expect(trustOf(defaults)).toEqual({ Version: '2012-10-17', Statement: functionStatements });
+  });
+
+  test('operator roles: a statement of their own, without the source-identity condition', () => {
+    expect(trustOf(custom).Statement).toEqual([
+      ...functionStatements,
       {
+        Sid: 'OperatorsAssume',
         Effect: 'Allow',
-        Principal: { AWS: [PLANNER_ROLE, ROTATOR_ROLE] },
+        Principal: { AWS: CENTRAL_ROOT },
         Action: ['sts:AssumeRole', 'sts:SetSourceIdentity', 'sts:TagSession'],
         Condition: {
-          StringEquals: { 'aws:PrincipalOrgID': 'o-a1b2c3d4e5', 'sts:SourceIdentity': SERVICE_NAME },
+          ArnEquals: { 'aws:PrincipalArn': [ADMIN_ROLE] },
+          StringEquals: { 'aws:PrincipalOrgID': ORG_ID },
         },
       },
     ]);
   });
 
-  test("the central side's AssumeRole (MemberCredentials) meets the trust policy: role name, source identity, duration", async () => {
+  const asPlanner: AssumeRoleRequest = {
+    principalArn: PLANNER_ROLE,
+    principalOrgId: ORG_ID,
+    sourceIdentity: SERVICE_NAME,
+  };
+  test.each<[string, AssumeRoleRequest, boolean]>([
+    ['the planner as the service', asPlanner, true],
+    [
+      'the rotator as the service, with session tags',
+      { ...asPlanner, principalArn: ROTATOR_ROLE, sessionTags: true },
+      true,
+    ],
+    ['the planner without a source identity', { ...asPlanner, sourceIdentity: undefined }, false],
+    [
+      'the planner with another source identity',
+      { ...asPlanner, sourceIdentity: 'alice@example.com' },
+      false,
+    ],
+    [
+      'another role of the central account',
+      { ...asPlanner, principalArn: `arn:aws:iam::${CENTRAL}:role/other` },
+      false,
+    ],
+    [
+      'the same role name in another account',
+      { ...asPlanner, principalArn: 'arn:aws:iam::999999999999:role/KeyRotation-PlannerRole-ABC' },
+      false,
+    ],
+    ['the planner from outside the organization', { ...asPlanner, principalOrgId: 'o-zzzzzzzzzz' }, false],
+    [
+      'the admin role when no operator role is given',
+      { principalArn: ADMIN_ROLE, principalOrgId: ORG_ID },
+      false,
+    ],
+  ])('defaults: %s -> %s', (_name, request, allowed) => {
+    expect(trustAllows(trustOf(defaults), request)).toBe(allowed);
+  });
+
+  test.each<[string, AssumeRoleRequest, boolean]>([
+    [
+      'the operator role without a source identity',
+      { principalArn: ADMIN_ROLE, principalOrgId: ORG_ID },
+      true,
+    ],
+    // A source identity set at sign-in (SAML, OIDC) persists in the operator's session.
+    [
+      'the operator role carrying its sign-in source identity and tags',
+      {
+        principalArn: ADMIN_ROLE,
+        principalOrgId: ORG_ID,
+        sourceIdentity: 'alice@example.com',
+        sessionTags: true,
+      },
+      true,
+    ],
+    [
+      'the operator role from outside the organization',
+      { principalArn: ADMIN_ROLE, principalOrgId: 'o-zzzzzzzzzz' },
+      false,
+    ],
+    ['the planner still only as the service', { ...asPlanner, sourceIdentity: undefined }, false],
+  ])('with an operator role: %s -> %s', (_name, request, allowed) => {
+    expect(trustAllows(trustOf(custom), request)).toBe(allowed);
+  });
+
+  test("the central side's AssumeRole (MemberCredentials) meets the trust policy: role name, source identity, no session tags, duration", async () => {
     const sts = mockClient(STSClient);
     sts.on(AssumeRoleCommand).resolves({
       Credentials: {
@@ -106,16 +222,23 @@ describe('KeyRotationMember: trust', () => {
     );
     await memberCredentials.credentials('444455556666', 'run-2026-12-03');
     const input = sts.commandCalls(AssumeRoleCommand)[0]!.args[0].input;
-    const role = roleProps(defaults);
-    const condition = (
-      role.AssumeRolePolicyDocument as {
-        Statement: { Condition: { StringEquals: Record<string, string> } }[];
-      }
-    ).Statement[0]!.Condition.StringEquals;
-    expect(input.RoleArn).toBe(`arn:aws:iam::444455556666:role/${String(role.RoleName)}`);
-    expect(input.SourceIdentity).toBe(condition['sts:SourceIdentity']);
-    expect(input.DurationSeconds).toBeLessThanOrEqual(role.MaxSessionDuration as number);
     sts.restore();
+    const role = roleProps(defaults);
+    expect(input.RoleArn).toBe(`arn:aws:iam::444455556666:role/${String(role.RoleName)}`);
+    expect(input.DurationSeconds).toBeLessThanOrEqual(role.MaxSessionDuration as number);
+    // What the planner's and the rotator's AssumeRole asks, evaluated against the member trust.
+    const request = (principalArn: string): AssumeRoleRequest => ({
+      principalArn,
+      principalOrgId: ORG_ID,
+      ...(input.SourceIdentity === undefined ? {} : { sourceIdentity: input.SourceIdentity }),
+      sessionTags: (input.Tags?.length ?? 0) > 0 || (input.TransitiveTagKeys?.length ?? 0) > 0,
+    });
+    expect(input.SourceIdentity).toBe(SERVICE_NAME);
+    expect(input.Tags).toBeUndefined();
+    for (const principalArn of [PLANNER_ROLE, ROTATOR_ROLE]) {
+      expect(trustAllows(trustOf(defaults), request(principalArn))).toBe(true);
+    }
+    expect(trustAllows(trustOf(defaults), request(ADMIN_ROLE))).toBe(false);
   });
 
   test('the role has the fixed name, a one-hour maximum session and, when asked, the permissions boundary', () => {
@@ -297,6 +420,7 @@ describe('KeyRotationMember: props', () => {
   test('defaults', () => {
     expect(resolveKeyRotationMemberProps(REQUIRED)).toEqual({
       ...REQUIRED,
+      operatorRoleArns: [],
       memberRoleName: 'iam-key-rotation-member',
       secretPrefix: 'iam-key-rotation',
       includePaths: ['/'],
@@ -317,6 +441,17 @@ describe('KeyRotationMember: props', () => {
       /centralRoleArns entry arn:aws:iam::999999999999:role\/p is in account 999999999999, not centralAccountId 111122223333/,
     ],
     [{ centralRoleArns: [PLANNER_ROLE, PLANNER_ROLE] }, /centralRoleArns names a role twice/],
+    [{ operatorRoleArns: ADMIN_ROLE }, /operatorRoleArns must be a list of role ARNs of the central account/],
+    [{ operatorRoleArns: ['none'] }, /operatorRoleArns entry "none" is not an IAM role ARN/],
+    [
+      { operatorRoleArns: ['arn:aws:iam::999999999999:role/admin'] },
+      /operatorRoleArns entry arn:aws:iam::999999999999:role\/admin is in account 999999999999, not centralAccountId 111122223333/,
+    ],
+    [{ operatorRoleArns: [ADMIN_ROLE, ADMIN_ROLE] }, /operatorRoleArns names a role twice/],
+    [
+      { operatorRoleArns: [PLANNER_ROLE] },
+      /operatorRoleArns entry ".*PlannerRole-ABC" is also in centralRoleArns: a role is either a central function's \(as the service\) or an operator's/,
+    ],
     [{ organizationId: 'o-short' }, /organizationId must be an AWS Organizations id.*got "o-short"/],
     [{ organizationId: 'o-A1B2C3D4E5' }, /organizationId must be/],
     [{ memberRoleName: 'has space' }, /memberRoleName must be an IAM role name.*got "has space"/],

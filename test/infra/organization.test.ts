@@ -26,12 +26,22 @@ import { PLANNER_TIMEOUT } from '../../lib/constructs/key-rotation';
 import { resolveKeyRotationProps } from '../../lib/constructs/key-rotation-props';
 import {
   MEMBER_TEMPLATE_PARAMETER,
+  NO_OPERATOR_ROLES,
   memberTemplate,
   memberTemplateStack,
   TEMPLATE_BODY_MAX_BYTES,
 } from '../../lib/constructs/member-stack-set';
 import { KeyRotationStack } from '../../lib/key-rotation-stack';
-import { flatten, flattenDeep, Statement, statementsOfRole, Synthesized, synthesize } from './support';
+import {
+  flatten,
+  flattenDeep,
+  resolveTemplateValue,
+  Statement,
+  statementsOfRole,
+  Synthesized,
+  synthesize,
+  trustAllows,
+} from './support';
 
 const ORG_ID = 'o-a1b2c3d4e5';
 const ROOT = 'r-ab12';
@@ -54,6 +64,11 @@ const PROPS: KeyRotationProps = {
 };
 
 type Resource = { Type: string; Properties: Record<string, unknown>; DependsOn?: unknown };
+type MemberBody = {
+  Parameters: Record<string, { Type: string; AllowedPattern?: string; Default?: string }>;
+  Conditions?: Record<string, unknown>;
+  Resources: Record<string, Resource>;
+};
 const resourcesOf = (s: Synthesized) => s.template.toJSON().Resources as Record<string, Resource>;
 const ofType = (s: Synthesized, type: string) =>
   Object.entries(resourcesOf(s)).filter(([, resource]) => resource.Type === type);
@@ -400,19 +415,73 @@ describe('organization mode: the member StackSet', () => {
     ]);
   });
 
-  test('parameters: the central account, and the planner, rotator and secret admin role ARNs', () => {
+  test('parameters: the central account, the planner and rotator role ARNs, and the secret admin role as operator', () => {
     const parameters = stackSet().Parameters as { ParameterKey: string; ParameterValue: unknown }[];
     expect(parameters.map((p) => [p.ParameterKey, flatten(p.ParameterValue)])).toEqual([
       [MEMBER_TEMPLATE_PARAMETER.centralAccountId, '<AWS::AccountId>'],
       [
         MEMBER_TEMPLATE_PARAMETER.centralRoleArns,
-        [
-          `<${org.id(rotation().plannerRole)}.Arn>`,
-          `<${org.id(rotation().rotatorRole)}.Arn>`,
-          ADMIN_ROLE,
-        ].join(','),
+        [`<${org.id(rotation().plannerRole)}.Arn>`, `<${org.id(rotation().rotatorRole)}.Arn>`].join(','),
       ],
+      [MEMBER_TEMPLATE_PARAMETER.operatorRoleArns, ADMIN_ROLE],
     ]);
+    // Without an admin role: "none", not an empty value (which a StackSet refuses).
+    const plain = synthesize({ organization: ORGANIZATION });
+    const [[, resource]] = ofType(plain, 'AWS::CloudFormation::StackSet') as [[string, Resource]];
+    expect(resource.Properties.Parameters).toContainEqual({
+      ParameterKey: MEMBER_TEMPLATE_PARAMETER.operatorRoleArns,
+      ParameterValue: NO_OPERATOR_ROLES,
+    });
+  });
+
+  test('the StackSet parameters fed to its template body: the planner and rotator may assume the member role as the service, the admin role without it, no one else', () => {
+    const CENTRAL = '123456789012';
+    const planner = `arn:aws:iam::${CENTRAL}:role/Test-PlannerRole-A`;
+    const rotator = `arn:aws:iam::${CENTRAL}:role/Test-RotatorRole-B`;
+    const deployed = (s: Synthesized): Record<string, string> => {
+      const [[, resource]] = ofType(s, 'AWS::CloudFormation::StackSet') as [[string, Resource]];
+      const parameters = resource.Properties.Parameters as {
+        ParameterKey: string;
+        ParameterValue: unknown;
+      }[];
+      return Object.fromEntries(
+        parameters.map((p) => [
+          p.ParameterKey,
+          flatten(p.ParameterValue)
+            .replace('<AWS::AccountId>', CENTRAL)
+            .replace(`<${s.id(s.stack.rotation.plannerRole)}.Arn>`, planner)
+            .replace(`<${s.id(s.stack.rotation.rotatorRole)}.Arn>`, rotator),
+        ]),
+      );
+    };
+    const trust = (s: Synthesized) => {
+      const [[, resource]] = ofType(s, 'AWS::CloudFormation::StackSet') as [[string, Resource]];
+      const body = JSON.parse(resource.Properties.TemplateBody as string) as MemberBody;
+      const [role] = Object.values(body.Resources).filter((r) => r.Type === 'AWS::IAM::Role');
+      return resolveTemplateValue(body, role!.Properties.AssumeRolePolicyDocument, deployed(s)) as Parameters<
+        typeof trustAllows
+      >[0];
+    };
+    const service = { principalOrgId: ORG_ID, sourceIdentity: SERVICE_NAME };
+    const withAdmin = trust(org);
+    expect(trustAllows(withAdmin, { principalArn: planner, ...service })).toBe(true);
+    expect(trustAllows(withAdmin, { principalArn: rotator, ...service, sessionTags: true })).toBe(true);
+    expect(trustAllows(withAdmin, { principalArn: planner, principalOrgId: ORG_ID })).toBe(false);
+    expect(trustAllows(withAdmin, { principalArn: ADMIN_ROLE, principalOrgId: ORG_ID })).toBe(true);
+    expect(
+      trustAllows(withAdmin, { principalArn: ADMIN_ROLE, principalOrgId: ORG_ID, sourceIdentity: 'alice' }),
+    ).toBe(true);
+    expect(trustAllows(withAdmin, { principalArn: `arn:aws:iam::${CENTRAL}:role/other`, ...service })).toBe(
+      false,
+    );
+    expect(
+      trustAllows(withAdmin, { principalArn: planner, ...service, principalOrgId: 'o-zzzzzzzzzz' }),
+    ).toBe(false);
+
+    const withoutAdmin = trust(synthesize({ organization: ORGANIZATION }));
+    expect(withoutAdmin.Statement).toHaveLength(2);
+    expect(trustAllows(withoutAdmin, { principalArn: planner, ...service })).toBe(true);
+    expect(trustAllows(withoutAdmin, { principalArn: ADMIN_ROLE, principalOrgId: ORG_ID })).toBe(false);
   });
 
   test('the template body is the member template for the construct settings, within the 51,200-byte limit', () => {
@@ -442,15 +511,15 @@ describe('organization mode: the member StackSet', () => {
 
 describe('the member template', () => {
   const template = memberTemplate({ organizationId: ORG_ID });
-  type Body = {
-    Parameters: Record<string, { Type: string; AllowedPattern?: string }>;
-    Resources: Record<string, Resource>;
-  };
-  const body = template as unknown as Body;
+  const body = template as unknown as MemberBody;
 
-  test('parameters: the central account (12 digits) and the central role ARNs (a list)', () => {
+  test('parameters: the central account (12 digits), the central function role ARNs and the operator role ARNs (lists; none by default)', () => {
     expect(Object.keys(body.Parameters).sort()).toEqual(
-      [MEMBER_TEMPLATE_PARAMETER.centralAccountId, MEMBER_TEMPLATE_PARAMETER.centralRoleArns].sort(),
+      [
+        MEMBER_TEMPLATE_PARAMETER.centralAccountId,
+        MEMBER_TEMPLATE_PARAMETER.centralRoleArns,
+        MEMBER_TEMPLATE_PARAMETER.operatorRoleArns,
+      ].sort(),
     );
     expect(body.Parameters[MEMBER_TEMPLATE_PARAMETER.centralAccountId]).toMatchObject({
       Type: 'String',
@@ -459,25 +528,80 @@ describe('the member template', () => {
     expect(body.Parameters[MEMBER_TEMPLATE_PARAMETER.centralRoleArns]).toMatchObject({
       Type: 'CommaDelimitedList',
     });
+    expect(body.Parameters[MEMBER_TEMPLATE_PARAMETER.centralRoleArns]!.Default).toBeUndefined();
+    expect(body.Parameters[MEMBER_TEMPLATE_PARAMETER.operatorRoleArns]).toMatchObject({
+      Type: 'CommaDelimitedList',
+      Default: NO_OPERATOR_ROLES,
+    });
   });
 
-  test('the member role trusts exactly the parameter roles, within the organization, as the service', () => {
+  const CENTRAL_ROOT = 'arn:aws:iam::123456789012:root';
+  const FUNCTIONS = ['arn:aws:iam::123456789012:role/p', 'arn:aws:iam::123456789012:role/r'];
+  const functionStatements = [
+    {
+      Sid: 'CentralFunctionsAssumeAsTheService',
+      Effect: 'Allow',
+      Principal: { AWS: CENTRAL_ROOT },
+      Action: ['sts:AssumeRole', 'sts:SetSourceIdentity'],
+      Condition: {
+        ArnEquals: { 'aws:PrincipalArn': FUNCTIONS },
+        StringEquals: { 'aws:PrincipalOrgID': ORG_ID, 'sts:SourceIdentity': SERVICE_NAME },
+      },
+    },
+    {
+      Sid: 'CentralFunctionsTagSession',
+      Effect: 'Allow',
+      Principal: { AWS: CENTRAL_ROOT },
+      Action: 'sts:TagSession',
+      Condition: {
+        ArnEquals: { 'aws:PrincipalArn': FUNCTIONS },
+        StringEquals: { 'aws:PrincipalOrgID': ORG_ID },
+      },
+    },
+  ];
+  const trustFor = (operatorRoleArns?: string) => {
+    const [role] = Object.values(body.Resources).filter((r) => r.Type === 'AWS::IAM::Role');
+    return resolveTemplateValue(body, role!.Properties.AssumeRolePolicyDocument, {
+      [MEMBER_TEMPLATE_PARAMETER.centralAccountId]: '123456789012',
+      [MEMBER_TEMPLATE_PARAMETER.centralRoleArns]: FUNCTIONS.join(','),
+      ...(operatorRoleArns === undefined
+        ? {}
+        : { [MEMBER_TEMPLATE_PARAMETER.operatorRoleArns]: operatorRoleArns }),
+    });
+  };
+
+  test('the trust: the central account, narrowed by aws:PrincipalArn to the parameter roles, within the organization, as the service; no operator statement by default', () => {
     const [role] = Object.values(body.Resources).filter((r) => r.Type === 'AWS::IAM::Role');
     expect(role!.Properties.RoleName).toBe('iam-key-rotation-member');
-    expect(role!.Properties.AssumeRolePolicyDocument).toEqual({
-      Version: '2012-10-17',
-      Statement: [
-        {
-          Effect: 'Allow',
-          Principal: { AWS: { Ref: MEMBER_TEMPLATE_PARAMETER.centralRoleArns } },
-          Action: ['sts:AssumeRole', 'sts:SetSourceIdentity', 'sts:TagSession'],
-          Condition: { StringEquals: { 'aws:PrincipalOrgID': ORG_ID, 'sts:SourceIdentity': SERVICE_NAME } },
-        },
-      ],
-    });
+    // The list parameter itself is the condition's value list, not a principal.
+    expect(JSON.stringify(role!.Properties.AssumeRolePolicyDocument)).toContain(
+      JSON.stringify({ 'aws:PrincipalArn': { Ref: MEMBER_TEMPLATE_PARAMETER.centralRoleArns } }),
+    );
+    for (const none of [undefined, NO_OPERATOR_ROLES, '']) {
+      expect(trustFor(none)).toEqual({ Version: '2012-10-17', Statement: functionStatements });
+    }
     expect(flattenDeep(role!.Properties.Description)).toContain(
       `<${MEMBER_TEMPLATE_PARAMETER.centralAccountId}>`,
     );
+  });
+
+  test('the trust with operator roles: a statement of their own, without the source identity', () => {
+    expect(trustFor(`${ADMIN_ROLE},arn:aws:iam::123456789012:role/break-glass`)).toEqual({
+      Version: '2012-10-17',
+      Statement: [
+        ...functionStatements,
+        {
+          Sid: 'OperatorsAssume',
+          Effect: 'Allow',
+          Principal: { AWS: CENTRAL_ROOT },
+          Action: ['sts:AssumeRole', 'sts:SetSourceIdentity', 'sts:TagSession'],
+          Condition: {
+            ArnEquals: { 'aws:PrincipalArn': [ADMIN_ROLE, 'arn:aws:iam::123456789012:role/break-glass'] },
+            StringEquals: { 'aws:PrincipalOrgID': ORG_ID },
+          },
+        },
+      ],
+    });
   });
 
   test('stays far below the TemplateBody limit with many user paths', () => {
@@ -573,6 +697,28 @@ describe('organization mode: alarms, dashboard, outputs', () => {
     expect(flatten(outputs.PlanningQueueUrl!.Value)).toBe(`<${org.id(rotation().planningQueue!)}>`);
     expect(flatten(outputs.DispatcherFunctionName!.Value)).toBe(`<${org.id(rotation().dispatcher!)}>`);
     expect(flatten(outputs.MemberStackSetName!.Value)).toBe('Test-member');
+    // What a plain member stack takes as its CentralRoleArns and OperatorRoleArns parameters: the
+    // StackSet's values.
+    const parameters = Object.fromEntries(
+      (
+        (ofType(org, 'AWS::CloudFormation::StackSet')[0]![1].Properties.Parameters ?? []) as {
+          ParameterKey: string;
+          ParameterValue: unknown;
+        }[]
+      ).map((p) => [p.ParameterKey, p.ParameterValue]),
+    );
+    expect(outputs.MemberTrustedRoleArns!.Value).toEqual(
+      parameters[MEMBER_TEMPLATE_PARAMETER.centralRoleArns],
+    );
+    expect(outputs.MemberOperatorRoleArns!.Value).toEqual(ADMIN_ROLE);
+    expect(outputs.MemberOperatorRoleArns!.Value).toEqual(
+      parameters[MEMBER_TEMPLATE_PARAMETER.operatorRoleArns],
+    );
+    const plain = synthesize({ organization: ORGANIZATION }).template.toJSON().Outputs as Record<
+      string,
+      { Value: unknown }
+    >;
+    expect(plain.MemberOperatorRoleArns!.Value).toBe(NO_OPERATOR_ROLES);
   });
 });
 

@@ -117,3 +117,120 @@ export const sortStatements = (statements: Statement[]): Statement[] =>
   statements
     .map((s) => ({ ...s, actions: [...s.actions].sort(), resources: [...s.resources].sort() }))
     .sort((a, b) => sortKey(a).localeCompare(sortKey(b)));
+
+/** A CloudFormation template's parameter values, as a deployment would pass them. */
+export type ParameterValues = Readonly<Record<string, string>>;
+
+/**
+ * Resolves the intrinsics a member template uses (Ref of parameters and AWS::Partition, Fn::Join,
+ * Fn::If with Fn::Equals/Or/Not conditions) as CloudFormation would for the given parameter values.
+ * A CommaDelimitedList parameter resolves to a list.
+ */
+export function resolveTemplateValue(
+  template: {
+    Parameters?: Record<string, { Type: string; Default?: string }>;
+    Conditions?: Record<string, unknown>;
+  },
+  value: unknown,
+  parameters: ParameterValues,
+): unknown {
+  const parameter = (name: string): unknown => {
+    if (name === 'AWS::Partition') return 'aws';
+    const declared = template.Parameters?.[name];
+    const raw = parameters[name] ?? declared?.Default;
+    if (declared === undefined || raw === undefined) throw new Error(`no value for parameter ${name}`);
+    return declared.Type === 'CommaDelimitedList' ? raw.split(',') : raw;
+  };
+  const condition = (name: string): boolean => {
+    const expression = template.Conditions?.[name];
+    if (expression === undefined) throw new Error(`no condition ${name}`);
+    return resolve(expression) as boolean;
+  };
+  const resolve = (node: unknown): unknown => {
+    if (Array.isArray(node)) return node.map(resolve);
+    if (!node || typeof node !== 'object') return node;
+    const entries = Object.entries(node);
+    const [key, args] = entries[0] ?? [];
+    if (entries.length === 1 && key === 'Ref') return parameter(args as string);
+    if (entries.length === 1 && key === 'Fn::Join') {
+      const [delimiter, parts] = args as [string, unknown];
+      const resolved = resolve(parts) as unknown[];
+      return resolved.flat().join(delimiter);
+    }
+    if (entries.length === 1 && key === 'Fn::If') {
+      const [name, whenTrue, whenFalse] = args as [string, unknown, unknown];
+      return resolve(condition(name) ? whenTrue : whenFalse);
+    }
+    if (entries.length === 1 && key === 'Fn::Equals') {
+      const [a, b] = (args as unknown[]).map(resolve);
+      return JSON.stringify(a) === JSON.stringify(b);
+    }
+    if (entries.length === 1 && key === 'Fn::Or') return (args as unknown[]).map(resolve).some(Boolean);
+    if (entries.length === 1 && key === 'Fn::Not') return !(resolve((args as unknown[])[0]) as boolean);
+    if (entries.length === 1 && key?.startsWith('Fn::')) throw new Error(`unsupported intrinsic ${key}`);
+    return Object.fromEntries(entries.map(([k, v]) => [k, resolve(v)]));
+  };
+  return resolve(value);
+}
+
+/** An AssumeRole request as STS evaluates it against a role's trust policy. */
+export interface AssumeRoleRequest {
+  /** aws:PrincipalArn: the caller's role ARN (not its session's). */
+  readonly principalArn: string;
+  /** aws:PrincipalOrgID of the caller's account. */
+  readonly principalOrgId: string;
+  /** The SourceIdentity of the request, or the one the caller's session carries (it persists). */
+  readonly sourceIdentity?: string;
+  /** Session tags passed (or transitive ones carried): sts:TagSession is then needed too. */
+  readonly sessionTags?: boolean;
+}
+
+interface TrustStatement {
+  Effect: string;
+  Principal?: { AWS?: string | string[] };
+  Action: string | string[];
+  Condition?: Record<string, Record<string, string | string[]>>;
+}
+
+/**
+ * Whether a (resolved) trust policy lets the request assume the role: sts:AssumeRole, plus
+ * sts:SetSourceIdentity with a source identity and sts:TagSession with tags, each allowed by a
+ * statement whose principal and conditions match (StringEquals and ArnEquals, values ORed, a key
+ * missing from the request fails). No Deny statements are expected.
+ */
+export function trustAllows(document: { Statement: TrustStatement[] }, request: AssumeRoleRequest): boolean {
+  const account = /^arn:aws[a-z-]*:iam::(\d{12}):/.exec(request.principalArn)?.[1];
+  const context: Record<string, string | undefined> = {
+    'aws:PrincipalArn': request.principalArn,
+    'aws:PrincipalOrgID': request.principalOrgId,
+    'sts:SourceIdentity': request.sourceIdentity,
+  };
+  const principalMatches = (statement: TrustStatement): boolean =>
+    list(statement.Principal?.AWS ?? []).some(
+      (principal) => principal === request.principalArn || principal === `arn:aws:iam::${account}:root`,
+    );
+  const conditionsHold = (statement: TrustStatement): boolean =>
+    Object.entries(statement.Condition ?? {}).every(([operator, keys]) => {
+      if (operator !== 'StringEquals' && operator !== 'ArnEquals') {
+        throw new Error(`unsupported condition operator ${operator}`);
+      }
+      return Object.entries(keys).every(([key, values]) => {
+        const actual = context[key];
+        return actual !== undefined && list(values).includes(actual);
+      });
+    });
+  const allowed = (action: string): boolean =>
+    document.Statement.some(
+      (statement) =>
+        statement.Effect === 'Allow' &&
+        list(statement.Action).includes(action) &&
+        principalMatches(statement) &&
+        conditionsHold(statement),
+    );
+  const actions = [
+    'sts:AssumeRole',
+    ...(request.sourceIdentity !== undefined ? ['sts:SetSourceIdentity'] : []),
+    ...(request.sessionTags ? ['sts:TagSession'] : []),
+  ];
+  return actions.every(allowed);
+}
