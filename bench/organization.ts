@@ -397,6 +397,8 @@ export async function dispatchOrganization(
         discovery === 'ou-walk' ? { includeOus: [organization.rootId] } : {},
       ),
       queue,
+      // The steady state: every account covered, none being finished (one Query of no items).
+      runs: { listAccountRuns: () => Promise.resolve([]) },
       logger: quietLogger,
     },
   );
@@ -504,7 +506,9 @@ async function planInOrganization(world: BenchAccount): Promise<Omit<AccountMeas
       },
     );
     if (outcome.status !== 'planned')
-      throw new Error(`the bench account was not planned: ${String(outcome.error)}`);
+      throw new Error(
+        `the bench account was not planned: ${String(outcome.status === 'failed' ? outcome.error : outcome.status)}`,
+      );
     return {
       ms: world.time.now - start,
       calls: composeAccountCalls(log),

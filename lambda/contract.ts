@@ -100,6 +100,12 @@ export const METRIC = {
    * service (the alarm's), and with an `AccountId` dimension (which account).
    */
   accountFailures: 'AccountFailures',
+  /**
+   * Organization mode: an account's planning failed for a reason worth retrying (STS throttled or
+   * unreachable) and SQS delivers its message again; not an alarm by itself (AccountFailures is
+   * counted only when no delivery is left). Emitted without dimensions beyond the service.
+   */
+  accountRetries: 'AccountRetries',
 } as const;
 
 /** The dimension that names a member account on the metrics of organization mode. */
@@ -140,6 +146,12 @@ export interface WorkMessage {
   readonly plannedActions: readonly string[];
   /** ISO time of the planning run that produced this message. */
   readonly plannedAt: string;
+  /**
+   * Set for an account the run no longer covers (excluded, or left out of `accounts`) that still has
+   * unfinished work: the rotator only finishes that work (a rotation in flight is completed or its
+   * new key deleted, undelivered notices are sent, I1) and changes nothing else (I7).
+   */
+  readonly finishOnly?: true;
 }
 
 /**
@@ -172,6 +184,26 @@ export interface PlanningMessage {
   readonly plannedAt: string;
   /** Set on a continuation: the last user already handled. */
   readonly startAfter?: string;
+  /**
+   * Set by the dispatcher for an account the run no longer covers but whose last recorded run is not
+   * `left`: the planner opens nothing in the account, reads the ledger's records of its users, and
+   * queues a finish-only work message for each with unfinished work (a rotation in flight, notices
+   * not delivered). It records the account `finishing`, or `left` once nothing is unfinished (the
+   * dispatcher then stops sending it). Never with startAfter.
+   */
+  readonly finishOnly?: true;
+}
+
+/** What the schedule (or an operator, by hand) sends the dispatcher (organization mode). */
+export interface DispatcherInput {
+  /** Plan and report only, in every account. @default false */
+  readonly dryRun?: boolean;
+  /**
+   * The schedule's time (EventBridge Scheduler's `<aws.scheduler.scheduled-time>`, such as
+   * 2026-01-01T02:00:00Z), used as the run's id (plannedAt), so that Lambda's retry of a failed
+   * invocation continues the same run rather than starting a second one. @default the time of invocation
+   */
+  readonly scheduledAt?: string;
 }
 
 /** What the schedule (or an operator, by hand) sends the planner. */

@@ -274,10 +274,15 @@ export interface AccountRunRecord {
   /** The run (its plannedAt). */
   readonly runId: string;
   readonly dryRun: boolean;
-  readonly status: 'planned' | 'failed';
+  /**
+   * `planned`, `failed`: a run covering the account. `finishing`: the account is no longer covered
+   * and finish-only work was queued for its unfinished users; `left`: no longer covered and nothing
+   * of ours is unfinished there (the dispatcher no longer sends it anything).
+   */
+  readonly status: 'planned' | 'failed' | 'finishing' | 'left';
   /** ISO time the outcome was recorded. */
   readonly at: string;
-  /** Work messages queued for the account in this invocation (planned runs). */
+  /** Work messages queued for the account in this invocation (planned and finishing runs). */
   readonly queued?: number;
   /** Why it failed (name and message, never secret material). */
   readonly error?: { readonly name: string; readonly message: string };

@@ -37,6 +37,11 @@ export function parseWorkMessage(body: string): WorkMessage {
   if (typeof message.plannedAt !== 'string' || Number.isNaN(Date.parse(message.plannedAt))) {
     problems.push('plannedAt must be an ISO date-time');
   }
+  if (message.finishOnly !== undefined && message.finishOnly !== true) {
+    problems.push(
+      `finishOnly must be true when present (the planner sets it for an account the run no longer covers; leave it out otherwise) (got ${JSON.stringify(message.finishOnly)})`,
+    );
+  }
   if (problems.length > 0) throw new InvalidMessageError(`invalid work message: ${problems.join('; ')}`);
   return {
     version: WORK_MESSAGE_VERSION,
@@ -45,6 +50,7 @@ export function parseWorkMessage(body: string): WorkMessage {
     dryRun: message.dryRun as boolean,
     plannedActions: message.plannedActions as string[],
     plannedAt: message.plannedAt as string,
+    ...(message.finishOnly === true ? { finishOnly: true as const } : {}),
   };
 }
 
@@ -112,7 +118,7 @@ export function parsePlannerInput(event: unknown): PlannerRequest {
   };
 }
 
-const PLANNING_FIELDS = ['version', 'accountId', 'dryRun', 'plannedAt', 'startAfter'];
+const PLANNING_FIELDS = ['version', 'accountId', 'dryRun', 'plannedAt', 'startAfter', 'finishOnly'];
 
 /**
  * Parses a planning queue message body (organization mode), saying exactly which field is wrong if it
@@ -153,6 +159,17 @@ export function parsePlanningMessage(body: string): PlanningMessage {
       `startAfter must be an IAM user name (1-64 of letters, digits and _+=,.@-) (got ${JSON.stringify(startAfter)})`,
     );
   }
+  const { finishOnly } = message;
+  if (finishOnly !== undefined && finishOnly !== true) {
+    problems.push(
+      `finishOnly must be true when present (the dispatcher sets it for an account the run no longer covers; leave it out otherwise) (got ${JSON.stringify(finishOnly)})`,
+    );
+  }
+  if (finishOnly === true && startAfter !== undefined) {
+    problems.push(
+      'finishOnly and startAfter do not go together: finishing an account reads the ledger alone and never continues',
+    );
+  }
   if (problems.length > 0) throw new InvalidMessageError(`invalid planning message: ${problems.join('; ')}`);
   return {
     version: PLANNING_MESSAGE_VERSION,
@@ -160,5 +177,64 @@ export function parsePlanningMessage(body: string): PlanningMessage {
     dryRun: message.dryRun as boolean,
     plannedAt: message.plannedAt as string,
     ...(startAfter !== undefined ? { startAfter: startAfter as string } : {}),
+    ...(finishOnly === true ? { finishOnly: true as const } : {}),
   };
+}
+
+/** The dispatcher's input, read: whether to dry-run, and the schedule's time if it sent one. */
+export interface DispatcherRequest {
+  readonly dryRun: boolean;
+  /** The schedule's time as Date#toISOString writes it (the run's id), if the input carried one. */
+  readonly scheduledAt?: string;
+}
+
+const DISPATCHER_FIELDS = ['dryRun', 'scheduledAt'];
+// EventBridge Scheduler's <aws.scheduler.scheduled-time> (2022-03-22T18:59:43Z), or with milliseconds.
+const SCHEDULED_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
+
+/**
+ * Reads the dispatcher's input (organization mode): the schedule sends
+ * `{"dryRun": false, "scheduledAt": "<aws.scheduler.scheduled-time>"}`; an operator may invoke it by
+ * hand with `{"dryRun": true}`. The scheduled time becomes the run's id, so that Lambda's retry of a
+ * failed invocation (same input) continues the same run. Anything else is refused, naming the fields
+ * that are read.
+ */
+export function parseDispatcherInput(event: unknown): DispatcherRequest {
+  if (event === undefined || event === null) return { dryRun: false };
+  if (typeof event !== 'object' || Array.isArray(event)) {
+    throw new InvalidMessageError(
+      'dispatcher input must be a JSON object such as {"dryRun": true} or {"dryRun": false, "scheduledAt": "2026-01-01T02:00:00Z"}',
+    );
+  }
+  const input = event as Record<string, unknown>;
+  const problems: string[] = [];
+  const unknownKeys = Object.keys(input).filter((key) => !DISPATCHER_FIELDS.includes(key));
+  if (unknownKeys.length > 0) {
+    problems.push(
+      `dispatcher input has unknown field(s) ${unknownKeys.join(', ')}; only "dryRun" and "scheduledAt" are read`,
+    );
+  }
+  if (input.dryRun !== undefined && typeof input.dryRun !== 'boolean') {
+    problems.push(`dispatcher input "dryRun" must be true or false (got ${JSON.stringify(input.dryRun)})`);
+  }
+  const { scheduledAt } = input;
+  let normalised: string | undefined;
+  if (scheduledAt !== undefined) {
+    const date =
+      typeof scheduledAt === 'string' && SCHEDULED_TIME.test(scheduledAt) ? new Date(scheduledAt) : undefined;
+    // No 31 February (Date would roll it over): the date must read back as written.
+    if (
+      !date ||
+      Number.isNaN(date.getTime()) ||
+      date.toISOString().slice(0, 19) !== (scheduledAt as string).slice(0, 19)
+    ) {
+      problems.push(
+        `dispatcher input "scheduledAt" must be an ISO date-time in UTC such as 2026-01-01T02:00:00Z (got ${JSON.stringify(scheduledAt)})`,
+      );
+    } else {
+      normalised = date.toISOString();
+    }
+  }
+  if (problems.length > 0) throw new InvalidMessageError(problems.join('; '));
+  return { dryRun: input.dryRun === true, ...(normalised !== undefined ? { scheduledAt: normalised } : {}) };
 }

@@ -1,6 +1,9 @@
 /**
  * Dispatcher (organization mode; the entry point is dispatcher.ts): invoked daily by EventBridge
- * Scheduler (or by hand with {"dryRun": true}). Finds the accounts to cover (AWS Organizations, from
+ * Scheduler with `{"dryRun": false, "scheduledAt": "<the schedule's time>"}` (or by hand with
+ * {"dryRun": true}). The run's id is the scheduled time when given, so that Lambda's retry of a failed
+ * invocation (asynchronous invocations are retried with the same input) continues the same run: the
+ * same member role sessions, the same work deduplication. Finds the accounts to cover (AWS Organizations, from
  * the management account or a delegated administrator) and queues one planning message per account;
  * the planners consume them with the event source's bounded concurrency. It touches no member
  * account itself, so one account's trouble can never stop the run.
@@ -9,8 +12,8 @@ import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import { METRIC } from '../contract';
-import { parsePlannerInput } from '../domain/messages';
-import type { Clock, OrganizationDirectory, PlanningQueue } from '../ports';
+import { parseDispatcherInput } from '../domain/messages';
+import type { AccountRunLedger, Clock, OrganizationDirectory, PlanningQueue } from '../ports';
 import { describeError } from '../services/audit';
 import { dispatchAccounts, type DispatchResult } from '../services/dispatch-accounts';
 import { auditLogger, type DispatcherConfig } from './runtime';
@@ -19,6 +22,8 @@ export interface DispatcherDeps {
   readonly config: DispatcherConfig;
   readonly directory: OrganizationDirectory;
   readonly queue: PlanningQueue;
+  /** The ledger's account run records (accounts earlier runs covered, to finish those left out). */
+  readonly runs: Pick<AccountRunLedger, 'listAccountRuns'>;
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: Metrics;
@@ -29,18 +34,15 @@ export function createDispatcherHandler(deps: DispatcherDeps) {
   return async (event: unknown, context: Context): Promise<DispatchResult> => {
     logger.addContext(context);
     try {
-      // The schedule's input, as the planner's in one account; a continuation's fields do not apply.
-      const { dryRun, startAfter } = parsePlannerInput(event);
-      if (startAfter !== undefined) {
-        logger.warn('the dispatcher does not continue runs: startAfter is ignored', { startAfter });
-      }
-      const plannedAt = deps.clock.now().toISOString();
+      const { dryRun, scheduledAt } = parseDispatcherInput(event);
+      const plannedAt = scheduledAt ?? deps.clock.now().toISOString();
       const result = await dispatchAccounts(
         { plannedAt, dryRun },
         {
           directory: deps.directory,
           settings: deps.config.organization,
           queue: deps.queue,
+          runs: deps.runs,
           logger: auditLogger(logger),
         },
       );
@@ -52,6 +54,7 @@ export function createDispatcherHandler(deps: DispatcherDeps) {
           dryRun: result.dryRun,
           selected: result.selected.length,
           skipped: result.skipped.length,
+          finishing: result.finishing.map((account) => account.accountId),
           queued: result.queued,
           missingOus: result.missingOus,
         },

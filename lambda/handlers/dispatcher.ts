@@ -1,4 +1,5 @@
 /** Dispatcher Lambda entry point (organization mode): configuration and clients are built once, at cold start. */
+import { DynamoLedger } from '../adapters/dynamodb-ledger';
 import { OrganizationsAdapter } from '../adapters/organizations';
 import { SqsPlanningQueue } from '../adapters/sqs-queue';
 import { systemClock } from '../ports';
@@ -12,6 +13,7 @@ export const handler = createDispatcherHandler({
   config,
   directory: new OrganizationsAdapter(),
   queue: new SqsPlanningQueue(config.planningQueueUrl),
+  runs: new DynamoLedger(config.tableName),
   clock: systemClock,
   logger,
   metrics,

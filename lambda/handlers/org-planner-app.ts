@@ -4,22 +4,18 @@
  * accounts are planned at once). Each account is opened through its member role and planned as in
  * one account; its users' work goes to the work queue.
  *
- * One account failing never stops the others: its failure is recorded in the ledger, counted
- * (AccountFailures, also by AccountId), logged, and named in an ops notice. A failure worth trying
- * again (STS throttled or unreachable) is reported as a batch item failure so that SQS delivers the
- * message again; the others are consumed, and the next daily run tries the account again. A run that
- * comes close to the function's timeout continues with a new planning message (`startAfter`).
+ * One account failing never stops the others: its failure is recorded in the ledger, logged, and
+ * named in an ops notice. A failure worth trying again (STS throttled or unreachable) is reported as a
+ * batch item failure so that SQS delivers the message again (AccountRetries); on the last delivery,
+ * and for the others at once, it is consumed and counted (AccountFailures, also by AccountId: the
+ * alarm), and the next daily run tries the account again (see redeliver). Dry runs count nothing. A
+ * run that comes close to the function's timeout continues with a new planning message
+ * (`startAfter`). A finish-only message (an account no longer covered) queues its unfinished work only.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import {
-  ACCOUNT_DIMENSION,
-  METRIC,
-  PLANNING_MAX_RECEIVE_COUNT,
-  PLANNING_MESSAGE_VERSION,
-  type PlanningMessage,
-} from '../contract';
+import { ACCOUNT_DIMENSION, METRIC, PLANNING_MESSAGE_VERSION, type PlanningMessage } from '../contract';
 import { InvalidMessageError } from '../domain/errors';
 import { parsePlanningMessage } from '../domain/messages';
 import type {
@@ -32,7 +28,12 @@ import type {
   WorkQueue,
 } from '../ports';
 import { describeError } from '../services/audit';
-import { planMemberAccount } from '../services/plan-member-account';
+import {
+  isLastDelivery,
+  type MemberAccountOutcome,
+  planMemberAccount,
+  redeliver,
+} from '../services/plan-member-account';
 import { auditLogger, type PlannerConfig } from './runtime';
 
 export interface OrganizationPlannerDeps {
@@ -45,6 +46,8 @@ export interface OrganizationPlannerDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Told each delivery's outcome (the in-memory organization of the scenarios records them). */
+  readonly onOutcome?: (outcome: MemberAccountOutcome, message: PlanningMessage) => void;
 }
 
 export function createOrganizationPlannerHandler(deps: OrganizationPlannerDeps) {
@@ -68,16 +71,22 @@ export function createOrganizationPlannerHandler(deps: OrganizationPlannerDeps) 
       settings: deps.config.settings,
       notifier: deps.notifier,
       timeLeftMs: () => context.getRemainingTimeInMillis(),
-      lastAttempt: receiveCount >= PLANNING_MAX_RECEIVE_COUNT,
+      lastAttempt: isLastDelivery(receiveCount),
     });
+    deps.onOutcome?.(outcome, message);
+    const again = redeliver(outcome, receiveCount);
     if (outcome.status === 'failed') {
-      metrics.addMetric(METRIC.accountFailures, MetricUnit.Count, 1);
-      const byAccount = metrics.singleMetric();
-      byAccount.addDimension(ACCOUNT_DIMENSION, message.accountId);
-      byAccount.addMetric(METRIC.accountFailures, MetricUnit.Count, 1);
-      const retry = outcome.retryable && receiveCount < PLANNING_MAX_RECEIVE_COUNT;
-      logger.error(
-        retry
+      // The alarm's metric counts an account that this run gives up on, not a throttle that SQS's
+      // next delivery may get past, and never a dry run.
+      if (!message.dryRun && again) metrics.addMetric(METRIC.accountRetries, MetricUnit.Count, 1);
+      if (!message.dryRun && !again) {
+        metrics.addMetric(METRIC.accountFailures, MetricUnit.Count, 1);
+        const byAccount = metrics.singleMetric();
+        byAccount.addDimension(ACCOUNT_DIMENSION, message.accountId);
+        byAccount.addMetric(METRIC.accountFailures, MetricUnit.Count, 1);
+      }
+      (message.dryRun ? logger.warn.bind(logger) : logger.error.bind(logger))(
+        again
           ? 'account could not be planned: SQS delivers the message again'
           : 'account could not be planned: the other accounts go on, the next run tries it again',
         {
@@ -87,9 +96,20 @@ export function createOrganizationPlannerHandler(deps: OrganizationPlannerDeps) 
           consecutiveFailures: outcome.consecutiveFailures,
           receiveCount,
           notified: outcome.notified,
+          dryRun: message.dryRun,
         },
       );
-      return retry;
+      return again;
+    }
+    if (outcome.status === 'finishing') {
+      metrics.addMetric(METRIC.workMessages, MetricUnit.Count, outcome.messages.length);
+      logger.info(
+        outcome.left
+          ? 'account no longer covered and nothing unfinished there: left'
+          : 'account no longer covered: its unfinished work is queued to be finished, nothing else',
+        { finishing: { queued: outcome.messages.length, left: outcome.left, dryRun: message.dryRun } },
+      );
+      return again;
     }
     const { plan } = outcome;
     if (message.startAfter === undefined) {
@@ -128,15 +148,14 @@ export function createOrganizationPlannerHandler(deps: OrganizationPlannerDeps) 
         })),
       },
     });
-    if (plan.failures.length > 0 && plan.continueAfter === undefined) {
+    if (again) {
       // The others are queued; deliver the account again so that its failed users are planned
       // (the rotator's lock and the queue's deduplication make a repeat of the others harmless).
       logger.error('users of the account could not be planned: SQS delivers the message again', {
         failed: plan.failures.map((failure) => failure.userName),
       });
-      return true;
     }
-    return false;
+    return again;
   }
 
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {

@@ -24,9 +24,8 @@ function organizationHandler(organization: NonNullable<typeof config.organizatio
     config,
     access: new MemberAccountAccess({
       memberRoleName: organization.settings.memberRoleName,
+      // No memberKeyAlias: the planner reads IAM only, and the accounts' vaults refuse to be used.
       partition: partitionOfRegion(process.env.AWS_REGION),
-      // The planner reads IAM only; its vaults are never used.
-      memberKeyAlias: 'alias/unused-by-the-planner',
     }),
     ledger,
     queue,

@@ -9,12 +9,22 @@
  * rotation failures. A deferred message's receive count still grows and after maxReceiveCount it goes
  * to the dead-letter queue, so the construct keeps the function timeout at least the batch size times
  * the budget: with users within their budget, no message is ever deferred.
+ *
+ * Organization mode: each message is worked on in its member account (AccountAccess). A message for
+ * an account the run no longer covers (`finishOnly`, or an account the settings now leave out) only
+ * finishes our unfinished work there: a rotation in flight is completed or its new key deleted, and
+ * notices are delivered (I1); nothing else is changed (I7). A member role that refuses us counts as
+ * an account failure (AccountFailures, plain and by AccountId) besides RotationFailures.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { METRIC, ROTATOR_USER_BUDGET_MS, type WorkMessage } from '../contract';
-import { InvalidMessageError } from '../domain/errors';
+import { ACCOUNT_DIMENSION, METRIC, ROTATOR_USER_BUDGET_MS, type WorkMessage } from '../contract';
+import {
+  InvalidMessageError,
+  MemberAccountUnavailableError,
+  MemberRoleAccessDeniedError,
+} from '../domain/errors';
 import { parseWorkMessage } from '../domain/messages';
 import type {
   AccessKeyVault,
@@ -26,7 +36,7 @@ import type {
   RotationLedger,
 } from '../ports';
 import { describeError } from '../services/audit';
-import { PerformedAction, rotateUser } from '../services/rotate-user';
+import { PerformedAction, rotateUser, type UserOutcome } from '../services/rotate-user';
 import { accountOfFunction, auditLogger, RotatorConfig } from './runtime';
 
 export interface RotatorDeps {
@@ -46,6 +56,8 @@ export interface RotatorDeps {
   readonly clock: Clock;
   readonly logger: Logger;
   readonly metrics: Metrics;
+  /** Told what became of each well-formed message (the in-memory organization of the scenarios records it). */
+  readonly onResult?: (message: WorkMessage, result: { outcome: UserOutcome } | { error: unknown }) => void;
 }
 
 const METRIC_OF_ACTION: Partial<Record<PerformedAction['kind'], string>> = {
@@ -60,13 +72,20 @@ export function createRotatorHandler(deps: RotatorDeps) {
   const { logger, metrics, config } = deps;
   const log = auditLogger(logger);
 
+  /** The account's member role refused us: AccountFailures, plain (the alarm's) and by AccountId. */
+  function countAccountFailure(accountId: string, count: (metric: string) => void): void {
+    count(METRIC.accountFailures);
+    const byAccount = metrics.singleMetric();
+    byAccount.addDimension(ACCOUNT_DIMENSION, accountId);
+    byAccount.addMetric(METRIC.accountFailures, MetricUnit.Count, 1);
+  }
+
   /** The IAM and secrets of the message's account. */
   async function accountOf(
     message: WorkMessage,
     context: Context,
   ): Promise<{ iam: IamDirectory; vault: AccessKeyVault }> {
-    const organization = config.organization?.settings;
-    if (!deps.access || !organization) {
+    if (!deps.access || !config.organization) {
       const ownAccount = accountOfFunction(context.invokedFunctionArn);
       if (message.accountId !== ownAccount) {
         throw new InvalidMessageError(
@@ -75,18 +94,24 @@ export function createRotatorHandler(deps: RotatorDeps) {
       }
       return { iam: deps.iam, vault: deps.vault };
     }
-    // Only the planner queues work, for the accounts it was given; a message for an account the
-    // settings leave out did not come from it.
-    if (
-      organization.excludeAccounts.includes(message.accountId) ||
-      (organization.accounts.length > 0 && !organization.accounts.includes(message.accountId))
-    ) {
-      throw new InvalidMessageError(
-        `message is for account ${message.accountId}, which the organization settings leave out`,
-      );
-    }
     // The run's session (its name is the run's plannedAt), opened once per account and run.
     return deps.access.open(message.accountId, message.plannedAt);
+  }
+
+  /**
+   * Whether only our unfinished work may be done for the message: the planner said so (an account
+   * the run no longer covers), or the settings now leave the account out (a message queued, or
+   * redelivered, from before a redeploy excluded it). Refusing it instead would strand a rotation in
+   * flight, an active key whose only secret is lost (I1).
+   */
+  function finishOnly(message: WorkMessage): boolean {
+    if (message.finishOnly) return true;
+    const organization = config.organization?.settings;
+    return (
+      organization !== undefined &&
+      (organization.excludeAccounts.includes(message.accountId) ||
+        (organization.accounts.length > 0 && !organization.accounts.includes(message.accountId)))
+    );
   }
 
   async function handleRecord(
@@ -95,8 +120,48 @@ export function createRotatorHandler(deps: RotatorDeps) {
     count: (metric: string) => void,
   ): Promise<void> {
     const message = parseWorkMessage(record.body);
-    const { iam, vault } = await accountOf(message, context);
+    let outcome: UserOutcome;
+    try {
+      outcome = await handleMessage(message, record, context, count);
+    } catch (error) {
+      deps.onResult?.(message, { error });
+      throw error;
+    }
+    deps.onResult?.(message, { outcome });
+  }
+
+  async function handleMessage(
+    message: WorkMessage,
+    record: SQSRecord,
+    context: Context,
+    count: (metric: string) => void,
+  ): Promise<UserOutcome> {
+    // Before the account is opened, so that a failure to open it is logged with them.
     logger.appendKeys({ accountId: message.accountId, userName: message.userName });
+    let ports: { iam: IamDirectory; vault: AccessKeyVault };
+    try {
+      ports = await accountOf(message, context);
+    } catch (error) {
+      if (error instanceof MemberRoleAccessDeniedError || error instanceof MemberAccountUnavailableError) {
+        countAccountFailure(message.accountId, count);
+        logger.error(
+          'account could not be opened: its member role is missing, not trusted, or the account is unavailable',
+          {
+            reason: describeError(error).message,
+            error: describeError(error),
+            roleArn: error.roleArn,
+          },
+        );
+      }
+      throw error;
+    }
+    const { iam, vault } = ports;
+    const finishing = finishOnly(message);
+    if (finishing) {
+      logger.info('account no longer covered: only unfinished work is finished for the user, nothing else', {
+        finishOnly: true,
+      });
+    }
     const outcome = await rotateUser(
       { accountId: message.accountId, userName: message.userName, dryRun: message.dryRun },
       {
@@ -107,7 +172,9 @@ export function createRotatorHandler(deps: RotatorDeps) {
         ledger: deps.ledger,
         clock: deps.clock,
         logger: log,
-        settings: config.settings,
+        // Every user out of scope: the policy's first rule still resumes our unfinished work, and
+        // the scope rule then decides nothing else (I1, I7).
+        settings: finishing ? { ...config.settings, excludePaths: ['/'] } : config.settings,
         secretPrefix: config.secretPrefix,
         holderId: `${context.awsRequestId}/${record.messageId}`,
         options: { subscribeOwners: config.subscribeOwners },
@@ -132,6 +199,7 @@ export function createRotatorHandler(deps: RotatorDeps) {
       dryRun: outcome.dryRun,
       performed: outcome.performed.map((action) => action.kind),
     });
+    return outcome;
   }
 
   return async (event: SQSEvent, context: Context): Promise<SQSBatchResponse> => {

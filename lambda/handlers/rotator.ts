@@ -37,8 +37,9 @@ export const handler = createRotatorHandler({
           memberRoleName: config.organization.settings.memberRoleName,
           partition: partitionOfRegion(process.env.AWS_REGION),
           memberKeyAlias: config.organization.memberKeyAlias,
-          ...(config.adminRoleArn ? { adminRoleArn: config.adminRoleArn } : {}),
-          readerArns: config.readerArns,
+          // No adminRoleArn or readerArns: the member key trusts only its own account's principals,
+          // so central readers could never decrypt a member secret, and naming them in its policy
+          // would only mislead (the construct refuses secretReaderArns in organization mode).
         }),
       }
     : {}),

@@ -122,6 +122,8 @@ export interface PlannerConfig {
 export interface DispatcherConfig {
   readonly organization: OrganizationSettings;
   readonly planningQueueUrl: string;
+  /** The ledger, whose account run records name the accounts earlier runs covered (one Query). */
+  readonly tableName: string;
 }
 
 export interface RotatorConfig {
@@ -175,7 +177,11 @@ export function loadDispatcherConfig(env: Env): DispatcherConfig {
       `environment variable ${ENV.organization} is not set; the KeyRotation construct sets it for the dispatcher in organization mode`,
     ]);
   }
-  return { organization, planningQueueUrl: requireEnv(env, ENV.planningQueueUrl) };
+  return {
+    organization,
+    planningQueueUrl: requireEnv(env, ENV.planningQueueUrl),
+    tableName: requireEnv(env, ENV.ledgerTableName),
+  };
 }
 
 /** An alias name of KMS: `alias/` and 1-250 letters, digits, `/_-`; not an AWS-managed `alias/aws/` one. */

@@ -12,7 +12,12 @@
  *
  * A dry run writes nothing and publishes nothing (I6): it only reads and logs.
  */
-import type { PlanningMessage } from '../contract';
+import {
+  PLANNING_MAX_RECEIVE_COUNT,
+  type PlanningMessage,
+  WORK_MESSAGE_VERSION,
+  type WorkMessage,
+} from '../contract';
 import { ThrottledError, TransientServiceError } from '../domain/errors';
 import { renderAccountUnreachableNotice } from '../domain/notices';
 import type { RotationSettings } from '../domain/settings';
@@ -29,7 +34,7 @@ import type {
 } from '../ports';
 import { AccountErrors } from './account-errors';
 import { audit, describeError } from './audit';
-import { type AccountPlan, planAccount, type PlanAccountOptions } from './plan-account';
+import { type AccountPlan, planAccount, type PlanAccountOptions, SEND_BATCH_SIZE } from './plan-account';
 
 export interface PlanMemberAccountDeps {
   readonly access: AccountAccess;
@@ -51,6 +56,15 @@ export interface PlanMemberAccountDeps {
 export type MemberAccountOutcome =
   | { readonly status: 'planned'; readonly accountId: string; readonly plan: AccountPlan }
   | {
+      /** A finish-only message: the account is no longer covered; its unfinished work was queued. */
+      readonly status: 'finishing';
+      readonly accountId: string;
+      /** Finish-only work messages queued, one per user with unfinished work. */
+      readonly messages: readonly WorkMessage[];
+      /** Nothing of ours is unfinished there: recorded `left` (else `finishing`). */
+      readonly left: boolean;
+    }
+  | {
       readonly status: 'failed';
       readonly accountId: string;
       readonly error: unknown;
@@ -70,6 +84,34 @@ export function isRetryableAccountError(error: unknown): boolean {
   return error instanceof ThrottledError || error instanceof TransientServiceError;
 }
 
+/** Whether this delivery of a planning message is the last one SQS makes (then the dead-letter queue). */
+export function isLastDelivery(receiveCount: number): boolean {
+  return receiveCount >= PLANNING_MAX_RECEIVE_COUNT;
+}
+
+/**
+ * Whether SQS should deliver the planning message again (the planner reports it as a batch item
+ * failure): the one place this is decided, for the planner handler and the in-memory organization.
+ *
+ * - An account failure worth retrying (STS throttled) is delivered again while deliveries are left.
+ *   On the last delivery it is consumed: the failure is recorded, counted and told to operators, and
+ *   the next daily run tries the account again (the dead-letter queue is for what nobody can plan).
+ * - Other account failures are consumed at once (someone must fix them; the next run tries again).
+ * - An account planned with users that could not be read is delivered again so that they are planned
+ *   (the queue's deduplication and the rotator's lock make a repeat of the others harmless); on the
+ *   last delivery SQS then gives it to the dead-letter queue, which alarms.
+ */
+export function redeliver(outcome: MemberAccountOutcome, receiveCount: number): boolean {
+  switch (outcome.status) {
+    case 'failed':
+      return outcome.retryable && !isLastDelivery(receiveCount);
+    case 'planned':
+      return outcome.plan.failures.length > 0 && outcome.plan.continueAfter === undefined;
+    case 'finishing':
+      return false;
+  }
+}
+
 /** The member role named by the error (MemberCredentials' errors carry it), if any. */
 function roleArnOf(error: unknown): string | undefined {
   const roleArn = (error as { roleArn?: unknown } | null)?.roleArn;
@@ -80,6 +122,7 @@ export async function planMemberAccount(
   message: PlanningMessage,
   deps: PlanMemberAccountDeps,
 ): Promise<MemberAccountOutcome> {
+  if (message.finishOnly) return finishLeftAccount(message, deps);
   const { accountId, dryRun, plannedAt, startAfter } = message;
   const runId = plannedAt;
   const errors = new AccountErrors();
@@ -201,4 +244,67 @@ async function accountFailed(
     );
   }
   return { status: 'failed', accountId, error, retryable, consecutiveFailures, notified: notify };
+}
+
+/**
+ * An account the run no longer covers (excluded after a rotation started there, say): nothing is
+ * opened in it here. The ledger's records of its users say what of ours is unfinished (a rotation in
+ * flight, notices not delivered); each such user gets a finish-only work message, on which the
+ * rotator finishes that work and does nothing else (I1, I7). Read consistently (whole records, not
+ * the screening index), since `left` is final: the dispatcher sends the account nothing after it.
+ * A dry run queues dry messages (they report what the rotator would finish) and records nothing.
+ * A failure of the ledger or the queue is the service's own: it propagates, SQS delivers again.
+ */
+async function finishLeftAccount(
+  message: PlanningMessage,
+  deps: PlanMemberAccountDeps,
+): Promise<MemberAccountOutcome> {
+  const { accountId, dryRun, plannedAt: runId } = message;
+  const unfinished = (await deps.ledger.loadAccount(accountId))
+    .filter((record) => record.inFlight !== undefined || record.outbox.length > 0)
+    .map((record) => record.userName)
+    .sort();
+  const messages: WorkMessage[] = unfinished.map((userName) => ({
+    version: WORK_MESSAGE_VERSION,
+    accountId,
+    userName,
+    dryRun,
+    plannedActions: ['resume'],
+    plannedAt: runId,
+    finishOnly: true,
+  }));
+  if (deps.queue) {
+    for (let start = 0; start < messages.length; start += SEND_BATCH_SIZE) {
+      await deps.queue.send(messages.slice(start, start + SEND_BATCH_SIZE));
+    }
+  }
+  const left = messages.length === 0;
+  if (!dryRun) {
+    const previous = await deps.ledger.lastAccountRun(accountId);
+    await deps.ledger.recordAccountRun({
+      accountId,
+      runId,
+      dryRun,
+      status: left ? 'left' : 'finishing',
+      at: deps.clock.now().toISOString(),
+      queued: messages.length,
+      consecutiveFailures: 0,
+      ...(previous?.lastPlannedAt !== undefined ? { lastPlannedAt: previous.lastPlannedAt } : {}),
+    });
+  }
+  audit(deps.logger, {
+    action: 'account.planned',
+    accountId,
+    runId,
+    dryRun,
+    outcome: 'planned',
+    reason: left
+      ? 'no longer covered by the run, and nothing of ours is unfinished there: left'
+      : `no longer covered by the run: ${messages.length} user(s) with unfinished work queued to finish it, nothing else`,
+    finishOnly: true,
+    accountStatus: left ? 'left' : 'finishing',
+    queued: messages.length,
+    users: unfinished,
+  });
+  return { status: 'finishing', accountId, messages, left };
 }

@@ -6,12 +6,23 @@
  * account. `FakeAccountAccess` stands for the member roles: it opens an account's ports, or fails as
  * STS does (role missing or not trusting us, throttled, account suspended).
  *
- * `runDay` is the scheduled pipeline of organization mode: dispatcher → planning queue (standard SQS,
- * redelivered on a retryable failure up to PLANNING_MAX_RECEIVE_COUNT, then its dead-letter queue) →
- * planner per message (continuations through the planning queue) → work queue → rotator per message,
- * in that account.
+ * `runDay` is the scheduled pipeline of organization mode, through the handlers themselves (their
+ * Powertools logs captured in `logger`, their EMF metrics in `metrics`): the dispatcher handler with
+ * the schedule's input → planning queue (standard SQS: a message the planner handler reports as a
+ * batch item failure is delivered again, up to PLANNING_MAX_RECEIVE_COUNT receives, then goes to its
+ * dead-letter queue) → planner handler per message (continuations through the planning queue) →
+ * work queue → rotator handler per message, in that account.
  */
-import { PLANNING_MAX_RECEIVE_COUNT, PlanningMessage, WorkMessage } from '../../lambda/contract';
+import { Logger as PowertoolsLogger } from '@aws-lambda-powertools/logger';
+import { Metrics } from '@aws-lambda-powertools/metrics';
+import type { Context, SQSRecord } from 'aws-lambda';
+import {
+  METRICS_NAMESPACE,
+  PLANNING_MAX_RECEIVE_COUNT,
+  PlanningMessage,
+  SERVICE_NAME,
+  WorkMessage,
+} from '../../lambda/contract';
 import {
   CredentialsNotYetValidError,
   MemberRoleAccessDeniedError,
@@ -21,11 +32,21 @@ import type { KeyCredentials } from '../../lambda/domain/model';
 import { secretNameFor } from '../../lambda/domain/naming';
 import { OrganizationSettings, resolveOrganizationSettings } from '../../lambda/domain/organization';
 import { resolveSettings, RotationSettings } from '../../lambda/domain/settings';
-import type { AccountAccess, AccountPorts, KeyVerifier, PlanningQueue } from '../../lambda/ports';
-import { dispatchAccounts, DispatchResult } from '../../lambda/services/dispatch-accounts';
-import type { AccountPlan, PlanAccountOptions } from '../../lambda/services/plan-account';
-import { MemberAccountOutcome, planMemberAccount } from '../../lambda/services/plan-member-account';
-import { rotateUser, RotationOptions, UserOutcome } from '../../lambda/services/rotate-user';
+import { createDispatcherHandler } from '../../lambda/handlers/dispatcher-app';
+import { createOrganizationPlannerHandler } from '../../lambda/handlers/org-planner-app';
+import { createRotatorHandler } from '../../lambda/handlers/rotator-app';
+import type {
+  AccessKeyVault,
+  AccountAccess,
+  AccountPorts,
+  IamDirectory,
+  KeyVerifier,
+  PlanningQueue,
+} from '../../lambda/ports';
+import type { DispatchResult } from '../../lambda/services/dispatch-accounts';
+import type { AccountPlan } from '../../lambda/services/plan-account';
+import type { MemberAccountOutcome } from '../../lambda/services/plan-member-account';
+import type { UserOutcome } from '../../lambda/services/rotate-user';
 import { FakeClock } from './clock';
 import { Faults } from './faults';
 import { FakeIam, FakeVerifier } from './iam';
@@ -153,6 +174,11 @@ export class FakeAccountAccess implements AccountAccess {
     if (rule?.mode === 'suspended' && account) account.state = 'ACTIVE';
   }
 
+  /** A new container: the sessions opened so far are gone, the next open assumes the role again. */
+  restart(): void {
+    this.opened.clear();
+  }
+
   async open(accountId: string, runId: string): Promise<AccountPorts> {
     const key = `${accountId}\n${runId}`;
     const cached = this.opened.get(key);
@@ -219,9 +245,93 @@ export class FakePlanningQueue implements PlanningQueue {
 export interface OrgWorldOptions {
   readonly start?: string;
   readonly settings?: Partial<RotationSettings>;
-  readonly rotationOptions?: Partial<RotationOptions>;
-  readonly planOptions?: Partial<PlanAccountOptions>;
+  /** The rotator's SUBSCRIBE_OWNERS. @default true */
+  readonly subscribeOwners?: boolean;
   readonly notifier?: FakeNotifierOptions;
+}
+
+/** A Powertools logger whose lines go to a CapturingLogger (nothing printed). */
+class CapturedPowertoolsLogger extends PowertoolsLogger {
+  constructor(private readonly sink: CapturingLogger) {
+    super({ serviceName: SERVICE_NAME, logLevel: 'DEBUG' });
+  }
+
+  protected override printLog(
+    _logLevel: number,
+    log: { prepareForPrint(): void; getAttributes(): Record<string, unknown> },
+  ): void {
+    log.prepareForPrint();
+    const { level, message, timestamp: _timestamp, ...attributes } = log.getAttributes();
+    const name = String(level).toLowerCase();
+    const method = name === 'critical' ? 'error' : (name as 'debug' | 'info' | 'warn' | 'error');
+    this.sink[method](String(message), attributes);
+  }
+}
+
+/** Powertools metrics whose EMF documents are kept in `sink` (nothing printed). */
+class CapturedMetrics extends Metrics {
+  constructor(
+    private readonly sink: Record<string, unknown>[],
+    singleMetric = false,
+  ) {
+    const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
+    super({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME, singleMetric, logger: quiet as never });
+    (this as unknown as { console: { log(line: string): void } }).console = {
+      log: (line) => this.sink.push(JSON.parse(line) as Record<string, unknown>),
+    };
+  }
+
+  override singleMetric(): Metrics {
+    return new CapturedMetrics(this.sink, true);
+  }
+}
+
+/** An account port that must never be used: the rotator's own account's, in organization mode. */
+function unusedPort<T extends object>(what: string): T {
+  return new Proxy({} as T, {
+    get: (_target, property) => () => {
+      throw new Error(`${what}.${String(property)} called: organization mode works in member accounts only`);
+    },
+  });
+}
+
+/** A Lambda context in the central account, with the time left that `remainingMs` says. */
+function centralContext(functionName: string, requestId: string, remainingMs: () => number): Context {
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:eu-west-1:${CENTRAL_ACCOUNT_ID}:function:${functionName}`,
+    memoryLimitInMB: '512',
+    awsRequestId: requestId,
+    logGroupName: `/aws/lambda/${functionName}`,
+    logStreamName: '2026/01/01/[$LATEST]org-world',
+    getRemainingTimeInMillis: remainingMs,
+    done: () => undefined,
+    fail: () => undefined,
+    succeed: () => undefined,
+  };
+}
+
+/** An SQS record as Lambda's event source delivers it (FIFO attributes when a group is given). */
+function sqsRecord(messageId: string, body: unknown, receiveCount: number, groupId?: string): SQSRecord {
+  return {
+    messageId,
+    receiptHandle: `handle-${messageId}`,
+    body: JSON.stringify(body),
+    attributes: {
+      ApproximateReceiveCount: String(receiveCount),
+      SentTimestamp: '1767232800000',
+      SenderId: 'AROAEXAMPLE:org-world',
+      ApproximateFirstReceiveTimestamp: '1767232800001',
+      ...(groupId !== undefined ? { MessageGroupId: groupId, MessageDeduplicationId: messageId } : {}),
+    },
+    messageAttributes: {},
+    md5OfBody: 'not-checked',
+    eventSource: 'aws:sqs',
+    eventSourceARN: `arn:aws:sqs:eu-west-1:${CENTRAL_ACCOUNT_ID}:org-world`,
+    awsRegion: 'eu-west-1',
+  };
 }
 
 /** How one account fared in one day. */
@@ -235,6 +345,8 @@ export interface AccountDay {
   readonly outcomes: UserOutcome[];
   /** Work messages the rotator failed (thrown), with why. */
   readonly failures: { readonly userName: string; readonly error: unknown }[];
+  /** Planning messages of the account the planner handler asked SQS to deliver again (batch item failures). */
+  readonly redelivered: number;
 }
 
 export interface OrgDay {
@@ -259,14 +371,17 @@ export class OrgWorld {
   readonly members = new Map<string, MemberAccount>();
   readonly ledger: FakeLedger;
   readonly notifier: FakeNotifier;
+  /** Every log line of the handlers (and of the services they call). */
   readonly logger = new CapturingLogger();
+  /** Every EMF document the handlers published. */
+  readonly metrics: Record<string, unknown>[] = [];
   readonly settings: RotationSettings;
   readonly access: FakeAccountAccess;
   readonly verifier: OrgVerifier;
   readonly planningQueue: FakePlanningQueue;
   readonly workQueue: FakeQueue;
   organizationSettings: OrganizationSettings = resolveOrganizationSettings({});
-  private holderCounter = 0;
+  private invocations = 0;
 
   constructor(private readonly options: OrgWorldOptions = {}) {
     this.clock = new FakeClock(options.start ?? '2026-01-01T02:00:00Z');
@@ -312,103 +427,176 @@ export class OrgWorld {
     return member;
   }
 
-  /** The organization settings (validated as the construct does). */
+  /** The organization settings (validated as the construct does); the next runDay's functions read them. */
   configure(input: unknown): void {
     this.organizationSettings = resolveOrganizationSettings(input);
+  }
+
+  /** The sum of a metric's values in the EMF documents published, optionally only those of one account. */
+  metricTotal(name: string, accountId?: string): number {
+    return this.metrics
+      .filter((doc) => (accountId === undefined ? doc.AccountId === undefined : doc.AccountId === accountId))
+      .map((doc) => doc[name])
+      .flatMap((value) =>
+        Array.isArray(value) ? (value as number[]) : value === undefined ? [] : [value as number],
+      )
+      .reduce((sum, value) => sum + value, 0);
+  }
+
+  private observability() {
+    return { logger: new CapturedPowertoolsLogger(this.logger), metrics: new CapturedMetrics(this.metrics) };
+  }
+
+  /** The dispatcher as deployed (functions built from the current settings, as after a deploy). */
+  dispatcher() {
+    return createDispatcherHandler({
+      config: {
+        organization: this.organizationSettings,
+        planningQueueUrl: PLANNING_QUEUE_URL,
+        tableName: LEDGER_TABLE,
+      },
+      directory: this.organization,
+      queue: this.planningQueue,
+      runs: this.ledger,
+      clock: this.clock,
+      ...this.observability(),
+    });
+  }
+
+  /** The planner of organization mode as deployed; `onOutcome` is told each delivery's outcome. */
+  planner(onOutcome?: (outcome: MemberAccountOutcome, message: PlanningMessage) => void) {
+    return createOrganizationPlannerHandler({
+      config: {
+        tableName: LEDGER_TABLE,
+        queueUrl: WORK_QUEUE_URL,
+        settings: this.settings,
+        organization: {
+          settings: this.organizationSettings,
+          planningQueueUrl: PLANNING_QUEUE_URL,
+          topicArn: `arn:aws:sns:eu-west-1:${CENTRAL_ACCOUNT_ID}:iam-key-rotation`,
+          kmsKeyArn: `arn:aws:kms:eu-west-1:${CENTRAL_ACCOUNT_ID}:key/org-world`,
+        },
+      },
+      access: this.access,
+      ledger: this.ledger,
+      queue: this.workQueue,
+      planningQueue: this.planningQueue,
+      notifier: this.notifier,
+      clock: this.clock,
+      ...this.observability(),
+      ...(onOutcome ? { onOutcome } : {}),
+    });
+  }
+
+  /** The rotator of organization mode as deployed; `onResult` is told what became of each message. */
+  rotator(onResult?: (message: WorkMessage, result: { outcome: UserOutcome } | { error: unknown }) => void) {
+    return createRotatorHandler({
+      config: {
+        tableName: LEDGER_TABLE,
+        topicArn: `arn:aws:sns:eu-west-1:${CENTRAL_ACCOUNT_ID}:iam-key-rotation`,
+        secretPrefix: ORG_SECRET_PREFIX,
+        kmsKeyArn: `arn:aws:kms:eu-west-1:${CENTRAL_ACCOUNT_ID}:key/org-world`,
+        settings: this.settings,
+        subscribeOwners: this.options.subscribeOwners ?? true,
+        readerArns: [],
+        serviceRoleArn: `arn:aws:iam::${CENTRAL_ACCOUNT_ID}:role/iam-key-rotation-rotator`,
+        ownerTopicPrefix: 'iam-key-rotation-owner-',
+        organization: {
+          settings: this.organizationSettings,
+          memberKeyAlias: 'alias/iam-key-rotation-member',
+        },
+      },
+      iam: unusedPort<IamDirectory>("the central account's IAM"),
+      vault: unusedPort<AccessKeyVault>("the central account's vault"),
+      access: this.access,
+      verifier: this.verifier,
+      notifier: this.notifier,
+      ledger: this.ledger,
+      clock: this.clock,
+      ...this.observability(),
+      ...(onResult ? { onResult } : {}),
+    });
+  }
+
+  /** One work message through the rotator handler (a fresh invocation); true when it was reported failed. */
+  async rotate(
+    message: WorkMessage,
+    onResult?: (message: WorkMessage, result: { outcome: UserOutcome } | { error: unknown }) => void,
+    receiveCount = 1,
+  ): Promise<boolean> {
+    const id = `${++this.invocations}`;
+    const response = await this.rotator(onResult)(
+      {
+        Records: [sqsRecord(`work-${id}`, message, receiveCount, `${message.accountId}/${message.userName}`)],
+      },
+      centralContext('rotator', `rotator-${id}`, () => 900_000),
+    );
+    return response.batchItemFailures.length > 0;
   }
 
   /** The scheduled pipeline of organization mode for one day (see the header). */
   async runDay(options: RunDayOptions = {}): Promise<OrgDay> {
     const dryRun = options.dryRun ?? false;
     const runId = this.clock.now().toISOString();
-    const dispatch = await dispatchAccounts(
-      { plannedAt: runId, dryRun },
-      {
-        directory: this.organization,
-        settings: this.organizationSettings,
-        queue: this.planningQueue,
-        logger: this.logger,
-      },
+    // The schedule's input (organization mode): its scheduled time is the run's id.
+    const dispatch = await this.dispatcher()(
+      { dryRun, scheduledAt: runId },
+      centralContext('dispatcher', `dispatcher-${++this.invocations}`, () => 60_000),
     );
     const accounts = new Map<string, AccountDay>();
-    const day = (accountId: string): AccountDay => {
+    const day = (accountId: string): AccountDay & { redelivered: number } => {
       let found = accounts.get(accountId);
       if (!found) {
-        found = { accountId, deliveries: [], plans: [], outcomes: [], failures: [] };
+        found = { accountId, deliveries: [], plans: [], outcomes: [], failures: [], redelivered: 0 };
         accounts.set(accountId, found);
       }
-      return found;
+      return found as AccountDay & { redelivered: number };
     };
     const deadLetters: PlanningMessage[] = [];
     const workFrom = this.workQueue.messages.length;
 
-    // The planners: SQS delivers each planning message until it is consumed or has been received
-    // PLANNING_MAX_RECEIVE_COUNT times (then the dead-letter queue takes it).
-    for (let next = this.planningQueue.waiting.shift(); next; next = this.planningQueue.waiting.shift()) {
-      next.receiveCount++;
-      const { message } = next;
-      const outcome = await planMemberAccount(message, {
-        access: this.access,
-        ledger: this.ledger,
-        queue: this.workQueue,
-        clock: this.clock,
-        logger: this.logger,
-        settings: this.settings,
-        notifier: this.notifier,
-        options: this.options.planOptions,
-        timeLeftMs: plannerBudget(options.usersPerPlannerInvocation),
-        lastAttempt: next.receiveCount >= PLANNING_MAX_RECEIVE_COUNT,
-      });
+    // The planners: one invocation per delivery (batch size 1). SQS delivers a message again when
+    // the handler reports it failed, until it has been received PLANNING_MAX_RECEIVE_COUNT times; then
+    // the dead-letter queue takes it.
+    const planner = this.planner((outcome, message) => {
       const account = day(message.accountId);
       account.deliveries.push(outcome);
-      if (outcome.status === 'planned') {
-        account.plans.push(outcome.plan);
-        if (outcome.plan.continueAfter !== undefined) {
-          // As the planner handler does: the run continues in a new message, not a self-invocation.
-          await this.planningQueue.send([{ ...message, startAfter: outcome.plan.continueAfter }]);
-        }
-      } else if (outcome.retryable) {
-        // A batch item failure: SQS delivers the message again, or gives it to the dead-letter queue.
+      if (outcome.status === 'planned') account.plans.push(outcome.plan);
+    });
+    for (let next = this.planningQueue.waiting.shift(); next; next = this.planningQueue.waiting.shift()) {
+      next.receiveCount++;
+      const id = `${++this.invocations}`;
+      const response = await planner(
+        { Records: [sqsRecord(`planning-${id}`, next.message, next.receiveCount)] },
+        centralContext('planner', `planner-${id}`, plannerBudget(options.usersPerPlannerInvocation)),
+      );
+      if (response.batchItemFailures.length > 0) {
+        day(next.message.accountId).redelivered++;
         if (next.receiveCount < PLANNING_MAX_RECEIVE_COUNT) this.planningQueue.waiting.push(next);
-        else deadLetters.push(message);
+        else deadLetters.push(next.message);
       }
     }
 
     // The rotators: one user per work message, in the message's account.
     const workMessages = this.workQueue.messages.slice(workFrom);
     for (const message of workMessages) {
-      const account = day(message.accountId);
-      try {
-        const ports = await this.access.open(message.accountId, message.plannedAt);
-        account.outcomes.push(
-          await rotateUser(
-            { accountId: message.accountId, userName: message.userName, dryRun: message.dryRun },
-            {
-              iam: ports.iam,
-              vault: ports.vault,
-              verifier: this.verifier,
-              notifier: this.notifier,
-              ledger: this.ledger,
-              clock: this.clock,
-              logger: this.logger,
-              settings: this.settings,
-              secretPrefix: ORG_SECRET_PREFIX,
-              holderId: `rotator-${++this.holderCounter}`,
-              options: this.options.rotationOptions,
-            },
-          ),
-        );
-      } catch (error) {
-        account.failures.push({ userName: message.userName, error });
-      }
+      await this.rotate(message, (handled, result) => {
+        const account = day(handled.accountId);
+        if ('outcome' in result) account.outcomes.push(result.outcome);
+        else account.failures.push({ userName: handled.userName, error: result.error });
+      });
     }
     return { runId, dispatch, accounts, deadLetters, workMessages };
   }
 }
 
+const LEDGER_TABLE = 'iam-key-rotation-ledger';
+const PLANNING_QUEUE_URL = `https://sqs.eu-west-1.amazonaws.com/${CENTRAL_ACCOUNT_ID}/iam-key-rotation-planning`;
+const WORK_QUEUE_URL = `https://sqs.eu-west-1.amazonaws.com/${CENTRAL_ACCOUNT_ID}/iam-key-rotation-work.fifo`;
+
 /** A planner invocation's time left: plenty for `users` users, then short (undefined: no limit). */
-function plannerBudget(users: number | undefined): (() => number) | undefined {
-  if (users === undefined) return undefined;
+function plannerBudget(users: number | undefined): () => number {
+  if (users === undefined) return () => 900_000;
   let asked = 0;
   return () => (++asked < users ? 900_000 : 0);
 }

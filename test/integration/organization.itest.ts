@@ -473,6 +473,7 @@ function dispatcherHandler() {
     config: dispatcherConfig,
     directory: new OrganizationsAdapter(),
     queue: new SqsPlanningQueue(dispatcherConfig.planningQueueUrl),
+    runs: new DynamoLedger(dispatcherConfig.tableName),
     clock: clockAhead,
     ...observability(),
   });
@@ -732,6 +733,7 @@ beforeAll(async () => {
   dispatcherConfig = loadDispatcherConfig({
     [ENV.organization]: organization,
     [ENV.planningQueueUrl]: planningQueueUrl,
+    [ENV.ledgerTableName]: TABLE,
   });
   plannerConfig = loadPlannerConfig(
     environmentOf('KeyRotationPlanner', {

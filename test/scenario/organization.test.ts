@@ -23,7 +23,7 @@
  * ledger record filed under the wrong one, shows.
  */
 import { inspect } from 'node:util';
-import { PLANNING_MAX_RECEIVE_COUNT } from '../../lambda/contract';
+import { METRIC, PLANNING_MAX_RECEIVE_COUNT } from '../../lambda/contract';
 import { MemberRoleAccessDeniedError, MemberSessionUnavailableError } from '../../lambda/domain/errors';
 import type { KeyCredentials } from '../../lambda/domain/model';
 import { ActionKind, KEY_CHANGING_ACTIONS } from '../../lambda/domain/policy';
@@ -461,15 +461,21 @@ describe('an account that cannot be reached', () => {
       expect(victim.faults.calls.filter((op) => op !== 'sts:AssumeRole')).toEqual([]);
 
       const deliveries = day1.accounts.get(victim.accountId)!.deliveries;
-      // Retryable: SQS delivers it again, up to the maximum, then the dead-letter queue; the
-      // operators hear of it on the last delivery only. Otherwise it is consumed at once.
+      // Retryable: SQS delivers it again up to the maximum; on the last delivery the planner consumes
+      // it (recorded, counted, told to operators; the next run tries again), so nothing reaches the
+      // dead-letter queue. Otherwise it is consumed at once.
       expect(deliveries).toHaveLength(retryable ? PLANNING_MAX_RECEIVE_COUNT : 1);
       expect(deliveries.map((outcome) => outcome.status === 'failed' && outcome.notified)).toEqual(
         retryable ? [false, false, true] : [true],
       );
-      expect(day1.deadLetters.map((message) => message.accountId)).toEqual(
-        retryable ? [victim.accountId] : [],
+      expect(day1.accounts.get(victim.accountId)!.redelivered).toBe(
+        retryable ? PLANNING_MAX_RECEIVE_COUNT - 1 : 0,
       );
+      expect(day1.deadLetters).toEqual([]);
+      // The alarm's metric counts the account once, on the delivery that gave up; retries apart.
+      expect(world.metricTotal(METRIC.accountFailures)).toBe(1);
+      expect(world.metricTotal(METRIC.accountFailures, victim.accountId)).toBe(1);
+      expect(world.metricTotal(METRIC.accountRetries)).toBe(retryable ? PLANNING_MAX_RECEIVE_COUNT - 1 : 0);
       const last = deliveries[deliveries.length - 1]!;
       expect(last).toMatchObject({ status: 'failed', retryable, consecutiveFailures: 1 });
       expect(last.status === 'failed' && last.error).toBeInstanceOf(
@@ -509,8 +515,16 @@ describe('an account that cannot be reached', () => {
         expect(day2.dispatch.skipped).toContainEqual(
           expect.objectContaining({ accountId: victim.accountId, reason: 'not-active' }),
         );
-        expect(day2.accounts.has(victim.accountId)).toBe(false);
-        expect(world.ledger.peekAccountRun(victim.accountId)?.consecutiveFailures).toBe(1);
+        // No longer covered: finished from the ledger alone (nothing of ours unfinished there), left.
+        expect(day2.dispatch.finishing.map((account) => account.accountId)).toEqual([victim.accountId]);
+        expect(day2.accounts.get(victim.accountId)!.deliveries).toEqual([
+          expect.objectContaining({ status: 'finishing', left: true, messages: [] }),
+        ]);
+        expect(world.ledger.peekAccountRun(victim.accountId)).toMatchObject({
+          runId: day2.runId,
+          status: 'left',
+        });
+        expect(victim.faults.count('sts:AssumeRole')).toBe(1);
       } else {
         expect(world.ledger.peekAccountRun(victim.accountId)).toMatchObject({
           runId: day2.runId,

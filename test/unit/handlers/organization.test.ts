@@ -15,6 +15,7 @@ import { createDispatcherHandler } from '../../../lambda/handlers/dispatcher-app
 import { createOrganizationPlannerHandler } from '../../../lambda/handlers/org-planner-app';
 import { createRotatorHandler } from '../../../lambda/handlers/rotator-app';
 import { CENTRAL_ACCOUNT_ID, ORG_SECRET_PREFIX, OrgWorld, type MemberAccount } from '../../fakes/org-world';
+import { secretLossProblems } from '../../fakes/invariants';
 import { captureOutput, fifoRecord, lambdaContext } from './lambda-context';
 
 const PLANNED_AT = '2026-01-01T02:00:00.000Z';
@@ -120,9 +121,10 @@ describe('dispatcher', () => {
   test('queues one planning message per selected account, for the run starting now, and counts them', async () => {
     const { world, a, b } = organization();
     const dispatcher = createDispatcherHandler({
-      config: { organization: world.organizationSettings, planningQueueUrl: 'unused' },
+      config: { organization: world.organizationSettings, planningQueueUrl: 'unused', tableName: 'ledger' },
       directory: world.organization,
       queue: world.planningQueue,
+      runs: world.ledger,
       clock: world.clock,
       ...observability(),
     });
@@ -140,9 +142,10 @@ describe('dispatcher', () => {
   test('a dry run queues dry planning messages', async () => {
     const { world } = organization();
     const dispatcher = createDispatcherHandler({
-      config: { organization: world.organizationSettings, planningQueueUrl: 'unused' },
+      config: { organization: world.organizationSettings, planningQueueUrl: 'unused', tableName: 'ledger' },
       directory: world.organization,
       queue: world.planningQueue,
+      runs: world.ledger,
       clock: world.clock,
       ...observability(),
     });
@@ -156,9 +159,10 @@ describe('dispatcher', () => {
     const { world } = organization();
     world.organization.inUse = false;
     const dispatcher = createDispatcherHandler({
-      config: { organization: world.organizationSettings, planningQueueUrl: 'unused' },
+      config: { organization: world.organizationSettings, planningQueueUrl: 'unused', tableName: 'ledger' },
       directory: world.organization,
       queue: world.planningQueue,
+      runs: world.ledger,
       clock: world.clock,
       ...observability(),
     });
@@ -370,17 +374,143 @@ describe('rotator (organization mode)', () => {
     expect(world.access.sessions).toEqual([{ accountId: b.accountId, runId: PLANNED_AT }]);
   });
 
-  test('refuses a message for an account the settings exclude, touching nothing there', async () => {
-    const { world, excluded } = organization();
+  /** Delivers one work message for deploy-bot in the account to a rotator built from the current settings. */
+  async function deliver(
+    world: OrgWorld,
+    accountId: string,
+    id: string,
+    receiveCount = 1,
+    body = work(accountId),
+  ) {
+    return rotatorFor(world)(
+      { Records: [fifoRecord(id, body, `${accountId}/deploy-bot`, receiveCount)] },
+      { ...centralContext('rotator', 900_000), awsRequestId: `req-${id}` },
+    );
+  }
 
-    const response = await rotatorFor(world)(
-      { Records: [fifoRecord('w1', work(excluded.accountId), `${excluded.accountId}/deploy-bot`)] },
-      centralContext('rotator', 900_000),
+  /** A rotation of deploy-bot in flight in the account: the rotator crashed right after CreateAccessKey. */
+  async function crashAfterCreateAccessKey(world: OrgWorld, member: MemberAccount): Promise<void> {
+    member.faults.inject('iam:CreateAccessKey', 'crash-after');
+    const crashed = await deliver(world, member.accountId, 'w1');
+    expect(crashed.batchItemFailures).toEqual([{ itemIdentifier: 'w1' }]);
+    expect(world.ledger.peek(member.accountId, 'deploy-bot')?.inFlight).toMatchObject({ phase: 'intent' });
+    expect(member.iam.apiCreatedKeys()).toHaveLength(1);
+    // The process is gone; a new container takes the next delivery, once the lock's lease has run out.
+    member.faults.restart();
+    world.access.restart();
+    world.clock.advance(16 * 60_000);
+  }
+
+  function keysOf(member: MemberAccount): string {
+    return JSON.stringify(
+      member.iam.users.get('deploy-bot')!.keys.map((key) => [key.accessKeyId, key.status, key.createDate]),
+    );
+  }
+
+  test('a message for an account the settings now exclude, with nothing unfinished: no action at all there', async () => {
+    const { world, excluded } = organization();
+    const before = keysOf(excluded);
+
+    const response = await deliver(world, excluded.accountId, 'w1');
+
+    // Consumed (not refused into the dead-letter queue), and nothing done: the key is due, yet not rotated.
+    expect(response.batchItemFailures).toEqual([]);
+    expect(keysOf(excluded)).toBe(before);
+    expect(excluded.writes()).toEqual([]);
+    expect(excluded.vault.secrets.size).toBe(0);
+    expect(world.notifier.published).toEqual([]);
+    expect(world.ledger.peek(excluded.accountId, 'deploy-bot')).toBeUndefined();
+    const processed = output.lines().find((line) => line.message === 'user processed');
+    expect(processed).toMatchObject({ accountId: excluded.accountId, status: 'nothing-due', performed: [] });
+  });
+
+  test('an account excluded after a rotation started there: the redelivery finishes it (I1) and changes nothing else (I7)', async () => {
+    const { world, b } = organization();
+    await crashAfterCreateAccessKey(world, b);
+    const [oldKey] = b.iam.users.get('deploy-bot')!.keys;
+    // A redeploy excludes the account while the message waits for its next delivery.
+    world.configure({ ...world.organizationSettings, excludeAccounts: [b.accountId] });
+
+    const response = await deliver(world, b.accountId, 'w1', 2);
+
+    expect(response.batchItemFailures).toEqual([]);
+    // The orphan key (created, its secret lost with the process, never used) is deleted: no key
+    // without its secret (I1); the old key is untouched and no rotation is started again (I7).
+    expect(secretLossProblems(b)).toEqual([]);
+    expect(b.iam.users.get('deploy-bot')!.keys).toEqual([oldKey]);
+    expect(oldKey).toMatchObject({ status: 'Active' });
+    expect(b.faults.count('iam:CreateAccessKey')).toBe(1);
+    expect(b.writes().filter((op) => op !== 'iam:CreateAccessKey')).toEqual(['iam:DeleteAccessKey']);
+    const record = world.ledger.peek(b.accountId, 'deploy-bot');
+    expect([record?.inFlight, record?.lock]).toEqual([undefined, undefined]);
+    expect(record?.history.map((entry) => entry.action)).toEqual(['rotation.started', 'rotation.recovered']);
+    expect(world.notifier.published.filter((notice) => notice.event === 'key.rotated')).toEqual([]);
+  });
+
+  test('a finish-only message for a covered account also only finishes our work', async () => {
+    const { world, a } = organization();
+    const before = keysOf(a);
+
+    const response = await deliver(
+      world,
+      a.accountId,
+      'w1',
+      1,
+      JSON.stringify({
+        ...(JSON.parse(work(a.accountId)) as object),
+        plannedActions: ['resume'],
+        finishOnly: true,
+      }),
     );
 
-    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'w1' }]);
-    expect(output.text()).toContain('which the organization settings leave out');
-    expect(excluded.faults.calls).toEqual([]);
-    expect(world.access.sessions).toEqual([]);
+    expect(response.batchItemFailures).toEqual([]);
+    expect(keysOf(a)).toBe(before);
+    expect(a.writes()).toEqual([]);
+  });
+
+  test('a member role gone mid-rotation: the message fails as an account failure; with the role back, the next delivery repairs (I1)', async () => {
+    const { world, b } = organization();
+    await crashAfterCreateAccessKey(world, b);
+    world.access.fail(b.accountId, 'no-role');
+    const before = output.lines().length;
+
+    const refused = await deliver(world, b.accountId, 'w1', 2);
+
+    expect(refused.batchItemFailures).toEqual([{ itemIdentifier: 'w1' }]);
+    const docs = emf(output).filter((doc) => METRIC.accountFailures in doc.values);
+    expect(docs).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({
+          dimensions: ['service'],
+          values: expect.objectContaining({
+            [METRIC.accountFailures]: 1,
+            [METRIC.rotationFailures]: 1,
+          }) as unknown,
+        }),
+        expect.objectContaining({ accountId: b.accountId, values: { [METRIC.accountFailures]: 1 } }),
+      ]),
+    );
+    // The failure to open the account is logged with the account and the user.
+    const failed = output
+      .lines()
+      .slice(before)
+      .find((line) => String(line.message).startsWith('account could not be opened'));
+    expect(failed).toMatchObject({
+      accountId: b.accountId,
+      userName: 'deploy-bot',
+      roleArn: b.roleArn,
+      error: { name: 'MemberRoleAccessDeniedError' },
+    });
+
+    world.access.clear(b.accountId);
+    const repaired = await deliver(world, b.accountId, 'w1', 3);
+
+    expect(repaired.batchItemFailures).toEqual([]);
+    expect(secretLossProblems(b)).toEqual([]);
+    expect(world.ledger.peek(b.accountId, 'deploy-bot')?.inFlight).toBeUndefined();
+    // Still covered: after the repair the due rotation is carried out, its secret stored in the account.
+    const created = b.iam.users.get('deploy-bot')!.keys.filter((key) => key.createdByApi);
+    expect(created).toHaveLength(1);
+    expect(b.vault.readStage(b.secretName('deploy-bot'))?.accessKeyId).toBe(created[0]!.accessKeyId);
   });
 });

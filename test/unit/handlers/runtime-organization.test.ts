@@ -47,16 +47,24 @@ describe('one account: without ORGANIZATION_SETTINGS nothing changes', () => {
       `environment variable ${ENV.organization} is not set`,
     );
   });
+
+  test('the dispatcher needs the ledger (the accounts earlier runs covered), named when missing', () => {
+    expect(() =>
+      loadDispatcherConfig({ [ENV.organization]: ORGANIZATION, [ENV.planningQueueUrl]: PLANNING_QUEUE }),
+    ).toThrow(`environment variable ${ENV.ledgerTableName} is not set`);
+  });
 });
 
 describe('organization mode', () => {
-  test('the dispatcher reads the settings (construct-only props dropped) and the planning queue', () => {
+  test('the dispatcher reads the settings (construct-only props dropped), the planning queue and the ledger', () => {
     const config = loadDispatcherConfig({
       [ENV.organization]: ORGANIZATION,
       [ENV.planningQueueUrl]: PLANNING_QUEUE,
+      [ENV.ledgerTableName]: 'ledger',
     });
 
     expect(config.planningQueueUrl).toBe(PLANNING_QUEUE);
+    expect(config.tableName).toBe('ledger');
     expect(config.organization).toMatchObject({
       memberRoleName: 'key-rotation-member',
       includeOus: ['ou-ab12-cdef3456'],
@@ -116,7 +124,11 @@ describe('organization mode', () => {
     'a bad value (%s) fails at cold start with the variable and the setting named',
     (_name, raw, message) => {
       const load = () =>
-        loadDispatcherConfig({ [ENV.organization]: raw, [ENV.planningQueueUrl]: PLANNING_QUEUE });
+        loadDispatcherConfig({
+          [ENV.organization]: raw,
+          [ENV.planningQueueUrl]: PLANNING_QUEUE,
+          [ENV.ledgerTableName]: 'ledger',
+        });
 
       expect(load).toThrow(ConfigError);
       expect(load).toThrow(message);

@@ -4,13 +4,15 @@ import {
   DEFAULT_ORGANIZATION_SETTINGS,
   type OrganizationSettings,
 } from '../../../lambda/domain/organization';
-import type { PlanningQueue } from '../../../lambda/ports';
+import type { AccountRunRecord, PlanningQueue } from '../../../lambda/ports';
 import { dispatchAccounts, type DispatchDeps } from '../../../lambda/services/dispatch-accounts';
 import { Faults } from '../../fakes/faults';
 import { CapturingLogger } from '../../fakes/logger';
+import { FakeLedger } from '../../fakes/ledger';
 import { FakeOrganization } from '../../fakes/organization';
 
 const RUN = '2026-01-01T02:00:00.000Z';
+const EARLIER_RUN = '2025-12-31T02:00:00.000Z';
 
 /** The planning queue in memory: each send as one batch, through Faults. */
 class MemoryPlanningQueue implements PlanningQueue {
@@ -30,13 +32,21 @@ function setUp() {
   const org = new FakeOrganization();
   const queue = new MemoryPlanningQueue();
   const logger = new CapturingLogger();
+  const ledgerFaults = new Faults();
+  const ledger = new FakeLedger(ledgerFaults);
   const deps = (settings: Partial<OrganizationSettings> = {}): DispatchDeps => ({
     directory: org,
     settings: { ...DEFAULT_ORGANIZATION_SETTINGS, ...settings },
     queue,
+    runs: ledger,
     logger,
   });
-  return { org, queue, logger, deps };
+  return { org, queue, logger, ledger, ledgerFaults, deps };
+}
+
+/** An account's last run as the planner records it. */
+function run(accountId: string, status: AccountRunRecord['status'], runId = EARLIER_RUN): AccountRunRecord {
+  return { accountId, runId, dryRun: false, status, at: runId, consecutiveFailures: 0 };
 }
 
 describe('dispatchAccounts', () => {
@@ -181,5 +191,92 @@ describe('dispatchAccounts', () => {
     // Assert
     expect(error).toBeInstanceOf(ThrottledError);
     expect(logger.audits('accounts.dispatched')).toEqual([]);
+  });
+
+  test('an account no longer covered whose last run is not left gets a finish-only message; left ones none', async () => {
+    // Arrange: four accounts planned before; now one is excluded, one suspended, one moved out of
+    // the listing altogether (left the organization), and one was already left.
+    const { org, queue, logger, ledger, ledgerFaults, deps } = setUp();
+    const kept = org.addAccount(org.rootId, { name: 'kept' });
+    const excluded = org.addAccount(org.rootId, { name: 'excluded' });
+    const suspended = org.addAccount(org.rootId, { name: 'gone', state: 'SUSPENDED' });
+    const departed = '444455556666';
+    const alreadyLeft = org.addAccount(org.rootId, { name: 'old' });
+    await ledger.recordAccountRun(run(kept, 'planned'));
+    await ledger.recordAccountRun(run(excluded, 'planned'));
+    await ledger.recordAccountRun(run(suspended, 'failed'));
+    await ledger.recordAccountRun(run(departed, 'finishing'));
+    await ledger.recordAccountRun(run(alreadyLeft, 'left'));
+
+    // Act
+    const result = await dispatchAccounts(
+      { plannedAt: RUN, dryRun: false },
+      deps({ excludeAccounts: [excluded, alreadyLeft] }),
+    );
+
+    // Assert
+    const finishOnly = [excluded, suspended, departed].sort();
+    expect(queue.messages).toEqual([
+      { version: PLANNING_MESSAGE_VERSION, accountId: kept, dryRun: false, plannedAt: RUN },
+      ...finishOnly.map((accountId) => ({
+        version: PLANNING_MESSAGE_VERSION,
+        accountId,
+        dryRun: false,
+        plannedAt: RUN,
+        finishOnly: true,
+      })),
+    ]);
+    expect(result.finishing.map((account) => [account.accountId, account.lastStatus])).toEqual(
+      finishOnly.map((accountId) => [
+        accountId,
+        accountId === excluded ? 'planned' : accountId === suspended ? 'failed' : 'finishing',
+      ]),
+    );
+    expect(result.queued).toBe(4);
+    expect(ledgerFaults.count('dynamodb:Query')).toBe(1);
+    expect(logger.audits('accounts.dispatched')).toEqual([
+      expect.objectContaining({
+        selected: 1,
+        finishing: finishOnly.map((accountId) => expect.objectContaining({ accountId }) as unknown),
+        reason: expect.stringContaining('3 no longer covered queued to finish unfinished work') as unknown,
+      }),
+    ]);
+  });
+
+  test('a dry run sends the finish-only messages as dry ones (it reports what the real run would finish)', async () => {
+    // Arrange
+    const { org, queue, ledger, deps } = setUp();
+    const excluded = org.addAccount(org.rootId);
+    await ledger.recordAccountRun(run(excluded, 'planned'));
+
+    // Act
+    await dispatchAccounts({ plannedAt: RUN, dryRun: true }, deps({ excludeAccounts: [excluded] }));
+
+    // Assert
+    expect(queue.messages).toEqual([
+      {
+        version: PLANNING_MESSAGE_VERSION,
+        accountId: excluded,
+        dryRun: true,
+        plannedAt: RUN,
+        finishOnly: true,
+      },
+    ]);
+  });
+
+  test('a ledger that cannot be read fails the dispatch before anything is queued', async () => {
+    // Arrange
+    const { org, queue, ledgerFaults, deps } = setUp();
+    org.addAccount();
+    ledgerFaults.inject('dynamodb:Query', 'throttle');
+
+    // Act
+    const error = await dispatchAccounts({ plannedAt: RUN, dryRun: false }, deps()).catch(
+      (caught: unknown) => caught,
+    );
+
+    // Assert
+    expect(error).toBeInstanceOf(ThrottledError);
+    expect(queue.messages).toEqual([]);
   });
 });
