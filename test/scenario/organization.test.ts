@@ -634,6 +634,92 @@ describe('an account that cannot be reached', () => {
 
 // ---------------------------------------------------------------------------------------------------
 
+describe('an account excluded while a rotation is in flight there (I1, I7)', () => {
+  test('the rotation is finished by the next runs, nothing else is changed there, and the account ends left', async () => {
+    const org = organization(dueUsers);
+    const { world } = org;
+    const victim = org.selected.get('prod-b')!;
+    const oldKey = victim.iam.users.get('svc-app')!.keys[0]!;
+    const freshBefore = JSON.stringify(victim.iam.users.get('svc-fresh')!.keys);
+
+    // Day 1: the rotator dies right after iam:CreateAccessKey in the account: the new key exists, its
+    // secret (the response) died with the process; the ledger holds the intent.
+    victim.faults.inject('iam:CreateAccessKey', 'crash-after');
+    const day1 = await world.runDay();
+    expect(day1.accounts.get(victim.accountId)!.failures.map((failure) => failure.userName)).toEqual([
+      'svc-app',
+    ]);
+    expect(victim.iam.apiCreatedKeys()).toHaveLength(1);
+    expect(world.ledger.peek(victim.accountId, 'svc-app')?.inFlight).toMatchObject({ phase: 'intent' });
+    victim.faults.restart();
+    world.access.restart();
+
+    // A redeploy excludes the account.
+    world.configure({
+      ...world.organizationSettings,
+      excludeAccounts: [...world.organizationSettings.excludeAccounts, victim.accountId],
+    });
+
+    // Day 2: not covered any more, but its last run is recorded: a finish-only planning message; the
+    // planner opens nothing there and queues the user with the rotation in flight; the rotator finishes it.
+    world.clock.advanceDays(1);
+    const day2 = await world.runDay();
+    expect(day2.dispatch.selected.map((account) => account.accountId)).not.toContain(victim.accountId);
+    expect(day2.dispatch.finishing).toEqual([
+      { accountId: victim.accountId, lastStatus: 'planned', lastRunId: day1.runId },
+    ]);
+    const account2 = day2.accounts.get(victim.accountId)!;
+    expect(account2.deliveries).toEqual([expect.objectContaining({ status: 'finishing', left: false })]);
+    expect(account2.failures).toEqual([]);
+    expect(day2.workMessages.filter((message) => message.accountId === victim.accountId)).toEqual([
+      expect.objectContaining({ userName: 'svc-app', finishOnly: true, plannedActions: ['resume'] }),
+    ]);
+    expect(world.ledger.peekAccountRun(victim.accountId)).toMatchObject({
+      runId: day2.runId,
+      status: 'finishing',
+    });
+
+    // I1 holds: the orphan key is gone (or stored), and no rotation was started again (I7): the old
+    // key alone, active; the other user untouched; nothing in the vault; no notice about the account.
+    expect(secretLossProblems(victim)).toEqual([]);
+    expect(unrecoverableKeyProblems(victim)).toEqual([]);
+    expect(victim.iam.users.get('svc-app')!.keys).toEqual([oldKey]);
+    expect(oldKey.status).toBe('Active');
+    expect(JSON.stringify(victim.iam.users.get('svc-fresh')!.keys)).toBe(freshBefore);
+    expect(victim.faults.count('iam:CreateAccessKey')).toBe(1);
+    expect(victim.vault.secrets.size).toBe(0);
+    expect(world.ledger.peek(victim.accountId, 'svc-app')?.inFlight).toBeUndefined();
+    expect(world.notifier.published.filter((notice) => notice.accountId === victim.accountId)).toEqual([]);
+
+    // Day 3: nothing unfinished any more: recorded left, without opening the account.
+    world.clock.advanceDays(1);
+    const callsBefore = victim.faults.calls.length;
+    const day3 = await world.runDay();
+    expect(day3.accounts.get(victim.accountId)!.deliveries).toEqual([
+      expect.objectContaining({ status: 'finishing', left: true, messages: [] }),
+    ]);
+    expect(world.ledger.peekAccountRun(victim.accountId)).toMatchObject({
+      runId: day3.runId,
+      status: 'left',
+    });
+
+    // Day 4: left accounts are no longer sent anything.
+    world.clock.advanceDays(1);
+    const day4 = await world.runDay();
+    expect(day4.dispatch.finishing).toEqual([]);
+    expect(day4.accounts.has(victim.accountId)).toBe(false);
+    expect(victim.faults.calls.slice(callsBefore)).toEqual([]);
+    expect(victim.iam.users.get('svc-app')!.keys).toEqual([oldKey]);
+    // The other accounts went on as usual.
+    for (const [name, member] of org.selected) {
+      if (member === victim) continue;
+      expect([name, createdKey(member, 'svc-app')?.status]).toEqual([name, 'Active']);
+    }
+  });
+});
+
+// ---------------------------------------------------------------------------------------------------
+
 describe('a dry run of the organization (I6)', () => {
   test('only reads in every account, records and publishes nothing, and reports the work due', async () => {
     const org = organization(dueUsers);
