@@ -86,6 +86,9 @@ try {
         includePaths: config.settings.includePaths,
         excludePaths: config.settings.excludePaths,
         keyAliasName: KEY_ROTATION_MEMBER_DEFAULTS.keyAliasName,
+        ...(config.organization.memberPermissionsBoundaryArn
+          ? { permissionsBoundaryArn: config.organization.memberPermissionsBoundaryArn }
+          : {}),
       },
     });
   } else {

@@ -171,7 +171,8 @@ export interface KeyRotationOrganizationProps {
   /**
    * OU or root ids (`ou-…`, `r-…`) whose accounts are covered, at any depth; also the member
    * StackSet's deployment targets, so at least one is needed while `deployMembers` is on (the root
-   * id `r-…` covers the whole organization).
+   * id `r-…` covers the whole organization), and at most 50 (what a StackSet operation deploys to:
+   * target a parent OU instead of many of its children).
    * @default [] (the whole organization; only with deployMembers false)
    */
   readonly includeOus?: readonly string[];
@@ -217,12 +218,22 @@ export interface KeyRotationOrganizationProps {
    * @default true
    */
   readonly deployMembers?: boolean;
+  /**
+   * ARN of a managed policy set as the member role's permissions boundary, where the organization
+   * requires one on every role (`arn:aws:iam::<account>:policy/<name>`; it must exist in every member
+   * account, as a policy of that account's or an AWS managed one). Applied to the StackSet's member
+   * template and to the plain member stack (`-c memberStack=true`). It must allow what the member role
+   * does (IAM keys, Secrets Manager and KMS under the secret prefix), or rotation fails there.
+   * @default - no permissions boundary
+   */
+  readonly memberPermissionsBoundaryArn?: string;
 }
 
 /** Organization mode, resolved and validated. */
 export interface ResolvedOrganizationConfig {
   readonly organizationId: string;
   readonly deployMembers: boolean;
+  readonly memberPermissionsBoundaryArn?: string;
   /** What the functions read (ENV.organization). */
   readonly settings: OrganizationSettings;
 }
@@ -290,6 +301,8 @@ const EMAIL = /^[^\s@,;<>()"]+@[^\s@,;<>()"]+\.[^\s@,;<>()".]{2,}$/;
 const RATE = /^rate\((1 (minute|hour|day)|([2-9]|[1-9]\d+) (minutes|hours|days))\)$/;
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):role\/[\w+=,.@/-]{1,512}$/;
 const ROLE_OR_USER_ARN = /^arn:aws[a-z-]*:iam::(\d{12}):(role|user)\/[\w+=,.@/-]{1,512}$/;
+/** A managed policy ARN, of an account or AWS managed (as KeyRotationMember's permissionsBoundaryArn). */
+const POLICY_ARN = /^arn:aws[a-z-]*:iam::(\d{12}|aws):policy\/[\w+=,.@/-]{1,512}$/;
 /** Each reader is named twice in every secret's policy; a short list keeps the policies small. */
 const MAX_SECRET_READERS = 20;
 /** A KMS key ARN (single- or multi-Region key id), not an alias: grants and key policies name the key. */
@@ -534,8 +547,11 @@ const ORGANIZATION_ID = /^o-[a-z0-9]{10,32}$/;
 const ORGANIZATION_PROPS = [
   'organizationId',
   'deployMembers',
+  'memberPermissionsBoundaryArn',
   ...Object.keys(DEFAULT_ORGANIZATION_SETTINGS),
 ] as const;
+/** CreateStackInstances and UpdateStackSet deploy to at most 50 OUs per operation. */
+export const MAX_STACK_SET_OUS = 50;
 
 /**
  * `organization`: the organization settings (validated by resolveOrganizationSettings, whose messages
@@ -549,7 +565,10 @@ function checkOrganization(value: unknown, problems: string[]): ResolvedOrganiza
     );
     return undefined;
   }
-  const { organizationId, deployMembers, ...rest } = value as Record<string, unknown>;
+  const { organizationId, deployMembers, memberPermissionsBoundaryArn, ...rest } = value as Record<
+    string,
+    unknown
+  >;
   const settingsInput: Record<string, unknown> = {};
   for (const [name, setting] of Object.entries(rest)) {
     if (name in DEFAULT_ORGANIZATION_SETTINGS) {
@@ -569,6 +588,14 @@ function checkOrganization(value: unknown, problems: string[]): ResolvedOrganiza
     );
   }
   const members = checkBoolean('organization.deployMembers', deployMembers, true, problems);
+  if (
+    memberPermissionsBoundaryArn !== undefined &&
+    (typeof memberPermissionsBoundaryArn !== 'string' || !POLICY_ARN.test(memberPermissionsBoundaryArn))
+  ) {
+    problems.push(
+      `organization.memberPermissionsBoundaryArn must be the ARN of a managed policy, such as "arn:aws:iam::111122223333:policy/boundary" (got ${describe(memberPermissionsBoundaryArn)})`,
+    );
+  }
   let settings: OrganizationSettings | undefined;
   try {
     settings = resolveOrganizationSettings(settingsInput);
@@ -587,12 +614,21 @@ function checkOrganization(value: unknown, problems: string[]): ResolvedOrganiza
       problems.push(
         'organization.includeOus must name at least one OU or root while deployMembers is true (service-managed StackSets deploy to OUs): give the root id r-… to cover the whole organization, or set deployMembers to false and deploy the KeyRotationMember stacks yourself',
       );
+    } else if (settings.includeOus.length > MAX_STACK_SET_OUS) {
+      problems.push(
+        `organization.includeOus lists ${settings.includeOus.length} OUs, but a StackSet deploys to at most ${MAX_STACK_SET_OUS} OUs per operation while deployMembers is true: target a parent OU that contains them (or the root r-…, leaving the others out with excludeOus), or set deployMembers to false and deploy the KeyRotationMember stacks yourself`,
+      );
     }
   }
   if (settings === undefined || typeof organizationId !== 'string' || !ORGANIZATION_ID.test(organizationId)) {
     return undefined;
   }
-  return { organizationId, deployMembers: members, settings };
+  return {
+    organizationId,
+    deployMembers: members,
+    ...(typeof memberPermissionsBoundaryArn === 'string' ? { memberPermissionsBoundaryArn } : {}),
+    settings,
+  };
 }
 
 /**

@@ -499,6 +499,9 @@ export class KeyRotation extends Construct {
             includePaths: this.settings.includePaths,
             excludePaths: this.settings.excludePaths,
             keyAliasName: KEY_ROTATION_MEMBER_DEFAULTS.keyAliasName,
+            ...(organization.memberPermissionsBoundaryArn
+              ? { permissionsBoundaryArn: organization.memberPermissionsBoundaryArn }
+              : {}),
           },
           centralRoleArns: this.memberTrustedRoleArns,
           operatorRoleArns: this.memberOperatorRoleArns,

@@ -97,6 +97,7 @@ test('memberStack=true synthesizes the plain member stack (for the management ac
         organizationId: 'o-a1b2c3d4e5',
         includeOus: ['r-ab12'],
         memberRoleName: 'keyrot-member',
+        memberPermissionsBoundaryArn: 'arn:aws:iam::111122223333:policy/org-boundary',
       },
     },
   });
@@ -116,6 +117,7 @@ test('memberStack=true synthesizes the plain member stack (for the management ac
   expect(Object.keys(template.Outputs).sort()).toEqual(['MemberKeyArn', 'MemberRoleArn']);
   const roles = Object.values(template.Resources).filter((r) => r.Type === 'AWS::IAM::Role');
   expect(roles.map((role) => role.Properties.RoleName)).toEqual(['keyrot-member']);
+  expect(roles[0]!.Properties.PermissionsBoundary).toBe('arn:aws:iam::111122223333:policy/org-boundary');
   // The central stack's settings reach the member footprint: secrets under the prefix, users under the path.
   const text = JSON.stringify(template.Resources);
   expect(text).toContain('secret:platform/keys/');

@@ -48,6 +48,8 @@ const ROOT = 'r-ab12';
 const OU = 'ou-ab12-cdef3456';
 const EXCLUDED_ACCOUNT = '444455556666';
 const ADMIN_ROLE = 'arn:aws:iam::123456789012:role/secrets-admin';
+const BOUNDARY = 'arn:aws:iam::aws:policy/PowerUserAccess';
+const MANY_OUS = Array.from({ length: 51 }, (_, i) => `ou-ab12-${String(i).padStart(8, '0')}`);
 const ORGANIZATION = {
   organizationId: ORG_ID,
   includeOus: [ROOT],
@@ -501,6 +503,21 @@ describe('organization mode: the member StackSet', () => {
     expect(body).not.toMatch(/BootstrapVersion|AWS::CDK::Metadata|aws:cdk:path|aws:asset/);
   });
 
+  test('memberPermissionsBoundaryArn: the member role of the template body gets the boundary', () => {
+    const bounded = synthesize({
+      ...PROPS,
+      organization: { ...ORGANIZATION, memberPermissionsBoundaryArn: BOUNDARY },
+    });
+    const [[, resource]] = ofType(bounded, 'AWS::CloudFormation::StackSet') as [[string, Resource]];
+    const body = JSON.parse(resource.Properties.TemplateBody as string) as MemberBody;
+    const [role] = Object.values(body.Resources).filter((r) => r.Type === 'AWS::IAM::Role');
+    expect(role!.Properties.PermissionsBoundary).toBe(BOUNDARY);
+    const [, unbounded] = Object.entries(
+      (JSON.parse(stackSet().TemplateBody as string) as MemberBody).Resources,
+    ).find(([, r]) => r.Type === 'AWS::IAM::Role')!;
+    expect(unbounded.Properties.PermissionsBoundary).toBeUndefined();
+  });
+
   test('deployMembers false: no StackSet and no MemberStackSetName output', () => {
     const bare = synthesize({ organization: { organizationId: ORG_ID, deployMembers: false } });
     expect(ofType(bare, 'AWS::CloudFormation::StackSet')).toEqual([]);
@@ -780,12 +797,44 @@ describe('organization props: errors name the prop and say what to change', () =
       /organization\.includeOus must name at least one OU or root while deployMembers is true .* give the root id r-… to cover the whole organization/,
     ],
     [
+      'more OUs than a StackSet operation takes',
+      { organizationId: ORG_ID, includeOus: MANY_OUS },
+      /organization\.includeOus lists 51 OUs, but a StackSet deploys to at most 50 OUs per operation while deployMembers is true: target a parent OU that contains them/,
+    ],
+    [
+      'memberPermissionsBoundaryArn',
+      { organizationId: ORG_ID, includeOus: [ROOT], memberPermissionsBoundaryArn: 'boundary' },
+      /organization\.memberPermissionsBoundaryArn must be the ARN of a managed policy, such as "arn:aws:iam::111122223333:policy\/boundary" \(got "boundary"\)/,
+    ],
+    [
+      'misspelt memberPermissionsBoundaryArn',
+      { organizationId: ORG_ID, includeOus: [ROOT], memberPermissionBoundaryArn: 'x' },
+      /organization\.memberPermissionBoundaryArn is not an organization prop: did you mean memberPermissionsBoundaryArn\?/,
+    ],
+    [
       'accounts with the StackSet',
       { organizationId: ORG_ID, accounts: ['111122223333'] },
       /organization\.accounts: the member StackSet \(deployMembers\) deploys to OUs/,
     ],
   ])('%s', (_name, organization, message) => {
     expect(problems(organization)).toMatch(message);
+  });
+
+  test('without the StackSet, more than 50 OUs are fine; a boundary ARN is kept', () => {
+    expect(
+      resolveKeyRotationProps({
+        organization: { organizationId: ORG_ID, includeOus: MANY_OUS, deployMembers: false },
+      }).organization?.settings.includeOus,
+    ).toHaveLength(51);
+    expect(
+      resolveKeyRotationProps({
+        organization: {
+          ...ORGANIZATION,
+          includeOus: MANY_OUS.slice(0, 50),
+          memberPermissionsBoundaryArn: BOUNDARY,
+        },
+      }).organization,
+    ).toMatchObject({ memberPermissionsBoundaryArn: BOUNDARY });
   });
 
   test('without the StackSet, the whole organization or an account list is fine', () => {
