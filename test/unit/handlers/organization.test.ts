@@ -11,6 +11,7 @@ import {
   WORK_MESSAGE_VERSION,
   type PlanningMessage,
 } from '../../../lambda/contract';
+import { emptyLedger } from '../../../lambda/domain/model';
 import { createDispatcherHandler } from '../../../lambda/handlers/dispatcher-app';
 import { createOrganizationPlannerHandler } from '../../../lambda/handlers/org-planner-app';
 import { createRotatorHandler } from '../../../lambda/handlers/rotator-app';
@@ -155,6 +156,76 @@ describe('dispatcher', () => {
     expect(world.planningQueue.sent.map((message) => message.dryRun)).toEqual([true, true]);
   });
 
+  function dispatcherFor(world: OrgWorld) {
+    return createDispatcherHandler({
+      config: { organization: world.organizationSettings, planningQueueUrl: 'unused', tableName: 'ledger' },
+      directory: world.organization,
+      queue: world.planningQueue,
+      runs: world.ledger,
+      clock: world.clock,
+      ...observability(),
+    });
+  }
+
+  test("the schedule's time is the run's id: Lambda's retry of the invocation continues the same run", async () => {
+    const { world } = organization();
+    const dispatcher = dispatcherFor(world);
+    world.clock.advance(90_000); // invoked (and retried) after the scheduled time
+
+    const first = await dispatcher(
+      { dryRun: false, scheduledAt: '2026-01-01T02:00:00Z' },
+      centralContext('dispatcher'),
+    );
+    world.clock.advance(60_000);
+    const retry = await dispatcher(
+      { dryRun: false, scheduledAt: '2026-01-01T02:00:00Z' },
+      centralContext('dispatcher'),
+    );
+
+    expect([first.plannedAt, retry.plannedAt]).toEqual([PLANNED_AT, PLANNED_AT]);
+    expect(new Set(world.planningQueue.sent.map((message) => message.plannedAt))).toEqual(
+      new Set([PLANNED_AT]),
+    );
+  });
+
+  test.each([
+    [
+      { dryRun: true, startAfter: 'x' },
+      'unknown field(s) startAfter; only "dryRun" and "scheduledAt" are read',
+    ],
+    [{ dryrun: true }, 'unknown field(s) dryrun; only "dryRun" and "scheduledAt" are read'],
+    [{ scheduledAt: 'yesterday' }, '"scheduledAt" must be an ISO date-time in UTC'],
+    [{ scheduledAt: '2026-02-31T02:00:00Z' }, '"scheduledAt" must be an ISO date-time in UTC'],
+    [{ dryRun: 'yes' }, '"dryRun" must be true or false'],
+  ])('refuses the input %j, saying what it reads, and queues nothing', async (input, message) => {
+    const { world } = organization();
+
+    await expect(dispatcherFor(world)(input, centralContext('dispatcher'))).rejects.toThrow(message);
+    expect(world.planningQueue.sent).toEqual([]);
+  });
+
+  test('an account excluded since its last run gets a finish-only planning message, named in the log', async () => {
+    const { world, a, b, excluded } = organization();
+    await world.ledger.recordAccountRun({
+      accountId: excluded.accountId,
+      runId: '2025-12-31T02:00:00.000Z',
+      dryRun: false,
+      status: 'planned',
+      at: '2025-12-31T02:00:05.000Z',
+      consecutiveFailures: 0,
+    });
+
+    const result = await dispatcherFor(world)({ dryRun: false }, centralContext('dispatcher'));
+
+    expect(world.planningQueue.sent).toEqual([
+      ...[a.accountId, b.accountId].sort().map((accountId) => planning(accountId)),
+      planning(excluded.accountId, { finishOnly: true }),
+    ]);
+    expect(result.finishing.map((account) => account.accountId)).toEqual([excluded.accountId]);
+    const line = output.lines().find((entry) => entry.message === 'accounts dispatched for planning');
+    expect(line?.run).toMatchObject({ finishing: [excluded.accountId], queued: 3 });
+  });
+
   test('fails the invocation when discovery fails, so that the errors alarm (nothing half queued)', async () => {
     const { world } = organization();
     world.organization.inUse = false;
@@ -259,6 +330,111 @@ describe('planner (organization mode)', () => {
       retryable: true,
       // Two deliveries of one run are one failed run.
       consecutiveFailures: 1,
+    });
+  });
+
+  /** The AccountFailures and AccountRetries values printed, plain and by account. */
+  function accountMetrics() {
+    const docs = emf(output);
+    const sum = (name: string, byAccount: boolean) =>
+      docs
+        .filter((doc) => name in doc.values && (doc.accountId !== undefined) === byAccount)
+        .reduce((total, doc) => total + Number(doc.values[name]), 0);
+    return {
+      failures: sum(METRIC.accountFailures, false),
+      failuresByAccount: sum(METRIC.accountFailures, true),
+      retries: sum(METRIC.accountRetries, false),
+    };
+  }
+
+  test('a throttle that passes on the next delivery counts a retry, not an account failure (no alarm)', async () => {
+    const { world, a } = organization();
+    world.access.fail(a.accountId, 'throttled', 1);
+    const planner = plannerFor(world);
+
+    const first = await planner(
+      { Records: [planningRecord('m1', planning(a.accountId), 1)] },
+      centralContext('planner'),
+    );
+    const second = await planner(
+      { Records: [planningRecord('m1', planning(a.accountId), 2)] },
+      centralContext('planner'),
+    );
+
+    expect([first.batchItemFailures, second.batchItemFailures]).toEqual([[{ itemIdentifier: 'm1' }], []]);
+    expect(accountMetrics()).toEqual({ failures: 0, failuresByAccount: 0, retries: 1 });
+    expect(await world.ledger.lastAccountRun(a.accountId)).toMatchObject({ status: 'planned' });
+  });
+
+  test('a throttle on the last delivery is consumed and counted once as an account failure, plain and by AccountId', async () => {
+    const { world, a } = organization();
+    world.access.fail(a.accountId, 'throttled');
+
+    const last = await plannerFor(world)(
+      { Records: [planningRecord('m1', planning(a.accountId), 3)] },
+      centralContext('planner'),
+    );
+
+    expect(last.batchItemFailures).toEqual([]);
+    expect(accountMetrics()).toEqual({ failures: 1, failuresByAccount: 1, retries: 0 });
+  });
+
+  test('a dry run counts no account failure, whatever the failure', async () => {
+    const { world, a, b } = organization();
+    world.access.fail(a.accountId, 'no-role');
+    world.access.fail(b.accountId, 'throttled');
+
+    const response = await plannerFor(world)(
+      {
+        Records: [
+          planningRecord('m1', planning(a.accountId, { dryRun: true }), 1),
+          planningRecord('m2', planning(b.accountId, { dryRun: true }), 3),
+        ],
+      },
+      centralContext('planner'),
+    );
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(accountMetrics()).toEqual({ failures: 0, failuresByAccount: 0, retries: 0 });
+    expect(world.notifier.published).toEqual([]);
+  });
+
+  test('a finish-only message opens nothing in the account and queues finish-only work for its unfinished users', async () => {
+    const { world, excluded } = organization();
+    const record = await world.ledger.save({
+      ...emptyLedger(excluded.accountId, 'deploy-bot'),
+      inFlight: {
+        oldKeyId: excluded.iam.users.get('deploy-bot')!.keys[0]!.accessKeyId,
+        phase: 'intent',
+        startedAt: PLANNED_AT,
+        keysBefore: [],
+        reason: 'key is 85 days old',
+      },
+    });
+    expect(record.inFlight).toBeDefined();
+
+    const response = await plannerFor(world)(
+      { Records: [planningRecord('m1', planning(excluded.accountId, { finishOnly: true }))] },
+      centralContext('planner'),
+    );
+
+    expect(response.batchItemFailures).toEqual([]);
+    expect(world.access.sessions).toEqual([]);
+    expect(excluded.faults.calls).toEqual([]);
+    expect(world.workQueue.messages).toEqual([
+      {
+        version: WORK_MESSAGE_VERSION,
+        accountId: excluded.accountId,
+        userName: 'deploy-bot',
+        dryRun: false,
+        plannedActions: ['resume'],
+        plannedAt: PLANNED_AT,
+        finishOnly: true,
+      },
+    ]);
+    expect(await world.ledger.lastAccountRun(excluded.accountId)).toMatchObject({
+      status: 'finishing',
+      queued: 1,
     });
   });
 
