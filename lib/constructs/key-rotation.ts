@@ -39,7 +39,12 @@ import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-l
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
 import { LogLevel, NodejsFunction, NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, QueryDefinition, QueryString } from 'aws-cdk-lib/aws-logs';
-import { Schedule, ScheduleExpression, ScheduleTargetInput } from 'aws-cdk-lib/aws-scheduler';
+import {
+  ContextAttribute,
+  Schedule,
+  ScheduleExpression,
+  ScheduleTargetInput,
+} from 'aws-cdk-lib/aws-scheduler';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import { SubscriptionFilter, Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -481,6 +486,8 @@ export class KeyRotation extends Construct {
         environment: {
           [ENV.organization]: JSON.stringify(organization.settings),
           [ENV.planningQueueUrl]: this.planningQueue!.queueUrl,
+          // The account-run records: accounts that left the selection with work still to finish.
+          [ENV.ledgerTableName]: this.ledgerTable.tableName,
           POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
           POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
           NODE_OPTIONS: '--enable-source-maps',
@@ -512,7 +519,12 @@ export class KeyRotation extends Construct {
 
     // In organization mode the schedule starts the dispatcher, which queues the accounts for the planner.
     const scheduled = this.dispatcher ?? this.planner;
-    const input: PlannerInput = { dryRun: this.config.dryRun };
+    // Organization mode: the schedule's time is the run's id, so that an invocation Lambda retries
+    // continues the same run (the dispatcher's DispatcherInput). One account: the planner's input
+    // as it always was.
+    const input: PlannerInput | { readonly dryRun: boolean; readonly scheduledAt: string } = this.dispatcher
+      ? { dryRun: this.config.dryRun, scheduledAt: ContextAttribute.scheduledTime }
+      : { dryRun: this.config.dryRun };
     this.schedule = new Schedule(this, 'DailySchedule', {
       description: 'iam-key-rotation: daily planning run',
       schedule: ScheduleExpression.expression(
@@ -780,6 +792,20 @@ export class KeyRotation extends Construct {
         statements: [
           new PolicyStatement({ actions: ['sqs:SendMessage'], resources: [this.planningQueue!.queueArn] }),
           this.kmsStatement(['kms:Decrypt', 'kms:GenerateDataKey'], ['sqs']),
+        ],
+      }),
+      // The account-run records (to finish the work of accounts that left the selection), and
+      // nothing else of the ledger.
+      ReadAccountRuns: new PolicyDocument({
+        statements: [
+          new PolicyStatement({
+            actions: ['dynamodb:Query'],
+            resources: [this.ledgerTable.tableArn],
+            conditions: {
+              'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [LEDGER_ACCOUNT_PARTITION] },
+            },
+          }),
+          this.kmsStatement(['kms:Decrypt'], ['dynamodb']),
         ],
       }),
     };

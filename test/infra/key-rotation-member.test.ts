@@ -90,11 +90,7 @@ const VIA_SECRETS_MANAGER = (prefix: string) => ({
 describe('KeyRotationMember: trust', () => {
   type TrustDocument = Parameters<typeof trustAllows>[0];
   const trustOf = (x: Synth): TrustDocument =>
-    resolveTemplateValue(
-      x.template.toJSON(),
-      roleProps(x).AssumeRolePolicyDocument,
-      {},
-    ) as TrustDocument;
+    resolveTemplateValue(x.template.toJSON(), roleProps(x).AssumeRolePolicyDocument, {}) as TrustDocument;
   const CENTRAL_ROOT = `arn:aws:iam::${CENTRAL}:root`;
   const functionStatements = [
     {

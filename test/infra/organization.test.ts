@@ -14,6 +14,7 @@ import type { IConstruct } from 'constructs';
 import {
   ENV,
   LEDGER_ACCOUNT_PARTITION,
+  LEDGER_SCREENING_INDEX,
   METRIC,
   METRICS_NAMESPACE,
   PLANNING_MAX_RECEIVE_COUNT,
@@ -127,11 +128,23 @@ describe('one account (no organization prop)', () => {
 });
 
 describe('organization mode: dispatcher and schedule', () => {
-  test('the schedule starts the dispatcher (not the planner) with the planner input {dryRun:false}', () => {
-    const [[, schedule]] = ofType(org, 'AWS::Scheduler::Schedule') as [[string, Resource]];
-    const target = schedule.Properties.Target as { Arn: unknown; Input: string };
-    expect(target.Arn).toEqual({ 'Fn::GetAtt': [org.id(rotation().dispatcher!), 'Arn'] });
-    expect(JSON.parse(target.Input)).toEqual({ dryRun: false });
+  test("the schedule starts the dispatcher (not the planner) with dryRun and the schedule's time (the run id, the same when Lambda retries)", () => {
+    const input = (s: Synthesized) => {
+      const [[, schedule]] = ofType(s, 'AWS::Scheduler::Schedule') as [[string, Resource]];
+      const target = schedule.Properties.Target as { Arn: unknown; Input: string };
+      return { arn: target.Arn, input: JSON.parse(target.Input) as unknown };
+    };
+    expect(input(org)).toEqual({
+      arn: { 'Fn::GetAtt': [org.id(rotation().dispatcher!), 'Arn'] },
+      // EventBridge Scheduler's context attribute, replaced at each invocation.
+      input: { dryRun: false, scheduledAt: '<aws.scheduler.scheduled-time>' },
+    });
+    expect(input(synthesize({ ...PROPS, dryRun: true })).input).toEqual({
+      dryRun: true,
+      scheduledAt: '<aws.scheduler.scheduled-time>',
+    });
+    // One account: the planner's input, exactly as before.
+    expect(input(single).input).toEqual({ dryRun: false });
   });
 
   test('the dispatcher: its own role and log group, Node.js on ARM with tracing, the organization settings and the planning queue', () => {
@@ -150,6 +163,7 @@ describe('organization mode: dispatcher and schedule', () => {
       resolveOrganizationSettings({ includeOus, excludeOus, excludeAccounts, planConcurrency, callAs }),
     );
     expect(flatten(env[ENV.planningQueueUrl])).toBe(`<${org.id(rotation().planningQueue!)}>`);
+    expect(flatten(env[ENV.ledgerTableName])).toBe(`<${org.id(rotation().ledgerTable)}>`);
     expect(env.POWERTOOLS_SERVICE_NAME).toBe(SERVICE_NAME);
     // The settings the handlers validate at cold start: the organization id is not one of them.
     expect(Object.keys(JSON.parse(env[ENV.organization] as string) as object).sort()).toEqual(
@@ -282,7 +296,7 @@ describe('organization mode: permissions', () => {
       (s) => !s.actions.some((a) => a.startsWith('logs:') || a.startsWith('xray:')),
     );
 
-  test('dispatcher: list the organization, read account tags of this organization only, queue planning messages', () => {
+  test('dispatcher: list the organization, read account tags of this organization only, queue planning messages, read the account-run records only', () => {
     const queue = `<${org.id(rotation().planningQueue!)}.Arn>`;
     expect(statements(rotation().dispatcherRole!)).toEqual(
       expect.arrayContaining([
@@ -302,9 +316,16 @@ describe('organization mode: permissions', () => {
         },
         { effect: 'Allow', actions: ['sqs:SendMessage'], resources: [queue] },
         kms(['kms:Decrypt', 'kms:GenerateDataKey'], ['sqs']),
+        {
+          effect: 'Allow',
+          actions: ['dynamodb:Query'],
+          resources: [`<${org.id(rotation().ledgerTable)}.Arn>`],
+          conditions: { 'ForAllValues:StringEquals': { 'dynamodb:LeadingKeys': [LEDGER_ACCOUNT_PARTITION] } },
+        },
+        kms(['kms:Decrypt'], ['dynamodb']),
       ]),
     );
-    expect(statements(rotation().dispatcherRole!)).toHaveLength(4);
+    expect(statements(rotation().dispatcherRole!)).toHaveLength(6);
   });
 
   test('planner: assume member roles in the organization, consume and continue the planning queue, account run records only, both topics; no IAM of its own', () => {
@@ -337,6 +358,16 @@ describe('organization mode: permissions', () => {
         },
         // Both topics are encrypted with the construct key: a publisher needs the key through SNS.
         kms(['kms:Decrypt', 'kms:GenerateDataKey'], ['sns']),
+        // The users' records: the table (dry runs) and the screening index (scheduled runs, and the
+        // finish-only pass of an account that left the selection).
+        {
+          effect: 'Allow',
+          actions: ['dynamodb:Query'],
+          resources: [
+            `<${org.id(rotation().ledgerTable)}.Arn>`,
+            `<${org.id(rotation().ledgerTable)}.Arn>/index/${LEDGER_SCREENING_INDEX}`,
+          ],
+        },
         {
           effect: 'Allow',
           actions: ['sqs:SendMessage'],
