@@ -36,6 +36,7 @@ import type {
 } from '../lambda/ports';
 import { dispatchAccounts } from '../lambda/services/dispatch-accounts';
 import { planMemberAccount } from '../lambda/services/plan-member-account';
+import { DEFAULT_PLAN_OPTIONS } from '../lambda/services/plan-account';
 import { PLANNER_TIMEOUT, ROTATOR_TIMEOUT } from '../lib/constructs/key-rotation';
 import { FakeIam } from '../test/fakes/iam';
 import type { FakeLedger } from '../test/fakes/ledger';
@@ -772,7 +773,7 @@ export function organizationNotes(figures: OrganizationFigures): string[] {
       `the credential report (one poll in the fake): the day is ~${count(figures.accounts)} accounts x ` +
       `${seconds(smallest.ms)} / ${figures.concurrency} planners at once.`,
     `  when the report is not ready: the planner polls it for ${seconds(stuck.sleptMs)}, then lists every user live (one ` +
-      `ListAccessKeys per user): ${describeOps(stuck.calls.planningOps)}; ${seconds(stuck.ms)} for ${count(stuck.users)} ` +
+      `ListAccessKeys per user, ${DEFAULT_PLAN_OPTIONS.concurrency} users at once): ${describeOps(stuck.calls.planningOps)}; ${seconds(stuck.ms)} for ${count(stuck.users)} ` +
       `users, within the function's ${PLANNER_TIMEOUT.toMinutes()} min timeout (it checkpoints with 60 s left), ` +
       `${stuck.ms < PLANNER_INVOCATION_TARGET_MS ? 'under' : 'over'} the 5 minutes.`,
   );
