@@ -131,6 +131,13 @@ export interface KeyRotationProps extends Partial<RotationSettings> {
    * Without it the queue trigger's maximum concurrency still caps the rotator at `rotatorConcurrency`,
    * and the planner runs once per schedule (planning is idempotent, so an overlapping manual run is
    * harmless).
+   *
+   * In organization mode it reserves `organization.planConcurrency` for the planner (the planning
+   * queue trigger's maximum: a lower reservation would throttle deliveries back into the queue,
+   * counted towards its dead-letter queue), `rotatorConcurrency` for the rotator and 1 for the
+   * dispatcher, so the account's concurrency quota must exceed the existing reservations +
+   * `planConcurrency` + `rotatorConcurrency` + 1 + 100 (with the defaults, 116 more than the
+   * existing reservations); Lambda refuses the deployment otherwise.
    * @default false
    */
   readonly reserveConcurrency?: boolean;

@@ -345,9 +345,10 @@ export class KeyRotation extends Construct {
       reservedConcurrentExecutions: this.config.reserveConcurrency
         ? (organization?.settings.planConcurrency ?? 1)
         : undefined,
-      // Asynchronous invocations (the schedule): planning is idempotent, so retry, but not for long.
-      retryAttempts: 2,
-      maxEventAge: Duration.hours(2),
+      // Asynchronous invocations (the schedule, continuations): planning is idempotent, so retry, but
+      // not for long. In organization mode the planner is invoked by its SQS event source only
+      // (synchronously, retried by SQS): no asynchronous invocation configuration.
+      ...(organization ? {} : { retryAttempts: 2, maxEventAge: Duration.hours(2) }),
       environment: organization
         ? {
             ...environment,
@@ -583,6 +584,9 @@ export class KeyRotation extends Construct {
         "An owner could not be subscribed to their notices (the default recipients were told instead): see the ops topic's finding and the rotator's log.",
     });
     const scheduledName = this.dispatcher ? 'dispatcher' : 'planner';
+    // Watches what the schedule starts: the dispatcher in organization mode (the planner then runs
+    // only when accounts are queued). The id stays PlannerNotRunningAlarm so that the single-account
+    // template does not change.
     this.plannerNotRunningAlarm = this.alarm('PlannerNotRunningAlarm', {
       metric: scheduled.metricInvocations({ period: Duration.hours(1), statistic: 'Sum' }),
       comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
@@ -599,7 +603,9 @@ export class KeyRotation extends Construct {
           statistic: 'Maximum',
         }),
         threshold: 1,
-        description: `Planning messages failed ${PLANNING_MAX_RECEIVE_COUNT} times (an account could not be planned, a retryable failure each time) and are in the planning dead-letter queue: read the planner's logs; the next daily run plans the account again, or redrive.`,
+        // An account's own failure never lands here: the planner consumes it on its last delivery
+        // (AccountFailures, the account.unreachable notice) and the next run tries again.
+        description: `Planning messages failed ${PLANNING_MAX_RECEIVE_COUNT} times and are in the planning dead-letter queue: a message the planner cannot read, a failure of the central service itself (ledger, queues, topics, or a bug) on every delivery, or users of an account that could not be planned on any delivery. An unreachable member account is not among them (see AccountFailures). Read the planner's log group (Logs Insights query "failures"), fix, then redrive; the next daily run plans the accounts again anyway.`,
       });
       this.accountFailuresAlarm = this.alarm('AccountFailuresAlarm', {
         metric: this.serviceMetric(METRIC.accountFailures, 'Sum', Duration.minutes(5)),

@@ -174,6 +174,13 @@ describe('organization mode: dispatcher and schedule', () => {
     });
   });
 
+  test('the planner is invoked by its SQS event source only: no asynchronous invocation configuration (one account keeps its own)', () => {
+    const invokeConfigs = (s: Synthesized) =>
+      ofType(s, 'AWS::Lambda::EventInvokeConfig').map(([, r]) => flatten(r.Properties.FunctionName));
+    expect(invokeConfigs(org)).toEqual([`<${org.id(rotation().dispatcher!)}>`]);
+    expect(invokeConfigs(single)).toEqual([`<${single.id(single.stack.rotation.planner)}>`]);
+  });
+
   test('the planner no longer invokes itself: no PlannerContinuation policy', () => {
     expect(rotation().node.tryFindChild('PlannerContinuation')).toBeUndefined();
     expect(JSON.stringify(statementsOfRole(org.template, org.id(rotation().plannerRole)))).not.toContain(
@@ -711,6 +718,11 @@ describe('organization mode: alarms, dashboard, outputs', () => {
       ],
       Threshold: 1,
     });
+    // What lands there: not an account's failure (consumed on its last delivery, AccountFailures).
+    const description = alarm('PlanningDeadLetterQueueAlarm').AlarmDescription as string;
+    expect(description).toMatch(/a message the planner cannot read, a failure of the central service itself/);
+    expect(description).toMatch(/An unreachable member account is not among them \(see AccountFailures\)/);
+    expect(description).not.toMatch(/retryable failure each time/);
     expect(alarm('DispatcherErrorsAlarm')).toMatchObject({
       MetricName: 'Errors',
       Dimensions: [{ Name: 'FunctionName', Value: { Ref: org.id(rotation().dispatcher!) } }],
