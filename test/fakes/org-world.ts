@@ -261,7 +261,8 @@ class CapturedPowertoolsLogger extends PowertoolsLogger {
     log: { prepareForPrint(): void; getAttributes(): Record<string, unknown> },
   ): void {
     log.prepareForPrint();
-    const { level, message, timestamp: _timestamp, ...attributes } = log.getAttributes();
+    const { level, message, ...attributes } = log.getAttributes();
+    delete attributes.timestamp;
     const name = String(level).toLowerCase();
     const method = name === 'critical' ? 'error' : (name as 'debug' | 'info' | 'warn' | 'error');
     this.sink[method](String(message), attributes);
@@ -275,7 +276,7 @@ class CapturedMetrics extends Metrics {
     singleMetric = false,
   ) {
     const quiet = { debug: () => {}, info: () => {}, warn: () => {}, error: () => {} };
-    super({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME, singleMetric, logger: quiet as never });
+    super({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME, singleMetric, logger: quiet });
     (this as unknown as { console: { log(line: string): void } }).console = {
       log: (line) => this.sink.push(JSON.parse(line) as Record<string, unknown>),
     };
@@ -346,7 +347,7 @@ export interface AccountDay {
   /** Work messages the rotator failed (thrown), with why. */
   readonly failures: { readonly userName: string; readonly error: unknown }[];
   /** Planning messages of the account the planner handler asked SQS to deliver again (batch item failures). */
-  readonly redelivered: number;
+  redelivered: number;
 }
 
 export interface OrgDay {
@@ -544,13 +545,13 @@ export class OrgWorld {
       centralContext('dispatcher', `dispatcher-${++this.invocations}`, () => 60_000),
     );
     const accounts = new Map<string, AccountDay>();
-    const day = (accountId: string): AccountDay & { redelivered: number } => {
+    const day = (accountId: string): AccountDay => {
       let found = accounts.get(accountId);
       if (!found) {
         found = { accountId, deliveries: [], plans: [], outcomes: [], failures: [], redelivered: 0 };
         accounts.set(accountId, found);
       }
-      return found as AccountDay & { redelivered: number };
+      return found;
     };
     const deadLetters: PlanningMessage[] = [];
     const workFrom = this.workQueue.messages.length;

@@ -1,6 +1,10 @@
-import { PLANNING_MESSAGE_VERSION } from '../../../lambda/contract';
+import { PLANNING_MESSAGE_VERSION, WORK_MESSAGE_VERSION } from '../../../lambda/contract';
 import { InvalidMessageError } from '../../../lambda/domain/errors';
-import { parsePlanningMessage } from '../../../lambda/domain/messages';
+import {
+  parseDispatcherInput,
+  parsePlanningMessage,
+  parseWorkMessage,
+} from '../../../lambda/domain/messages';
 
 const VALID = {
   version: PLANNING_MESSAGE_VERSION,
@@ -88,5 +92,77 @@ describe('parsePlanningMessage', () => {
     });
 
     expect(problemOf(work)).toContain('unknown field(s) userName, plannedActions');
+  });
+});
+
+describe('finishOnly (an account the run no longer covers)', () => {
+  test('a planning message reads it', () => {
+    expect(parsePlanningMessage(body({ finishOnly: true }))).toEqual({ ...VALID, finishOnly: true });
+  });
+
+  test.each([
+    [{ finishOnly: false }, 'finishOnly must be true when present'],
+    [{ finishOnly: 'yes' }, 'finishOnly must be true when present'],
+    [{ finishOnly: true, startAfter: 'alice' }, 'finishOnly and startAfter do not go together'],
+  ])('a planning message with %j is refused, saying why', (overrides, problem) => {
+    expect(problemOf(body(overrides))).toContain(problem);
+  });
+
+  const WORK = {
+    version: WORK_MESSAGE_VERSION,
+    accountId: '111122223333',
+    userName: 'deploy-bot',
+    dryRun: false,
+    plannedActions: ['resume'],
+    plannedAt: '2026-01-01T02:00:00.000Z',
+  };
+
+  test('a work message reads it, and leaves it out when absent', () => {
+    expect(parseWorkMessage(JSON.stringify({ ...WORK, finishOnly: true }))).toEqual({
+      ...WORK,
+      finishOnly: true,
+    });
+    expect(parseWorkMessage(JSON.stringify(WORK))).toEqual(WORK);
+  });
+
+  test('a work message with finishOnly other than true is refused', () => {
+    expect(() => parseWorkMessage(JSON.stringify({ ...WORK, finishOnly: 1 }))).toThrow(
+      'finishOnly must be true when present',
+    );
+  });
+});
+
+describe('parseDispatcherInput', () => {
+  test.each([
+    [undefined, { dryRun: false }],
+    [{}, { dryRun: false }],
+    [{ dryRun: true }, { dryRun: true }],
+    // EventBridge Scheduler's <aws.scheduler.scheduled-time>, written as Date#toISOString writes it.
+    [
+      { dryRun: false, scheduledAt: '2026-01-01T02:00:00Z' },
+      { dryRun: false, scheduledAt: '2026-01-01T02:00:00.000Z' },
+    ],
+    [{ scheduledAt: '2026-03-05T02:00:00.250Z' }, { dryRun: false, scheduledAt: '2026-03-05T02:00:00.250Z' }],
+  ])('reads %j', (input, expected) => {
+    expect(parseDispatcherInput(input)).toEqual(expected);
+  });
+
+  test.each([
+    ['a list', [], 'dispatcher input must be a JSON object'],
+    [
+      'a continuation',
+      { dryRun: false, startAfter: 'a', plannedAt: '2026-01-01T02:00:00.000Z' },
+      'unknown field(s) startAfter, plannedAt; only "dryRun" and "scheduledAt" are read',
+    ],
+    [
+      'a time with an offset',
+      { scheduledAt: '2026-01-01T03:00:00+01:00' },
+      '"scheduledAt" must be an ISO date-time in UTC',
+    ],
+    ['31 February', { scheduledAt: '2026-02-31T02:00:00Z' }, '"scheduledAt" must be an ISO date-time in UTC'],
+    ['a number', { scheduledAt: 1767232800000 }, '"scheduledAt" must be an ISO date-time in UTC'],
+  ])('refuses %s, saying what is read', (_name, input, problem) => {
+    expect(() => parseDispatcherInput(input)).toThrow(InvalidMessageError);
+    expect(() => parseDispatcherInput(input)).toThrow(problem);
   });
 });

@@ -1,4 +1,8 @@
-import { PLANNING_MESSAGE_VERSION, type PlanningMessage } from '../../../lambda/contract';
+import {
+  PLANNING_MESSAGE_VERSION,
+  type PlanningMessage,
+  WORK_MESSAGE_VERSION,
+} from '../../../lambda/contract';
 import {
   AccessDeniedError,
   KeyRotationError,
@@ -11,11 +15,15 @@ import {
 import { ACCOUNT_NOTICE_USER } from '../../../lambda/domain/notices';
 import { resolveSettings } from '../../../lambda/domain/settings';
 import type { AccountAccess, AccountPorts } from '../../../lambda/ports';
+import { emptyLedger } from '../../../lambda/domain/model';
 import {
   isRetryableAccountError,
+  type MemberAccountOutcome,
   planMemberAccount,
   type PlanMemberAccountDeps,
+  redeliver,
 } from '../../../lambda/services/plan-member-account';
+import type { AccountPlan } from '../../../lambda/services/plan-account';
 import { FakeClock } from '../../fakes/clock';
 import { Faults } from '../../fakes/faults';
 import { FakeIam } from '../../fakes/iam';
@@ -507,5 +515,160 @@ describe('isRetryableAccountError', () => {
     ['a plain Error', false, new Error('bug')],
   ])('%s: retryable %s', (_name, retryable, error) => {
     expect(isRetryableAccountError(error)).toBe(retryable);
+  });
+});
+
+describe('planMemberAccount: a finish-only message (an account no longer covered)', () => {
+  /** A record of the account's user with a rotation in flight, or notices not yet delivered. */
+  async function unfinished(ledger: FakeLedger, userName: string, what: 'in-flight' | 'outbox') {
+    await ledger.save({
+      ...emptyLedger(DENIED, userName),
+      ...(what === 'in-flight'
+        ? {
+            inFlight: {
+              oldKeyId: 'AKIAOLD',
+              keysBefore: ['AKIAOLD'],
+              phase: 'intent' as const,
+              startedAt: RUN,
+              reason: 'due',
+            },
+          }
+        : { outbox: [{ event: 'key.rotated' } as never] }),
+    });
+  }
+
+  test('opens nothing, queues finish-only work for each user with unfinished work, and records finishing', async () => {
+    // Arrange: the account's role is gone; two users with unfinished work, one with none.
+    const { access, ledger, queue, faults, logger, deps } = setUp();
+    access.failures.set(DENIED, denied(DENIED));
+    await unfinished(ledger, 'carol', 'outbox');
+    await unfinished(ledger, 'alice', 'in-flight');
+    await ledger.save({ ...emptyLedger(DENIED, 'bob') });
+    await ledger.recordAccountRun({
+      accountId: DENIED,
+      runId: '2025-12-31T02:00:00.000Z',
+      dryRun: false,
+      status: 'planned',
+      at: '2025-12-31T02:00:05.000Z',
+      consecutiveFailures: 0,
+      lastPlannedAt: '2025-12-31T02:00:00.000Z',
+    });
+    const queriesBefore = faults.count('dynamodb:Query');
+
+    // Act
+    const outcome = await planMemberAccount(message(DENIED, { finishOnly: true }), deps());
+
+    // Assert
+    expect(access.opened).toEqual([]);
+    expect(outcome).toMatchObject({ status: 'finishing', accountId: DENIED, left: false });
+    expect(queue.messages).toEqual(
+      ['alice', 'carol'].map((userName) => ({
+        version: WORK_MESSAGE_VERSION,
+        accountId: DENIED,
+        userName,
+        dryRun: false,
+        plannedActions: ['resume'],
+        plannedAt: RUN,
+        finishOnly: true,
+      })),
+    );
+    expect(faults.count('dynamodb:Query') - queriesBefore).toBe(1);
+    expect(ledger.peekAccountRun(DENIED)).toEqual({
+      accountId: DENIED,
+      runId: RUN,
+      dryRun: false,
+      status: 'finishing',
+      at: RUN,
+      queued: 2,
+      consecutiveFailures: 0,
+      lastPlannedAt: '2025-12-31T02:00:00.000Z',
+    });
+    expect(logger.audits('account.planned')).toEqual([
+      expect.objectContaining({
+        accountId: DENIED,
+        finishOnly: true,
+        accountStatus: 'finishing',
+        users: ['alice', 'carol'],
+      }),
+    ]);
+  });
+
+  test('nothing unfinished: nothing queued, the account recorded left', async () => {
+    // Arrange
+    const { access, ledger, queue, deps } = setUp();
+    await ledger.save({ ...emptyLedger(GOOD, 'alice') });
+
+    // Act
+    const outcome = await planMemberAccount(message(GOOD, { finishOnly: true }), deps());
+
+    // Assert
+    expect(outcome).toEqual({ status: 'finishing', accountId: GOOD, messages: [], left: true });
+    expect(access.opened).toEqual([]);
+    expect(queue.messages).toEqual([]);
+    expect(ledger.peekAccountRun(GOOD)).toMatchObject({ status: 'left', queued: 0 });
+  });
+
+  test('a dry run queues dry messages and records nothing (I6)', async () => {
+    // Arrange
+    const { ledger, queue, faults, deps } = setUp();
+    await unfinished(ledger, 'alice', 'in-flight');
+    const writesBefore = faults.writes().length;
+
+    // Act
+    const outcome = await planMemberAccount(message(DENIED, { finishOnly: true, dryRun: true }), deps());
+
+    // Assert
+    expect(outcome).toMatchObject({ status: 'finishing', left: false });
+    expect(queue.messages.map((sent) => [sent.userName, sent.dryRun, sent.finishOnly])).toEqual([
+      ['alice', true, true],
+    ]);
+    expect(faults.writes().slice(writesBefore)).toEqual([]);
+    expect(ledger.peekAccountRun(DENIED)).toBeUndefined();
+  });
+
+  test("a ledger that cannot be read is the service's failure: it propagates, nothing is recorded", async () => {
+    // Arrange
+    const { ledger, faults, deps } = setUp();
+    faults.inject('dynamodb:Query', 'throttle');
+
+    // Act
+    const planning = planMemberAccount(message(DENIED, { finishOnly: true }), deps());
+
+    // Assert
+    await expect(planning).rejects.toBeInstanceOf(ThrottledError);
+    expect(ledger.peekAccountRun(DENIED)).toBeUndefined();
+  });
+});
+
+describe('redeliver: whether SQS delivers a planning message again', () => {
+  const failed = (retryable: boolean): MemberAccountOutcome => ({
+    status: 'failed',
+    accountId: DENIED,
+    error: new Error('x'),
+    retryable,
+    consecutiveFailures: 1,
+    notified: false,
+  });
+  const planned = (failures: number, continueAfter?: string): MemberAccountOutcome => ({
+    status: 'planned',
+    accountId: GOOD,
+    plan: {
+      failures: Array.from({ length: failures }, () => ({ userName: 'alice', error: new Error('x') })),
+      ...(continueAfter !== undefined ? { continueAfter } : {}),
+    } as unknown as AccountPlan,
+  });
+
+  test.each<[string, MemberAccountOutcome, number, boolean]>([
+    ['a retryable failure, first delivery', failed(true), 1, true],
+    ['a retryable failure, second delivery', failed(true), 2, true],
+    ['a retryable failure, last delivery: consumed (the next run tries again)', failed(true), 3, false],
+    ['a retryable failure past the last delivery', failed(true), 4, false],
+    ['a failure not worth retrying', failed(false), 1, false],
+    ['planned', planned(0), 1, false],
+    ['planned with users not read', planned(1), 3, true],
+    ['planned with users not read, continuing', planned(1, 'alice'), 1, false],
+    ['finishing', { status: 'finishing', accountId: GOOD, messages: [], left: true }, 1, false],
+  ])('%s (receive %i): %s', (_name, outcome, receiveCount, expected) => {
+    expect(redeliver(outcome, receiveCount)).toBe(expected);
   });
 });
