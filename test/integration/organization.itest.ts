@@ -486,7 +486,6 @@ function plannerHandler() {
     access: new MemberAccountAccess({
       memberRoleName: organization.settings.memberRoleName,
       partition: partitionOfRegion(REGION),
-      memberKeyAlias: 'alias/unused-by-the-planner',
       credentials: plannerMemberCredentials(),
       clientConfig: { endpoint: emulatorUrl() },
     }),
