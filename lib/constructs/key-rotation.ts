@@ -52,6 +52,7 @@ import { DeadLetterQueue, Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import { Construct, IConstruct } from 'constructs';
 import {
   ACCOUNT_DIMENSION,
+  type DispatcherInput,
   ENV,
   LEDGER_ACCOUNT_PARTITION,
   LEDGER_SCREENING_FIELDS,
@@ -523,7 +524,7 @@ export class KeyRotation extends Construct {
     // Organization mode: the schedule's time is the run's id, so that an invocation Lambda retries
     // continues the same run (the dispatcher's DispatcherInput). One account: the planner's input
     // as it always was.
-    const input: PlannerInput | { readonly dryRun: boolean; readonly scheduledAt: string } = this.dispatcher
+    const input: PlannerInput | DispatcherInput = this.dispatcher
       ? { dryRun: this.config.dryRun, scheduledAt: ContextAttribute.scheduledTime }
       : { dryRun: this.config.dryRun };
     this.schedule = new Schedule(this, 'DailySchedule', {
@@ -1244,6 +1245,7 @@ export class KeyRotation extends Construct {
             sum(METRIC.accountsSelected, 'selected'),
             sum(METRIC.accountsSkipped, 'skipped (excluded, not ACTIVE, tags)'),
             sum(METRIC.accountFailures, 'failed'),
+            sum(METRIC.accountRetries, 'retried (delivered again)'),
           ],
           width: 8,
         }),

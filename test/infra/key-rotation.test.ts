@@ -782,6 +782,7 @@ describe('dashboard and saved queries', () => {
       METRIC.accountsSelected,
       METRIC.accountsSkipped,
       METRIC.accountFailures,
+      METRIC.accountRetries,
     ];
     for (const name of [
       ...Object.values(METRIC).filter((name) => !organizationOnly.includes(name)),

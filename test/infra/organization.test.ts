@@ -740,6 +740,14 @@ describe('organization mode: alarms, dashboard, outputs', () => {
     const [[, dashboard]] = ofType(org, 'AWS::CloudWatch::Dashboard') as [[string, Resource]];
     const text = JSON.stringify(flattenDeep(dashboard.Properties.DashboardBody));
     expect(text).toContain('AccountFailures by AccountId');
+    for (const name of [
+      METRIC.accountsSelected,
+      METRIC.accountsSkipped,
+      METRIC.accountFailures,
+      METRIC.accountRetries,
+    ]) {
+      expect(text).toContain(`\\"${name}\\"`);
+    }
     expect(text).toContain(
       `SEARCH('{${METRICS_NAMESPACE},AccountId,service} MetricName=\\\\\\"${METRIC.accountFailures}\\\\\\"', 'Sum', 86400)`,
     );
