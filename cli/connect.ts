@@ -458,7 +458,7 @@ export function organizationDirectory(_connection: Connection, options: CliOptio
  * Organization mode: each member account through its member role, assumed with the operator's own
  * credentials (the role trusts the stack's roles, its admin role among them). Each account's vault
  * encrypts with the account's own key and names, in each secret's policy, the member role as the
- * service that writes it, and the stack's admin role and readers, as the rotator does there.
+ * service that writes it, as the rotator does there.
  */
 export function memberAccess(
   connection: Connection,
@@ -466,13 +466,12 @@ export function memberAccess(
   memberRoleName: string,
 ): AccountAccess {
   const partition = /^arn:(aws[a-z-]*):/.exec(connection.caller.arn)?.[1] ?? 'aws';
-  const { adminRoleArn, secretReaderArns } = connection.resources;
+  // No admin role or readers in member secrets' policies, as the rotator writes them: the member key
+  // lets only the member account's principals decrypt, and operators read through the member role.
   return new MemberAccountAccess({
     memberRoleName,
     partition,
     memberKeyAlias: MEMBER_KEY_ALIAS,
-    ...(adminRoleArn && adminRoleArn !== 'none' ? { adminRoleArn } : {}),
-    readerArns: secretReaderArns ?? [],
     // The member role is assumed with the operator's credentials (profile, region, endpoint).
     clientConfig: clientConfig(options),
   });

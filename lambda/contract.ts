@@ -167,6 +167,9 @@ export const LEDGER_ACCOUNT_PARTITION = '#account-runs';
  */
 export const PLANNING_MAX_RECEIVE_COUNT = 3;
 
+/** Deliveries of one work message before it goes to the work queue's dead-letter queue. */
+export const WORK_MAX_RECEIVE_COUNT = 3;
+
 /** Version of {@link PlanningMessage}; a consumer refuses versions it does not know. */
 export const PLANNING_MESSAGE_VERSION = 1;
 

@@ -19,7 +19,13 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { MetricUnit, type Metrics } from '@aws-lambda-powertools/metrics';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
-import { ACCOUNT_DIMENSION, METRIC, ROTATOR_USER_BUDGET_MS, type WorkMessage } from '../contract';
+import {
+  ACCOUNT_DIMENSION,
+  METRIC,
+  ROTATOR_USER_BUDGET_MS,
+  WORK_MAX_RECEIVE_COUNT,
+  type WorkMessage,
+} from '../contract';
 import {
   InvalidMessageError,
   MemberAccountUnavailableError,
@@ -72,8 +78,22 @@ export function createRotatorHandler(deps: RotatorDeps) {
   const { logger, metrics, config } = deps;
   const log = auditLogger(logger);
 
-  /** The account's member role refused us: AccountFailures, plain (the alarm's) and by AccountId. */
-  function countAccountFailure(accountId: string, count: (metric: string) => void): void {
+  /**
+   * The account's member role refused us. On the message's last delivery of a real run:
+   * AccountFailures, plain (the alarm's) and by AccountId; before it (SQS delivers it again) or in a
+   * dry run: AccountRetries only, so that a role restored meanwhile, or a drill, pages nobody.
+   */
+  function countAccountFailure(
+    message: WorkMessage,
+    record: SQSRecord,
+    count: (metric: string) => void,
+  ): void {
+    const receiveCount = Number(record.attributes.ApproximateReceiveCount ?? '1');
+    if (message.dryRun || receiveCount < WORK_MAX_RECEIVE_COUNT) {
+      count(METRIC.accountRetries);
+      return;
+    }
+    const { accountId } = message;
     count(METRIC.accountFailures);
     const byAccount = metrics.singleMetric();
     byAccount.addDimension(ACCOUNT_DIMENSION, accountId);
@@ -143,7 +163,7 @@ export function createRotatorHandler(deps: RotatorDeps) {
       ports = await accountOf(message, context);
     } catch (error) {
       if (error instanceof MemberRoleAccessDeniedError || error instanceof MemberAccountUnavailableError) {
-        countAccountFailure(message.accountId, count);
+        countAccountFailure(message, record, count);
         logger.error(
           'account could not be opened: its member role is missing, not trusted, or the account is unavailable',
           {

@@ -61,6 +61,7 @@ import {
   METRICS_NAMESPACE,
   PlannerInput,
   PLANNING_MAX_RECEIVE_COUNT,
+  WORK_MAX_RECEIVE_COUNT,
   ROTATOR_USER_BUDGET_MS,
   SERVICE_NAME,
 } from '../../lambda/contract';
@@ -98,7 +99,7 @@ export const PLANNER_TIMEOUT = Duration.minutes(10);
 /** AWS guidance for SQS event sources: at least six times the function timeout. */
 export const WORK_QUEUE_VISIBILITY_TIMEOUT = Duration.seconds(ROTATOR_TIMEOUT.toSeconds() * 6);
 /** A message that fails this many times goes to the dead-letter queue (and raises an alarm). */
-export const MAX_RECEIVE_COUNT = 3;
+export const MAX_RECEIVE_COUNT = WORK_MAX_RECEIVE_COUNT;
 /**
  * Organization mode: AWS guidance for SQS event sources, six times the planner's timeout (SQS allows
  * up to 12 hours). A planner still working on an account keeps its message invisible to the others.

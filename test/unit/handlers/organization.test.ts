@@ -644,14 +644,31 @@ describe('rotator (organization mode)', () => {
     expect(a.writes()).toEqual([]);
   });
 
-  test('a member role gone mid-rotation: the message fails as an account failure; with the role back, the next delivery repairs (I1)', async () => {
+  test('a dry run refused by a member role pages nobody, even on its last delivery', async () => {
+    const { world, b } = organization();
+    world.access.fail(b.accountId, 'no-role');
+    const dry = JSON.stringify({ ...(JSON.parse(work(b.accountId)) as object), dryRun: true });
+
+    const response = await deliver(world, b.accountId, 'd1', 3, dry);
+
+    expect(response.batchItemFailures).toEqual([{ itemIdentifier: 'd1' }]);
+    expect(emf(output).filter((doc) => METRIC.accountFailures in doc.values)).toEqual([]);
+  });
+
+  test('a member role gone mid-rotation: the message fails (a retry, then an account failure on its last delivery); with the role back, the next delivery repairs (I1)', async () => {
     const { world, b } = organization();
     await crashAfterCreateAccessKey(world, b);
     world.access.fail(b.accountId, 'no-role');
     const before = output.lines().length;
 
-    const refused = await deliver(world, b.accountId, 'w1', 2);
+    // SQS will deliver it again: counted as a retry, nobody paged yet.
+    const retried = await deliver(world, b.accountId, 'w1', 2);
+    expect(retried.batchItemFailures).toEqual([{ itemIdentifier: 'w1' }]);
+    expect(emf(output).filter((doc) => METRIC.accountFailures in doc.values)).toEqual([]);
+    expect(emf(output).some((doc) => doc.values[METRIC.accountRetries] === 1)).toBe(true);
 
+    // Its last delivery: an account failure, plain (the alarm's) and by AccountId.
+    const refused = await deliver(world, b.accountId, 'w1', 3);
     expect(refused.batchItemFailures).toEqual([{ itemIdentifier: 'w1' }]);
     const docs = emf(output).filter((doc) => METRIC.accountFailures in doc.values);
     expect(docs).toEqual(
@@ -678,8 +695,9 @@ describe('rotator (organization mode)', () => {
       error: { name: 'MemberRoleAccessDeniedError' },
     });
 
+    // The role back; the next run's message (the planner queues the unfinished rotation again).
     world.access.clear(b.accountId);
-    const repaired = await deliver(world, b.accountId, 'w1', 3);
+    const repaired = await deliver(world, b.accountId, 'w2', 1);
 
     expect(repaired.batchItemFailures).toEqual([]);
     expect(secretLossProblems(b)).toEqual([]);
