@@ -292,6 +292,11 @@ export interface AccountRunRecord {
   readonly consecutiveFailures: number;
   /** ISO time of the last run that planned the account, if any. */
   readonly lastPlannedAt?: string;
+  /**
+   * An account no longer covered (`finishing`, or `failed` on its finish-only pass): the users with
+   * our unfinished work there (a rotation in flight, notices not delivered), by name.
+   */
+  readonly unfinishedUsers?: readonly string[];
 }
 
 /** The ledger's record of accounts in organization mode (its own partition, beside users and owners). */

@@ -222,6 +222,11 @@ export interface AccountUnreachableFacts {
   readonly retryable: boolean;
   /** Runs in a row that failed for the account, this one included. */
   readonly consecutiveFailures: number;
+  /**
+   * An account no longer covered by the run (its finish-only pass): the users whose unfinished work
+   * (a rotation in flight, notices not delivered) waits for the account to be reachable again.
+   */
+  readonly unfinishedUsers?: readonly string[];
 }
 
 /**
@@ -231,12 +236,20 @@ export interface AccountUnreachableFacts {
  */
 export function renderAccountUnreachableNotice(facts: AccountUnreachableFacts): OwnerNotification {
   const { accountId, runId, roleArn, error, retryable, consecutiveFailures } = facts;
+  const unfinishedUsers = facts.unfinishedUsers ?? [];
   const role = roleArn ?? 'the member role';
   const subject = `ACTION NEEDED: key rotation cannot reach account ${accountId}`;
   const text = lines(
     `The access keys of account ${accountId} could not be planned in the run of ${runId}: ${error.name}: ${error.message}`,
     roleArn ? `Member role: ${roleArn}` : undefined,
     consecutiveFailures > 1 ? `This account has failed ${consecutiveFailures} runs in a row.` : undefined,
+    ...(unfinishedUsers.length > 0
+      ? [
+          '',
+          `The account is no longer covered by the run, but our work there is unfinished for these users: ${unfinishedUsers.join(' ')}`,
+          'A rotation in flight may hold an active new key whose secret is not stored yet: keep (or redeploy) the member role there until the account is recorded left (the member stack is not deleted when an account leaves the selection; redeploy the plain member stack if it was).',
+        ]
+      : []),
     '',
     'Nothing was changed in the account, and the other accounts are planned as usual. Check:',
     `- the member stack in account ${accountId}: its stack instance of the member StackSet (status CURRENT; the account must be under a target OU and not excluded), or for the management account its plain member stack;`,
@@ -265,6 +278,8 @@ export function renderAccountUnreachableNotice(facts: AccountUnreachableFacts): 
       errorMessage: error.message,
       retryable,
       consecutiveFailures,
+      // Separated by spaces (IAM user names have none; they may have commas).
+      ...(unfinishedUsers.length > 0 ? { unfinishedUsers: unfinishedUsers.join(' ') } : {}),
     },
     dedupeId: `account.unreachable/${accountId}/${runId}`,
     toOperators: true,

@@ -181,23 +181,50 @@ export async function planMemberAccount(
   return { status: 'planned', accountId, plan };
 }
 
+/**
+ * Runs in a row that failed for the account, this one (a failure) included.
+ * - After a `failed` record: one more, unless it is the same run delivered again (SQS, a
+ *   continuation), which is not one more run.
+ * - After a `finishing` record: one more than it carries (see finishingFailures: the failures
+ *   before it while the same work stayed unfinished, 0 if none).
+ * - Otherwise (`planned`, `left`, none): the first.
+ */
+function failuresInARow(previous: AccountRunRecord | undefined, runId: string): number {
+  switch (previous?.status) {
+    case 'failed':
+      return previous.runId === runId
+        ? Math.max(1, previous.consecutiveFailures)
+        : previous.consecutiveFailures + 1;
+    case 'finishing':
+      return previous.consecutiveFailures + 1;
+    default:
+      return 1;
+  }
+}
+
+/**
+ * The count a `finishing` record carries. The account could be opened, but its work is only queued,
+ * not done: while users are still unfinished after a `failed` or `finishing` record, the failures
+ * before are not forgiven (the count is carried, not reset to 0 and not increased), so that an account
+ * whose work never gets finished keeps counting on its next failure. Nothing unfinished (`left`): 0.
+ */
+function finishingFailures(previous: AccountRunRecord | undefined, unfinished: readonly string[]): number {
+  if (unfinished.length === 0) return 0;
+  return previous?.status === 'failed' || previous?.status === 'finishing' ? previous.consecutiveFailures : 0;
+}
+
 async function accountFailed(
   message: PlanningMessage,
   error: unknown,
   deps: PlanMemberAccountDeps,
+  unfinishedUsers: readonly string[] = [],
 ): Promise<MemberAccountOutcome> {
   const { accountId, dryRun, plannedAt: runId } = message;
   const retryable = isRetryableAccountError(error);
   const described = describeError(error);
   const roleArn = roleArnOf(error);
   const previous = await deps.ledger.lastAccountRun(accountId);
-  // Runs in a row: a delivery of the same run again (SQS, a continuation) is not one more run.
-  const consecutiveFailures =
-    previous?.status === 'failed'
-      ? previous.runId === runId
-        ? Math.max(1, previous.consecutiveFailures)
-        : previous.consecutiveFailures + 1
-      : 1;
+  const consecutiveFailures = failuresInARow(previous, runId);
   const notify = !dryRun && deps.notifier !== undefined && (!retryable || deps.lastAttempt !== false);
 
   if (!dryRun) {
@@ -211,6 +238,7 @@ async function accountFailed(
       retryable,
       consecutiveFailures,
       ...(previous?.lastPlannedAt !== undefined ? { lastPlannedAt: previous.lastPlannedAt } : {}),
+      ...(unfinishedUsers.length > 0 ? { unfinishedUsers: [...unfinishedUsers] } : {}),
     };
     await deps.ledger.recordAccountRun(record);
   }
@@ -225,6 +253,7 @@ async function accountFailed(
     retryable,
     consecutiveFailures,
     ...(roleArn !== undefined ? { roleArn } : {}),
+    ...(message.finishOnly ? { finishOnly: true, users: [...unfinishedUsers] } : {}),
     notified: notify,
   });
   if (notify) {
@@ -239,6 +268,7 @@ async function accountFailed(
         error: described,
         retryable,
         consecutiveFailures,
+        ...(unfinishedUsers.length > 0 ? { unfinishedUsers } : {}),
       }),
       [],
     );
@@ -247,13 +277,23 @@ async function accountFailed(
 }
 
 /**
- * An account the run no longer covers (excluded after a rotation started there, say): nothing is
- * opened in it here. The ledger's records of its users say what of ours is unfinished (a rotation in
- * flight, notices not delivered); each such user gets a finish-only work message, on which the
- * rotator finishes that work and does nothing else (I1, I7). Read consistently (whole records, not
- * the screening index), since `left` is final: the dispatcher sends the account nothing after it.
- * A dry run queues dry messages (they report what the rotator would finish) and records nothing.
- * A failure of the ledger or the queue is the service's own: it propagates, SQS delivers again.
+ * An account the run no longer covers (excluded after a rotation started there, say). The ledger's
+ * records of its users say what of ours is unfinished (a rotation in flight, notices not delivered),
+ * read consistently (whole records, not the screening index), since `left` is final: the dispatcher
+ * sends the account nothing after it.
+ *
+ * - Nothing unfinished: recorded `left`, without opening the account.
+ * - Else the account is opened first, as a plan opens it (one AssumeRole, session named after the
+ *   run): the member role is kept there after the account leaves the selection (the StackSet
+ *   retains it), but someone may have deleted it. If it cannot be opened, that is an account failure
+ *   like any other (recorded `failed`, counted, retried, `account.unreachable`), naming the users
+ *   whose work is unfinished; their rotation stays in flight until the account can be opened.
+ * - Once open, each such user gets a finish-only work message, on which the rotator finishes that
+ *   work and does nothing else (I1, I7), and the account is recorded `finishing`.
+ *
+ * A dry run opens the account and queues dry messages (they report what the rotator would finish),
+ * and records and publishes nothing. A failure of the ledger or the queue is the service's own: it
+ * propagates, SQS delivers again.
  */
 async function finishLeftAccount(
   message: PlanningMessage,
@@ -264,6 +304,13 @@ async function finishLeftAccount(
     .filter((record) => record.inFlight !== undefined || record.outbox.length > 0)
     .map((record) => record.userName)
     .sort();
+  if (unfinished.length > 0) {
+    try {
+      await deps.access.open(accountId, runId);
+    } catch (error) {
+      return accountFailed(message, error, deps, unfinished);
+    }
+  }
   const messages: WorkMessage[] = unfinished.map((userName) => ({
     version: WORK_MESSAGE_VERSION,
     accountId,
@@ -288,8 +335,9 @@ async function finishLeftAccount(
       status: left ? 'left' : 'finishing',
       at: deps.clock.now().toISOString(),
       queued: messages.length,
-      consecutiveFailures: 0,
+      consecutiveFailures: finishingFailures(previous, unfinished),
       ...(previous?.lastPlannedAt !== undefined ? { lastPlannedAt: previous.lastPlannedAt } : {}),
+      ...(unfinished.length > 0 ? { unfinishedUsers: unfinished } : {}),
     });
   }
   audit(deps.logger, {

@@ -537,29 +537,36 @@ describe('planMemberAccount: a finish-only message (an account no longer covered
     });
   }
 
-  test('opens nothing, queues finish-only work for each user with unfinished work, and records finishing', async () => {
-    // Arrange: the account's role is gone; two users with unfinished work, one with none.
-    const { access, ledger, queue, faults, logger, deps } = setUp();
-    access.failures.set(DENIED, denied(DENIED));
-    await unfinished(ledger, 'carol', 'outbox');
-    await unfinished(ledger, 'alice', 'in-flight');
-    await ledger.save({ ...emptyLedger(DENIED, 'bob') });
+  async function recordedBefore(
+    ledger: FakeLedger,
+    status: 'planned' | 'failed' | 'finishing',
+    consecutiveFailures: number,
+  ) {
     await ledger.recordAccountRun({
       accountId: DENIED,
       runId: '2025-12-31T02:00:00.000Z',
       dryRun: false,
-      status: 'planned',
+      status,
       at: '2025-12-31T02:00:05.000Z',
-      consecutiveFailures: 0,
-      lastPlannedAt: '2025-12-31T02:00:00.000Z',
+      consecutiveFailures,
+      lastPlannedAt: '2025-12-30T02:00:00.000Z',
     });
+  }
+
+  test('opens the account once for the run, queues finish-only work for each user with unfinished work, and records finishing', async () => {
+    // Arrange: two users with unfinished work, one with none.
+    const { access, ledger, queue, faults, logger, notifier, deps } = setUp();
+    await unfinished(ledger, 'carol', 'outbox');
+    await unfinished(ledger, 'alice', 'in-flight');
+    await ledger.save({ ...emptyLedger(DENIED, 'bob') });
+    await recordedBefore(ledger, 'planned', 0);
     const queriesBefore = faults.count('dynamodb:Query');
 
     // Act
     const outcome = await planMemberAccount(message(DENIED, { finishOnly: true }), deps());
 
     // Assert
-    expect(access.opened).toEqual([]);
+    expect(access.opened).toEqual([{ accountId: DENIED, runId: RUN }]);
     expect(outcome).toMatchObject({ status: 'finishing', accountId: DENIED, left: false });
     expect(queue.messages).toEqual(
       ['alice', 'carol'].map((userName) => ({
@@ -581,7 +588,8 @@ describe('planMemberAccount: a finish-only message (an account no longer covered
       at: RUN,
       queued: 2,
       consecutiveFailures: 0,
-      lastPlannedAt: '2025-12-31T02:00:00.000Z',
+      lastPlannedAt: '2025-12-30T02:00:00.000Z',
+      unfinishedUsers: ['alice', 'carol'],
     });
     expect(logger.audits('account.planned')).toEqual([
       expect.objectContaining({
@@ -591,11 +599,133 @@ describe('planMemberAccount: a finish-only message (an account no longer covered
         users: ['alice', 'carol'],
       }),
     ]);
+    expect(notifier.published).toEqual([]);
   });
 
-  test('nothing unfinished: nothing queued, the account recorded left', async () => {
+  test('an account that cannot be opened is an account failure naming the unfinished users; nothing is queued', async () => {
+    // Arrange: the member role is gone; an earlier run failed twice in a row already.
+    const { access, ledger, queue, logger, notifier, deps } = setUp();
+    access.failures.set(DENIED, denied(DENIED));
+    await unfinished(ledger, 'alice', 'in-flight');
+    await unfinished(ledger, 'carol', 'outbox');
+    await recordedBefore(ledger, 'failed', 2);
+
+    // Act
+    const outcome = await planMemberAccount(message(DENIED, { finishOnly: true }), deps());
+
+    // Assert
+    expect(access.opened).toEqual([{ accountId: DENIED, runId: RUN }]);
+    expect(outcome).toMatchObject({
+      status: 'failed',
+      accountId: DENIED,
+      retryable: false,
+      consecutiveFailures: 3,
+      notified: true,
+    });
+    expect(redeliver(outcome, 1)).toBe(false);
+    expect(queue.messages).toEqual([]);
+    expect(ledger.peekAccountRun(DENIED)).toEqual({
+      accountId: DENIED,
+      runId: RUN,
+      dryRun: false,
+      status: 'failed',
+      at: RUN,
+      error: {
+        name: 'MemberRoleAccessDeniedError',
+        message: `sts:AssumeRole ${ROLE(DENIED)} (account ${DENIED}): not authorized`,
+      },
+      retryable: false,
+      consecutiveFailures: 3,
+      lastPlannedAt: '2025-12-30T02:00:00.000Z',
+      unfinishedUsers: ['alice', 'carol'],
+    });
+    expect(logger.audits('account.failed')).toEqual([
+      expect.objectContaining({ accountId: DENIED, finishOnly: true, users: ['alice', 'carol'] }),
+    ]);
+    expect(logger.audits('account.planned')).toEqual([]);
+    expect(notifier.opsMessages).toHaveLength(1);
+    const notice = notifier.opsMessages[0]!;
+    expect(notice).toMatchObject({
+      event: 'account.unreachable',
+      accountId: DENIED,
+      toOperators: true,
+      dedupeId: `account.unreachable/${DENIED}/${RUN}`,
+      details: expect.objectContaining({ unfinishedUsers: 'alice carol', consecutiveFailures: 3 }) as unknown,
+    });
+    expect(notice.text).toContain('unfinished for these users: alice carol');
+    expect(notice.text).toContain(ROLE(DENIED));
+  });
+
+  test('a retryable failure to open is not told before the last delivery, and SQS delivers again', async () => {
+    // Arrange
+    const { access, ledger, notifier, deps } = setUp();
+    access.failures.set(DENIED, throttled(DENIED));
+    await unfinished(ledger, 'alice', 'in-flight');
+
+    // Act
+    const outcome = await planMemberAccount(
+      message(DENIED, { finishOnly: true }),
+      deps({ lastAttempt: false }),
+    );
+
+    // Assert
+    expect(outcome).toMatchObject({ status: 'failed', retryable: true, notified: false });
+    expect(redeliver(outcome, 1)).toBe(true);
+    expect(notifier.published).toEqual([]);
+    expect(ledger.peekAccountRun(DENIED)).toMatchObject({ status: 'failed', unfinishedUsers: ['alice'] });
+  });
+
+  test('a finishing record carries the failures before it while users are unfinished; left resets them', async () => {
+    // Arrange: two failed runs, then the role is back.
+    const { access, ledger, deps } = setUp();
+    await unfinished(ledger, 'alice', 'in-flight');
+    await recordedBefore(ledger, 'failed', 2);
+
+    // Act / Assert: opened, queued, recorded finishing with the count carried (not reset, not increased).
+    await planMemberAccount(message(DENIED, { finishOnly: true }), deps());
+    expect(ledger.peekAccountRun(DENIED)).toMatchObject({ status: 'finishing', consecutiveFailures: 2 });
+
+    // The work is still unfinished the next day: still carried.
+    await planMemberAccount(message(DENIED, { finishOnly: true, plannedAt: NEXT_RUN }), deps());
+    expect(ledger.peekAccountRun(DENIED)).toMatchObject({
+      runId: NEXT_RUN,
+      status: 'finishing',
+      consecutiveFailures: 2,
+    });
+
+    // The role is gone again on the day after: the count goes on from there.
+    access.failures.set(DENIED, denied(DENIED));
+    const third = '2026-01-03T02:00:00.000Z';
+    const failed = await planMemberAccount(message(DENIED, { finishOnly: true, plannedAt: third }), deps());
+    expect(failed).toMatchObject({ status: 'failed', consecutiveFailures: 3 });
+
+    // The work is finished (the rotator did it): left, without opening the account, count reset.
+    await ledger.save({ ...emptyLedger(DENIED, 'alice'), version: ledger.peek(DENIED, 'alice')!.version });
+    const openedBefore = access.opened.length;
+    const fourth = '2026-01-04T02:00:00.000Z';
+    await planMemberAccount(message(DENIED, { finishOnly: true, plannedAt: fourth }), deps());
+    expect(access.opened.length).toBe(openedBefore);
+    expect(ledger.peekAccountRun(DENIED)).toMatchObject({ status: 'left', consecutiveFailures: 0 });
+    expect(ledger.peekAccountRun(DENIED)).not.toHaveProperty('unfinishedUsers');
+  });
+
+  test('a finishing record after a planned run counts no failure', async () => {
+    // Arrange
+    const { ledger, deps } = setUp();
+    await unfinished(ledger, 'alice', 'in-flight');
+    await recordedBefore(ledger, 'planned', 0);
+
+    // Act
+    await planMemberAccount(message(DENIED, { finishOnly: true }), deps());
+
+    // Assert
+    expect(ledger.peekAccountRun(DENIED)).toMatchObject({ status: 'finishing', consecutiveFailures: 0 });
+  });
+
+  test('nothing unfinished: nothing opened or queued, the account recorded left (even with its role gone)', async () => {
     // Arrange
     const { access, ledger, queue, deps } = setUp();
+    access.failures.set(GOOD, denied(GOOD));
     await ledger.save({ ...emptyLedger(GOOD, 'alice') });
 
     // Act
@@ -605,12 +735,12 @@ describe('planMemberAccount: a finish-only message (an account no longer covered
     expect(outcome).toEqual({ status: 'finishing', accountId: GOOD, messages: [], left: true });
     expect(access.opened).toEqual([]);
     expect(queue.messages).toEqual([]);
-    expect(ledger.peekAccountRun(GOOD)).toMatchObject({ status: 'left', queued: 0 });
+    expect(ledger.peekAccountRun(GOOD)).toMatchObject({ status: 'left', queued: 0, consecutiveFailures: 0 });
   });
 
-  test('a dry run queues dry messages and records nothing (I6)', async () => {
+  test('a dry run opens the account, queues dry messages and records nothing (I6)', async () => {
     // Arrange
-    const { ledger, queue, faults, deps } = setUp();
+    const { access, ledger, queue, faults, deps } = setUp();
     await unfinished(ledger, 'alice', 'in-flight');
     const writesBefore = faults.writes().length;
 
@@ -618,10 +748,29 @@ describe('planMemberAccount: a finish-only message (an account no longer covered
     const outcome = await planMemberAccount(message(DENIED, { finishOnly: true, dryRun: true }), deps());
 
     // Assert
+    expect(access.opened).toEqual([{ accountId: DENIED, runId: RUN }]);
     expect(outcome).toMatchObject({ status: 'finishing', left: false });
     expect(queue.messages.map((sent) => [sent.userName, sent.dryRun, sent.finishOnly])).toEqual([
       ['alice', true, true],
     ]);
+    expect(faults.writes().slice(writesBefore)).toEqual([]);
+    expect(ledger.peekAccountRun(DENIED)).toBeUndefined();
+  });
+
+  test('a dry run that cannot open the account records, queues and publishes nothing (I6)', async () => {
+    // Arrange
+    const { access, ledger, queue, notifier, faults, deps } = setUp();
+    access.failures.set(DENIED, denied(DENIED));
+    await unfinished(ledger, 'alice', 'in-flight');
+    const writesBefore = faults.writes().length;
+
+    // Act
+    const outcome = await planMemberAccount(message(DENIED, { finishOnly: true, dryRun: true }), deps());
+
+    // Assert
+    expect(outcome).toMatchObject({ status: 'failed', notified: false });
+    expect(queue.messages).toEqual([]);
+    expect(notifier.published).toEqual([]);
     expect(faults.writes().slice(writesBefore)).toEqual([]);
     expect(ledger.peekAccountRun(DENIED)).toBeUndefined();
   });
