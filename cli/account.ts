@@ -127,6 +127,12 @@ export async function applyAccount(
   logger: Logger,
   label = 'rotating users',
   runId?: string,
+  /**
+   * Called with the users to work on after planning and before the first of them is touched (only
+   * when there is one): organization mode records the account's run here, so that a crash in the
+   * middle of the account still leaves the record the schedule finishes the work from.
+   */
+  beforeRotating?: (userNames: readonly string[]) => Promise<void>,
 ): Promise<AppliedAccount> {
   const planned = await planAccount(
     { accountId: write.accountId, dryRun: false, ...(runId ? { plannedAt: runId } : {}) },
@@ -139,6 +145,9 @@ export async function applyAccount(
       options: fullPass(options),
     },
   );
+  if (beforeRotating && planned.messages.length > 0) {
+    await beforeRotating(planned.messages.map((message) => message.userName));
+  }
   // `concurrency` users at once. Each rotation holds its user's lock in the ledger, so a user that
   // another run (the schedule, another keyrot) is working on is refused with LockHeldError: that is
   // that user's failure, reported with the others, and never stops the rest.

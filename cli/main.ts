@@ -32,7 +32,9 @@ import {
   memberWriting,
   openOneAccount,
   planOrganization,
+  recordCliAccountRun,
   reportOrganization,
+  requireAccountRuns,
   runOrganization,
 } from './organization';
 import {
@@ -200,6 +202,8 @@ async function rotate(
   connection: Connection,
   logger: Logger,
   writeFor: () => WriteConnection,
+  /** Called once the user is known to exist, before anything is written (organization mode records the account's run). */
+  beforeWriting?: () => Promise<void>,
 ): Promise<number> {
   const userName = options.user!;
   const request = {
@@ -221,6 +225,7 @@ async function rotate(
       );
       return EXIT.failure;
     }
+    await beforeWriting?.();
     outcome = await rotateUser(request, rotationDeps(write, options, logger));
   } else {
     outcome = await rotateUser(request, rotationDeps(readOnly(connection), options, logger));
@@ -271,9 +276,21 @@ async function rotateInAccount(
   wiring: Wiring,
 ): Promise<number> {
   const write = options.apply ? wiring.forWriting(connection, options, 'rotate') : undefined;
-  const ports = await openOneAccount(options, io, connection, wiring);
-  if (!ports) return EXIT.failure;
-  return rotate(options, io, memberConnection(connection, ports), logger, () => memberWriting(write!, ports));
+  const accountRuns = write ? requireAccountRuns(write.ledger, 'rotate') : undefined;
+  const opened = await openOneAccount(options, io, connection, wiring);
+  if (!opened) return EXIT.failure;
+  const { ports, runId } = opened;
+  return rotate(
+    options,
+    io,
+    memberConnection(connection, ports),
+    logger,
+    () => memberWriting(write!, ports),
+    // The account's run is recorded before the rotation writes anything (see recordCliAccountRun).
+    async () => {
+      await recordCliAccountRun(accountRuns!, ports.accountId, runId, [options.user!], write!.clock.now());
+    },
+  );
 }
 
 /**

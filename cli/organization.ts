@@ -19,7 +19,14 @@ import {
   resolveOrganizationSettings,
   type SkippedAccount,
 } from '../lambda/domain/organization';
-import type { AccountAccess, AccountPorts, Logger } from '../lambda/ports';
+import type {
+  AccountAccess,
+  AccountPorts,
+  AccountRunLedger,
+  AccountRunRecord,
+  Logger,
+  RotationLedger,
+} from '../lambda/ports';
 import { AccountErrors } from '../lambda/services/account-errors';
 import { describeError } from '../lambda/services/audit';
 import { discoverAccounts } from '../lambda/services/discover-accounts';
@@ -252,6 +259,71 @@ export function accessFor(
 ) {
   if (!wiring.accountAccess) throw new RefusedError('this keyrot cannot open member accounts');
   return wiring.accountAccess(connection, options, memberRoleName);
+}
+
+/** The ledger's account-run records, when the connection's ledger keeps them (DynamoLedger does). */
+export function accountRunsOf(ledger: RotationLedger): AccountRunLedger | undefined {
+  const candidate = ledger as Partial<AccountRunLedger>;
+  return typeof candidate.lastAccountRun === 'function' && typeof candidate.recordAccountRun === 'function'
+    ? (candidate as AccountRunLedger)
+    : undefined;
+}
+
+/**
+ * The account-run records of a command that writes in member accounts. --apply always has the
+ * stack's ledger (forWriting requires the table), which keeps them; a ledger that does not is
+ * refused before any account is opened, since without the record a rotation the CLI leaves
+ * unfinished in an account the schedule does not cover would never be finished (I1).
+ */
+export function requireAccountRuns(ledger: RotationLedger, command: string): AccountRunLedger {
+  const runs = accountRunsOf(ledger);
+  if (!runs) {
+    throw new RefusedError(
+      `${command} --apply in member accounts needs a ledger that records account runs (the stack's DynamoDB table): pass --stack NAME or --table NAME. Nothing was changed`,
+    );
+  }
+  return runs;
+}
+
+/**
+ * Records that this keyrot run works in a member account (--apply), before it touches anything
+ * there: status `planned` under the CLI run's id, `queued` = the users it is about to work on. The
+ * schedule's dispatcher sends a finish-only planning message to every account with a record that is
+ * not `left` and that it does not select, so that a rotation the CLI leaves unfinished (a crash, a
+ * failure, Ctrl-C) in an account outside the schedule's selection (--accounts X, an OU outside the
+ * settings) is still finished by the service (I1).
+ *
+ * Which record wins: the CLI's replaces any record but a `failed` one. `failed` is kept as it is, so
+ * that an account the schedule cannot reach stays visible with its run of failures (a `failed`
+ * record is never `left`, so the dispatcher still covers the account's unfinished work). A `left`
+ * record is replaced on purpose: the CLI may leave unfinished work there again. A `planned` or
+ * `finishing` record of the schedule (even of a later run) is replaced by another that is not
+ * `left`, which keeps the dispatcher covering the account; the next scheduled run writes its own.
+ * The read and the write are not one atomic step: a `failed` record written by the schedule in
+ * between is replaced by `planned`, which loses that failure's count until the next failing run,
+ * never the account's coverage.
+ */
+export async function recordCliAccountRun(
+  runs: AccountRunLedger,
+  accountId: string,
+  runId: string,
+  userNames: readonly string[],
+  now: Date,
+): Promise<AccountRunRecord | undefined> {
+  const previous = await runs.lastAccountRun(accountId);
+  if (previous?.status === 'failed') return undefined;
+  const record: AccountRunRecord = {
+    accountId,
+    runId,
+    dryRun: false,
+    status: 'planned',
+    at: now.toISOString(),
+    queued: userNames.length,
+    consecutiveFailures: 0,
+    lastPlannedAt: runId,
+  };
+  await runs.recordAccountRun(record);
+  return record;
 }
 
 /** The run's id: its start time, the member role's session name in every account. */
@@ -521,6 +593,7 @@ export async function runOrganization(
   if (!options.apply) return planOrganization(options, io, connection, logger, wiring);
   // Refused before any account is opened: what is missing, or the wrong identity to write secrets.
   const write = wiring.forWriting(connection, options, 'run');
+  const accountRuns = requireAccountRuns(write.ledger, 'run');
   const { scope, access, runId } = await prepare(options, connection, wiring);
   warnMissingOus(io, scope);
   const runs = await eachAccount(scope, access, runId, io, connection, (ports, account) =>
@@ -531,6 +604,10 @@ export async function runOrganization(
       logger,
       `rotating users in ${account.accountId}`,
       runId,
+      // A failure to record is the central ledger's: it stops the run before the account is touched.
+      async (userNames) => {
+        await recordCliAccountRun(accountRuns, account.accountId, runId, userNames, write.clock.now());
+      },
     ),
   );
   const done = planned(runs);
@@ -595,9 +672,9 @@ export async function openOneAccount(
   io: CliIo,
   connection: Connection,
   wiring: Wiring,
-): Promise<AccountPorts | undefined> {
+): Promise<{ ports: AccountPorts; runId: string } | undefined> {
   const { scope, access, runId } = await prepare(options, connection, wiring);
   const runs = await eachAccount(scope, access, runId, io, connection, (ports) => Promise.resolve(ports));
   const run = runs[0];
-  return run?.status === 'planned' ? run.result : undefined;
+  return run?.status === 'planned' ? { ports: run.result, runId } : undefined;
 }

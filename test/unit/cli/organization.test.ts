@@ -9,6 +9,9 @@ import { mockClient } from 'aws-sdk-client-mock';
 import { parseCli } from '../../../cli/args';
 import { connect, Connection, memberAccess, Resources } from '../../../cli/connect';
 import { organizationSettingsFor } from '../../../cli/organization';
+import type { PlanningMessage } from '../../../lambda/contract';
+import { resolveOrganizationSettings } from '../../../lambda/domain/organization';
+import { dispatchAccounts } from '../../../lambda/services/dispatch-accounts';
 import { AccessDeniedError, MemberSessionUnavailableError } from '../../../lambda/domain/errors';
 import { secretNameFor } from '../../../lambda/domain/naming';
 import { SECRET_PREFIX } from '../../fakes/world';
@@ -425,6 +428,185 @@ describe('keyrot run --apply across accounts', () => {
 
     expect(run.code).toBe(2);
     expect(lines(run.stdout)[0]).toMatch(/^ACCOUNT\s+USER\s+KEY/);
+    expect(a.vault.secrets.size).toBe(0);
+  });
+});
+
+/** The stack's organization settings: only the dev OU is covered by the schedule. */
+function stackCoveringOnly(ouId: string): Resources {
+  return { ...RESOURCES, organizationJson: JSON.stringify({ includeOus: [ouId] }) };
+}
+
+/** What the schedule's dispatcher would queue next: finish-only messages go to accounts it does not select. */
+async function nextDispatch(org: CliOrganization, includeOus: string[]) {
+  const sent: PlanningMessage[] = [];
+  const quiet = {
+    debug: () => undefined,
+    info: () => undefined,
+    warn: () => undefined,
+    error: () => undefined,
+  };
+  const result = await dispatchAccounts(
+    { plannedAt: '2026-03-02T09:00:00.000Z', dryRun: false },
+    {
+      directory: org.organization,
+      settings: resolveOrganizationSettings({ includeOus }),
+      queue: { send: (messages) => Promise.resolve(void sent.push(...messages)) },
+      runs: org.central.ledger,
+      logger: quiet,
+    },
+  );
+  return { result, sent };
+}
+
+describe('account-run records of keyrot --apply (the schedule finishes what the CLI leaves unfinished)', () => {
+  const RUN_ID = '2026-03-01T09:00:00.000Z';
+
+  test('run --apply --org --accounts X outside the settings records X planned, and the dispatcher then finishes X', async () => {
+    const { org, dev, a, c } = organization();
+
+    const run = await keyrot(
+      `run --apply --org --accounts ${c.accountId}`,
+      org.wiring(stackCoveringOnly(dev)),
+    );
+
+    expect(run.code).toBe(0);
+    expect(org.central.ledger.peekAccountRun(c.accountId)).toEqual({
+      accountId: c.accountId,
+      runId: RUN_ID,
+      dryRun: false,
+      status: 'planned',
+      at: RUN_ID,
+      queued: 1,
+      consecutiveFailures: 0,
+      lastPlannedAt: RUN_ID,
+    });
+    // Only the account it worked in.
+    expect(org.central.ledger.peekAccountRun(a.accountId)).toBeUndefined();
+    const { result } = await nextDispatch(org, [dev]);
+    expect(result.finishing).toEqual([{ accountId: c.accountId, lastStatus: 'planned', lastRunId: RUN_ID }]);
+  });
+
+  test('a rotation that stops in the middle of the account still leaves the record; the dispatcher sends X a finish-only message', async () => {
+    const { org, dev, c } = organization();
+    // The process dies right after CreateAccessKey: alice's new key exists, its secret is not stored.
+    c.faults.inject('iam:CreateAccessKey', 'crash-after');
+
+    const run = await keyrot(`run --apply --accounts ${c.accountId}`, org.wiring(stackCoveringOnly(dev)));
+
+    expect(run.code).toBe(1);
+    expect((await org.central.ledger.load(c.accountId, 'alice'))?.inFlight?.phase).toBe('intent');
+    expect(org.central.ledger.peekAccountRun(c.accountId)).toMatchObject({
+      status: 'planned',
+      runId: RUN_ID,
+    });
+    const { sent } = await nextDispatch(org, [dev]);
+    expect(sent.filter((message) => message.accountId === c.accountId)).toEqual([
+      expect.objectContaining({ accountId: c.accountId, finishOnly: true, dryRun: false }),
+    ]);
+  });
+
+  test('the record is written before the account is touched: a ledger that refuses it stops the run with nothing changed there', async () => {
+    const { org, c } = organization();
+    org.central.faults.inject('dynamodb:PutItem', 'access-denied');
+
+    const run = await keyrot(`run --apply --accounts ${c.accountId}`, org.wiring());
+
+    expect(run.code).toBe(1);
+    expect(c.faults.calls).not.toContain('iam:CreateAccessKey');
+    expect(c.iam.users.get('alice')!.keys).toHaveLength(1);
+    expect(org.central.ledger.peekAccountRun(c.accountId)).toBeUndefined();
+  });
+
+  test("an account with nothing to do gets no record; a schedule's failed record is kept; a left one is replaced", async () => {
+    const { org, a, b, c } = organization({ due: false }); // nothing due in a
+    for (const member of [b, c]) {
+      member.iam.addUser('alice', { tags: OWNER('alice') });
+      member.iam.addKey('alice', { ageDays: 85, lastUsedDaysAgo: 1 });
+    }
+    const failed = {
+      accountId: b.accountId,
+      runId: '2026-02-28T09:00:00.000Z',
+      dryRun: false,
+      status: 'failed' as const,
+      at: '2026-02-28T09:00:05.000Z',
+      error: { name: 'MemberRoleAccessDeniedError', message: 'AccessDenied' },
+      retryable: false,
+      consecutiveFailures: 3,
+    };
+    await org.central.ledger.recordAccountRun(failed);
+    await org.central.ledger.recordAccountRun({
+      accountId: c.accountId,
+      runId: '2026-02-28T09:00:00.000Z',
+      dryRun: false,
+      status: 'left',
+      at: '2026-02-28T09:00:05.000Z',
+      consecutiveFailures: 0,
+    });
+
+    const run = await keyrot(
+      `run --apply --accounts ${a.accountId},${b.accountId},${c.accountId}`,
+      org.wiring(),
+    );
+
+    expect(run.code).toBe(0);
+    expect(org.central.ledger.peekAccountRun(a.accountId)).toBeUndefined();
+    expect(org.central.ledger.peekAccountRun(b.accountId)).toEqual(failed);
+    expect(org.central.ledger.peekAccountRun(c.accountId)).toMatchObject({
+      status: 'planned',
+      runId: RUN_ID,
+    });
+  });
+
+  test('rotate --accounts X --apply records X; its dry run, plan --org and run --org record nothing', async () => {
+    const { org, a, b, c } = organization({ due: false });
+
+    for (const argv of [
+      `rotate --user bob --accounts ${b.accountId}`,
+      'plan --org',
+      'run --org',
+      `run --accounts ${a.accountId}`,
+    ]) {
+      await keyrot(argv, org.wiring());
+    }
+    expect(org.central.ledger.accountRuns.size).toBe(0);
+
+    const run = await keyrot(`rotate --user bob --accounts ${b.accountId} --apply`, org.wiring());
+
+    expect(run.code).toBe(0);
+    expect(org.central.ledger.peekAccountRun(b.accountId)).toMatchObject({
+      status: 'planned',
+      runId: RUN_ID,
+      queued: 1,
+      consecutiveFailures: 0,
+    });
+    expect([...org.central.ledger.accountRuns.keys()]).toEqual([b.accountId]);
+    expect(c.vault.secrets.size).toBe(0);
+  });
+
+  test('a ledger without account runs is refused before any account is opened', async () => {
+    const { org, a } = organization();
+    const wiring = org.wiring();
+    // The central ledger as a RotationLedger only (as the CLI's EmptyLedger is).
+    const plainLedger = new Proxy(org.central.ledger, {
+      get: (target, property, receiver) =>
+        property === 'lastAccountRun' || property === 'recordAccountRun' || property === 'listAccountRuns'
+          ? undefined
+          : (Reflect.get(target, property, receiver) as unknown),
+    });
+    const withoutRuns = {
+      ...wiring,
+      connect: async (options: Parameters<typeof wiring.connect>[0]) => ({
+        ...(await wiring.connect(options)),
+        ledger: plainLedger,
+      }),
+    };
+
+    const run = await keyrot(`run --apply --accounts ${a.accountId}`, withoutRuns);
+
+    expect(run.code).toBe(1);
+    expect(run.stderr).toContain('needs a ledger that records account runs');
+    expect(org.access.opened).toEqual([]);
     expect(a.vault.secrets.size).toBe(0);
   });
 });
