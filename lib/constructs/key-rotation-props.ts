@@ -196,7 +196,8 @@ export interface KeyRotationOrganizationProps {
    */
   readonly accounts?: readonly string[];
   /**
-   * Account ids never covered; the StackSet leaves them out too (account filter DIFFERENCE).
+   * Account ids never covered (never planned; a rotation in flight there is only finished). The
+   * StackSet does not leave them out: they keep the member role, as accounts under `excludeOus` do.
    * @default []
    */
   readonly excludeAccounts?: readonly string[];

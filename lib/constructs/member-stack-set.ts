@@ -78,17 +78,31 @@ export interface MemberStackSetProps {
   readonly centralRoleArns: readonly string[];
   /** The central roles operators assume the member role with (the secret admin role), possibly none. */
   readonly operatorRoleArns: readonly string[];
-  /** Deployment targets (includeOus), accounts left out (excludeAccounts) and callAs. */
-  readonly organization: Pick<OrganizationSettings, 'includeOus' | 'excludeAccounts' | 'callAs'>;
+  /**
+   * Deployment targets (includeOus) and callAs. Excluded accounts and OUs are not filtered out: they
+   * keep the member role (see MemberStackSet).
+   */
+  readonly organization: Pick<OrganizationSettings, 'includeOus' | 'callAs'>;
   /** @default `<stack name>-member` */
   readonly stackSetName?: string;
 }
 
 /**
- * A service-managed StackSet of the member template, deployed to the accounts under the given OUs in
- * the central stack's region, to accounts that join those OUs later (automatic deployment), and
- * removed from accounts that leave them. Deleting it (or the central stack) deletes its stack
- * instances first (the member keys are retained by their own deletion policy).
+ * A service-managed StackSet of the member template, deployed to every account under the given OUs
+ * in the central stack's region, and to accounts that join those OUs later (automatic deployment).
+ *
+ * The member footprint stays in an account that leaves the selection, until the service has
+ * finished its work there: a rotation in flight may hold an active new key whose secret is not
+ * stored yet (I1), and only the member role lets the finish-only pass and the rotator reach it.
+ * - Accounts in `excludeAccounts` (like those under `excludeOus`) are not filtered out of the
+ *   deployment targets: an exclusion only tells the dispatcher not to plan them (beyond the
+ *   finish-only pass), so the same deploy that excludes an account does not delete its role.
+ * - An account moved out of the target OUs keeps its stack (`RetainStacksOnAccountRemoval`): the
+ *   StackSet drops only the stack instance, the stack (role and key) stays in the account.
+ * Once the account is recorded `left`, operators may delete that stack (or the stack instance) by hand.
+ *
+ * Deleting the StackSet (or the central stack) deletes its stack instances first (the member keys
+ * are retained by their own deletion policy).
  */
 export class MemberStackSet extends Construct {
   readonly stackSet: CfnStackSet;
@@ -104,14 +118,14 @@ export class MemberStackSet extends Construct {
         `MemberStackSet: the member template is ${Buffer.byteLength(this.templateBody, 'utf8')} bytes, over CloudFormation's TemplateBody limit of ${TEMPLATE_BODY_MAX_BYTES}`,
       );
     }
-    const excludeAccounts = organization.excludeAccounts;
     this.stackSet = new CfnStackSet(this, 'Resource', {
       stackSetName: props.stackSetName ?? `${Stack.of(this).stackName}-member`,
       description:
         'iam-key-rotation member footprint: the role the central functions assume, and the account key for secrets',
       permissionModel: 'SERVICE_MANAGED',
       callAs: organization.callAs,
-      autoDeployment: { enabled: true, retainStacksOnAccountRemoval: false },
+      // An account moved out of the target OUs keeps its stack: our unfinished work there needs the role.
+      autoDeployment: { enabled: true, retainStacksOnAccountRemoval: true },
       capabilities: ['CAPABILITY_NAMED_IAM'],
       // Non-conflicting operations run at once; conflicting ones are queued instead of failing.
       managedExecution: { Active: true },
@@ -133,12 +147,8 @@ export class MemberStackSet extends Construct {
       ],
       stackInstancesGroup: [
         {
-          deploymentTargets: {
-            organizationalUnitIds: [...organization.includeOus],
-            ...(excludeAccounts.length > 0
-              ? { accounts: [...excludeAccounts], accountFilterType: 'DIFFERENCE' }
-              : {}),
-          },
+          // Every account under the OUs, excluded ones too (no account filter): see above.
+          deploymentTargets: { organizationalUnitIds: [...organization.includeOus] },
           // IAM is global; the member key and the secrets are regional: the central stack's region.
           regions: [Aws.REGION],
         },

@@ -424,11 +424,11 @@ describe('organization mode: the member StackSet', () => {
     return resource.Properties;
   };
 
-  test('service-managed, automatic deployment that removes stacks from accounts that leave, callAs, named IAM, managed execution', () => {
+  test('service-managed, automatic deployment that keeps the stacks of accounts that leave the OUs, callAs, named IAM, managed execution', () => {
     expect(stackSet()).toMatchObject({
       StackSetName: 'Test-member',
       PermissionModel: 'SERVICE_MANAGED',
-      AutoDeployment: { Enabled: true, RetainStacksOnAccountRemoval: false },
+      AutoDeployment: { Enabled: true, RetainStacksOnAccountRemoval: true },
       CallAs: 'DELEGATED_ADMIN',
       Capabilities: ['CAPABILITY_NAMED_IAM'],
       ManagedExecution: { Active: true },
@@ -436,17 +436,11 @@ describe('organization mode: the member StackSet', () => {
     });
   });
 
-  test('deployed to includeOus, excluded accounts filtered out (DIFFERENCE), in the stack region', () => {
+  test('deployed to every account under includeOus, excluded accounts not filtered out (they keep the role), in the stack region', () => {
     expect(stackSet().StackInstancesGroup).toEqual([
-      {
-        DeploymentTargets: {
-          OrganizationalUnitIds: [ROOT],
-          Accounts: [EXCLUDED_ACCOUNT],
-          AccountFilterType: 'DIFFERENCE',
-        },
-        Regions: [{ Ref: 'AWS::Region' }],
-      },
+      { DeploymentTargets: { OrganizationalUnitIds: [ROOT] }, Regions: [{ Ref: 'AWS::Region' }] },
     ]);
+    expect(JSON.stringify(stackSet())).not.toContain(EXCLUDED_ACCOUNT);
     const plain = synthesize({ organization: { organizationId: ORG_ID, includeOus: [OU] } });
     const [[, resource]] = ofType(plain, 'AWS::CloudFormation::StackSet') as [[string, Resource]];
     expect(resource.Properties.CallAs).toBe('SELF');
