@@ -149,6 +149,11 @@ interface FailureRule {
  * The member roles: AssumeRole into `<account>/<memberRoleName>` with the run id as session name,
  * one session per account and run (reused by every later open, as MemberCredentials does), failures
  * not cached. AssumeRole is counted in the account's calls.
+ *
+ * A role stays when its account leaves the selection (excluded, moved out of the included OUs), as
+ * the member StackSet keeps it (no account filter, RetainStacksOnAccountRemoval); a test that has
+ * it deleted anyway (by hand, or by a StackSet that filtered the account out) says so with
+ * `fail(accountId, 'no-role')`, and `clear` when an operator deploys it again.
  */
 export class FakeAccountAccess implements AccountAccess {
   /** Every session opened (one AssumeRole that succeeded), in order. */

@@ -716,6 +716,127 @@ describe('an account excluded while a rotation is in flight there (I1, I7)', () 
       expect([name, createdKey(member, 'svc-app')?.status]).toEqual([name, 'Active']);
     }
   });
+
+  test('its member role deleted with the exclusion: failed and reported naming the user, nothing else changes; once the role is back, the rotation is finished and the account ends left', async () => {
+    const org = organization(dueUsers);
+    const { world } = org;
+    const victim = org.selected.get('prod-b')!;
+    const oldKey = victim.iam.users.get('svc-app')!.keys[0]!;
+
+    // Day 1: the rotator dies right after iam:CreateAccessKey: an active new key whose secret is lost.
+    victim.faults.inject('iam:CreateAccessKey', 'crash-after');
+    const day1 = await world.runDay();
+    expect(day1.accounts.get(victim.accountId)!.failures.map((failure) => failure.userName)).toEqual([
+      'svc-app',
+    ]);
+    const orphan = createdKey(victim, 'svc-app')!;
+    expect(orphan.status).toBe('Active');
+    victim.faults.restart();
+    world.access.restart();
+
+    // A redeploy excludes the account, and its member role goes with it (a stack deleted by hand, or
+    // a StackSet that filtered the account out: what this service's StackSet no longer does).
+    world.configure({
+      ...world.organizationSettings,
+      excludeAccounts: [...world.organizationSettings.excludeAccounts, victim.accountId],
+    });
+    world.access.fail(victim.accountId, 'no-role');
+    const iamBefore = victim.iam.snapshot();
+    const userRecordBefore = JSON.stringify(world.ledger.peek(victim.accountId, 'svc-app'));
+    const callsBefore = victim.faults.calls.length;
+
+    // Days 2 and 3: the finish-only pass cannot open the account: an account failure like any other,
+    // counted run after run, told to the operators with the user whose work is unfinished.
+    const failedDays: OrgDay[] = [];
+    for (const count of [1, 2]) {
+      world.clock.advanceDays(1);
+      const day = await world.runDay();
+      failedDays.push(day);
+      expect(day.dispatch.finishing.map((account) => account.accountId)).toEqual([victim.accountId]);
+      expect(day.accounts.get(victim.accountId)!.deliveries).toEqual([
+        expect.objectContaining({
+          status: 'failed',
+          retryable: false,
+          consecutiveFailures: count,
+          notified: true,
+        }),
+      ]);
+      expect(day.workMessages.filter((message) => message.accountId === victim.accountId)).toEqual([]);
+      expect(world.ledger.peekAccountRun(victim.accountId)).toMatchObject({
+        runId: day.runId,
+        status: 'failed',
+        consecutiveFailures: count,
+        unfinishedUsers: ['svc-app'],
+        error: { name: 'MemberRoleAccessDeniedError' },
+      });
+    }
+    const notices = world.notifier.opsMessages.filter((notice) => notice.accountId === victim.accountId);
+    expect(notices.map((notice) => [notice.event, notice.dedupeId, notice.details.unfinishedUsers])).toEqual(
+      failedDays.map((day) => [
+        'account.unreachable',
+        `account.unreachable/${victim.accountId}/${day.runId}`,
+        'svc-app',
+      ]),
+    );
+    expect(notices[1]!.text).toContain('unfinished for these users: svc-app');
+    expect(notices[1]!.text).toContain('failed 2 runs in a row');
+    expect(
+      world.metrics.filter(
+        (doc) => doc[METRIC.accountFailures] !== undefined && doc.AccountId === victim.accountId,
+      ),
+    ).toHaveLength(2);
+    // Nothing else changed: only the refused AssumeRoles in the account, its keys as they were (the
+    // orphan still active), the user's record (the rotation in flight) as it was.
+    expect(victim.faults.calls.slice(callsBefore)).toEqual(['sts:AssumeRole', 'sts:AssumeRole']);
+    expect(victim.iam.snapshot()).toBe(iamBefore);
+    expect(JSON.stringify(world.ledger.peek(victim.accountId, 'svc-app'))).toBe(userRecordBefore);
+    expect(world.ledger.peek(victim.accountId, 'svc-app')?.inFlight).toMatchObject({ phase: 'intent' });
+
+    // An operator deploys the plain member stack in the account again: the role is back.
+    world.access.clear(victim.accountId);
+
+    // Day 4: the account is opened, the rotation in flight finished (I1), nothing else done (I7).
+    world.clock.advanceDays(1);
+    const day4 = await world.runDay();
+    expect(day4.accounts.get(victim.accountId)!.deliveries).toEqual([
+      expect.objectContaining({ status: 'finishing', left: false }),
+    ]);
+    expect(day4.accounts.get(victim.accountId)!.failures).toEqual([]);
+    expect(day4.workMessages.filter((message) => message.accountId === victim.accountId)).toEqual([
+      expect.objectContaining({ userName: 'svc-app', finishOnly: true }),
+    ]);
+    // The finishing record carries the two failures (the work was only queued, not yet done).
+    expect(world.ledger.peekAccountRun(victim.accountId)).toMatchObject({
+      runId: day4.runId,
+      status: 'finishing',
+      consecutiveFailures: 2,
+      unfinishedUsers: ['svc-app'],
+    });
+    expect(secretLossProblems(victim)).toEqual([]);
+    expect(unrecoverableKeyProblems(victim)).toEqual([]);
+    expect(victim.iam.users.get('svc-app')!.keys).toEqual([oldKey]);
+    expect(oldKey.status).toBe('Active');
+    expect(victim.faults.count('iam:CreateAccessKey')).toBe(1);
+    expect(world.ledger.peek(victim.accountId, 'svc-app')?.inFlight).toBeUndefined();
+    expect(world.notifier.opsMessages.filter((notice) => notice.accountId === victim.accountId)).toHaveLength(
+      2,
+    );
+
+    // Day 5: nothing unfinished: left, the count reset; no more notices.
+    world.clock.advanceDays(1);
+    const day5 = await world.runDay();
+    expect(day5.accounts.get(victim.accountId)!.deliveries).toEqual([
+      expect.objectContaining({ status: 'finishing', left: true }),
+    ]);
+    expect(world.ledger.peekAccountRun(victim.accountId)).toMatchObject({
+      runId: day5.runId,
+      status: 'left',
+      consecutiveFailures: 0,
+    });
+    expect(world.notifier.opsMessages.filter((notice) => notice.accountId === victim.accountId)).toHaveLength(
+      2,
+    );
+  });
 });
 
 // ---------------------------------------------------------------------------------------------------
