@@ -15,6 +15,19 @@ export interface NoticeContext {
   readonly ownerProblem?: string;
 }
 
+/**
+ * Why the service will not act on a user again after the unit that sends the notice: it only
+ * finished our unfinished work there (a rotation in flight, I1) and leaves the rest to the owner.
+ * - `account`: no user of the account is covered any more (the account left the organization
+ *   selection: the rotator finishes its work with every path excluded);
+ * - `path`: the user's path is outside includePaths, or inside excludePaths;
+ * - `exempt`: the exemption tag applies (while it does; `until` is its last day, if it has one).
+ */
+export type NotCovered =
+  | { readonly why: 'account' }
+  | { readonly why: 'path'; readonly path: string }
+  | { readonly why: 'exempt'; readonly reason: string; readonly until?: string };
+
 type NoticeFacts =
   | {
       readonly event: 'key.expiring';
@@ -28,6 +41,11 @@ type NoticeFacts =
       readonly newKeyId: string;
       readonly deactivateFrom: string;
       readonly enforceOn: string;
+      /**
+       * Set when the service finished this rotation for a user it no longer covers: it will not
+       * deactivate the old key (deactivateFrom and enforceOn do not apply), the owner retires it.
+       */
+      readonly notCovered?: NotCovered;
     }
   | {
       readonly event: 'key.deactivated';
@@ -65,6 +83,27 @@ function lines(...parts: (string | undefined | false)[]): string {
   return parts.filter((part): part is string => typeof part === 'string').join('\n');
 }
 
+/** Why the service no longer acts on the user, and for how long, in the owner's terms. */
+function notCoveredLine(notCovered: NotCovered, accountId: string): { why: string; until: string } {
+  switch (notCovered.why) {
+    case 'account':
+      return {
+        why: `The rotation service no longer covers account ${accountId} (it is no longer among the accounts it rotates).`,
+        until: '',
+      };
+    case 'path':
+      return {
+        why: `The rotation service no longer covers this user: its path ${notCovered.path} is outside the paths it rotates (includePaths, excludePaths).`,
+        until: '',
+      };
+    case 'exempt':
+      return {
+        why: `This user is exempt from rotation (${notCovered.reason}${notCovered.until ? `, until ${notCovered.until}` : ''}).`,
+        until: ' while the exemption applies',
+      };
+  }
+}
+
 export function renderNotice(
   context: NoticeContext,
   facts: NoticeFacts,
@@ -91,6 +130,27 @@ export function renderNotice(
       Object.assign(details, { keyId: facts.keyId, rotateOn: facts.rotateOn });
       break;
     case 'key.rotated':
+      if (facts.notCovered) {
+        // Finished for a user the service no longer covers: nothing more will happen to the old key.
+        const { why, until } = notCoveredLine(facts.notCovered, accountId);
+        subject = `ACTION NEEDED: retire the old access key of ${userName} yourself (new key in ${secretName})`;
+        body = lines(
+          `A new access key ${facts.newKeyId} was created for ${who} and verified with AWS STS.`,
+          `It is stored in the secret ${secretName} under the label AWSCURRENT, as usual.`,
+          `${why} The service finished this rotation, which had started before, and will not act on this user's keys again${until}.`,
+          `The old key ${facts.oldKeyId} is still active, and the service will not deactivate or delete it. Retire it yourself: switch every workload to the new key in ${secretName}, then deactivate ${facts.oldKeyId} in IAM, and delete it once nothing uses it (IAM shows when a key was last used).`,
+          `The new key will not be rotated by the service either${until}.`,
+        );
+        Object.assign(details, {
+          oldKeyId: facts.oldKeyId,
+          newKeyId: facts.newKeyId,
+          deactivateFrom: null,
+          enforceOn: null,
+          covered: false,
+          notCovered: facts.notCovered.why,
+        });
+        break;
+      }
       subject = `New access key for ${userName} is in ${secretName}`;
       body = lines(
         `A new access key ${facts.newKeyId} was created for ${who} and verified with AWS STS.`,
@@ -102,6 +162,7 @@ export function renderNotice(
         newKeyId: facts.newKeyId,
         deactivateFrom: facts.deactivateFrom,
         enforceOn: facts.enforceOn,
+        covered: true,
       });
       break;
     case 'key.deactivated':

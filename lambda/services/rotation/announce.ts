@@ -8,11 +8,41 @@
  *   removal was not written goes out again on the next run, with the same dedupe id.
  */
 import type { AccessKey, UserSnapshot } from '../../domain/model';
+import type { NotCovered } from '../../domain/notices';
 import type { UserPlan } from '../../domain/policy';
 import { nextReview } from '../../domain/review';
+import type { RotationSettings } from '../../domain/settings';
+import { inScope, resolveExemption } from '../../domain/tags';
 import { dayStartAfter, isoDay, maxDate } from '../../domain/time';
 import { deliverNotices } from './outbox';
 import type { UnitOfWork } from './unit-of-work';
+
+/**
+ * Whether the service leaves the user alone after this rotation, as the policy decides it (scope
+ * first, then the exemption), and why. Such a rotation was in flight before (the policy only resumes
+ * it, I1/I7): its notice must not promise a deactivation that will never come. Settings that leave
+ * every path out (no includePaths, or `/` excluded: how the rotator finishes the work of an account
+ * the organization run no longer covers) mean that the account as a whole is no longer covered.
+ */
+export function notCoveredBy(
+  user: Pick<UserSnapshot, 'path' | 'tags'>,
+  settings: Pick<RotationSettings, 'includePaths' | 'excludePaths' | 'exemptionTag'>,
+  now: Date,
+): NotCovered | undefined {
+  if (!inScope(user.path, settings.includePaths, settings.excludePaths)) {
+    const noPath = settings.includePaths.length === 0 || settings.excludePaths.includes('/');
+    return noPath ? { why: 'account' } : { why: 'path', path: user.path };
+  }
+  const exemption = resolveExemption(user.tags, settings.exemptionTag, now);
+  if (exemption?.applies) {
+    return {
+      why: 'exempt',
+      reason: exemption.reason,
+      ...(exemption.until ? { until: isoDay(exemption.until) } : {}),
+    };
+  }
+  return undefined;
+}
 
 /** The new key is proven and current: the rotation is complete, in one write with its notice. */
 export async function announceRotation(
@@ -30,6 +60,7 @@ export async function announceRotation(
     ? maxDate(dayStartAfter(oldKey.createDate, settings.maxKeyAgeDays), deactivateFrom)
     : deactivateFrom;
   const now = unit.now();
+  const notCovered = notCoveredBy(user, settings, now);
   unit.stage(
     (record) => ({
       ...record,
@@ -53,6 +84,7 @@ export async function announceRotation(
       newKeyId: newKey.accessKeyId,
       deactivateFrom: isoDay(deactivateFrom),
       enforceOn: isoDay(enforceOn),
+      ...(notCovered ? { notCovered } : {}),
     },
     `${unit.accountId}/${unit.userName}/rotated/${newKey.accessKeyId}`,
   );
@@ -63,6 +95,8 @@ export async function announceRotation(
     reason: inFlight.reason,
     secretName: unit.secretRef(user).name,
     verifyAttempts,
+    // The service will not deactivate the old key: the owner was told to retire it.
+    ...(notCovered ? { covered: false, notCovered: notCovered.why } : {}),
   });
   unit.performed.push({
     kind: 'rotate',

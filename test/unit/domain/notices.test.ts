@@ -38,8 +38,58 @@ const CASES: readonly Case[] = [
     },
     subject: `New access key for alice is in ${SECRET_NAME}`,
     says: [OLD, NEW, SECRET_NAME, 'AWSCURRENT', '2026-06-08', '2026-06-11'],
-    details: { oldKeyId: OLD, newKeyId: NEW, deactivateFrom: '2026-06-08', enforceOn: '2026-06-11' },
+    details: {
+      oldKeyId: OLD,
+      newKeyId: NEW,
+      deactivateFrom: '2026-06-08',
+      enforceOn: '2026-06-11',
+      covered: true,
+    },
   },
+  ...(
+    [
+      [
+        { why: 'path', path: '/legacy/' },
+        'The rotation service no longer covers this user: its path /legacy/ is outside the paths it rotates',
+        "will not act on this user's keys again.",
+      ],
+      [
+        { why: 'account' },
+        'The rotation service no longer covers account 111122223333',
+        "will not act on this user's keys again.",
+      ],
+      [
+        { why: 'exempt', reason: 'vendor appliance', until: '2026-12-31' },
+        'This user is exempt from rotation (vendor appliance, until 2026-12-31).',
+        "will not act on this user's keys again while the exemption applies.",
+      ],
+    ] as const
+  ).map(([notCovered, why, until]): Case => ({
+    facts: {
+      event: 'key.rotated',
+      oldKeyId: OLD,
+      newKeyId: NEW,
+      deactivateFrom: '2026-06-08',
+      enforceOn: '2026-06-11',
+      notCovered,
+    },
+    subject: `ACTION NEEDED: retire the old access key of alice yourself (new key in ${SECRET_NAME})`,
+    says: [
+      `A new access key ${NEW} was created`,
+      `It is stored in the secret ${SECRET_NAME} under the label AWSCURRENT, as usual.`,
+      why,
+      until,
+      `The old key ${OLD} is still active, and the service will not deactivate or delete it. Retire it yourself: switch every workload to the new key in ${SECRET_NAME}, then deactivate ${OLD} in IAM, and delete it once nothing uses it`,
+    ],
+    details: {
+      oldKeyId: OLD,
+      newKeyId: NEW,
+      deactivateFrom: null,
+      enforceOn: null,
+      covered: false,
+      notCovered: notCovered.why,
+    },
+  })),
   {
     facts: { event: 'key.deactivated', keyId: OLD, newKeyId: NEW, deleteOn: '2026-06-22' },
     subject: 'Old access key of alice deactivated',
@@ -120,6 +170,26 @@ const CASES: readonly Case[] = [
 ];
 
 describe('renderNotice', () => {
+  test('key.rotated for a user no longer covered promises no date', () => {
+    const notice = renderNotice(
+      context,
+      {
+        event: 'key.rotated',
+        oldKeyId: OLD,
+        newKeyId: NEW,
+        deactivateFrom: '2026-06-08',
+        enforceOn: '2026-06-11',
+        notCovered: { why: 'exempt', reason: 'legacy' },
+      },
+      'd',
+    );
+
+    expect(notice.text).not.toContain('2026-06-08');
+    expect(notice.text).not.toContain('2026-06-11');
+    expect(notice.text).not.toContain('will be deactivated from');
+    expect(notice.text).toContain('This user is exempt from rotation (legacy).');
+  });
+
   test.each(CASES.map((entry) => [entry.facts.event, entry] as const))('%s', (_event, entry) => {
     // Act
     const notice = renderNotice(context, entry.facts, `dedupe/${entry.facts.event}`);
