@@ -4,7 +4,8 @@
  * day at the default planConcurrency:
  *
  * - the dispatcher runs for real (dispatchAccounts over a FakeOrganization of 1,000 accounts, every
- *   Organizations page and SendMessageBatch charged), which gives the time each planning message
+ *   Organizations page, the Query pages of the ledger's 1,000 account-run records (the steady state:
+ *   every account planned the day before) and SendMessageBatch charged), which gives the time each planning message
  *   becomes available;
  * - one account of each size class is planned for real (planMemberAccount through FakeAccountAccess,
  *   the account's metered IAM, the metered central ledger and work queue), on a steady-state day
@@ -18,7 +19,7 @@
  * ORG_CALLS below for the organization's own: AssumeRole, Organizations' list pages, the account-run
  * record) and time is modelled, never waited for.
  */
-import { PLANNING_MESSAGE_VERSION, type PlanningMessage } from '../lambda/contract';
+import { LEDGER_ACCOUNT_PARTITION, PLANNING_MESSAGE_VERSION, type PlanningMessage } from '../lambda/contract';
 import {
   type MemberAccount as DirectoryAccount,
   resolveOrganizationSettings,
@@ -44,7 +45,7 @@ import { FakeOrganization } from '../test/fakes/organization';
 import { FakeAccountAccess, MemberAccount, OrgWorld } from '../test/fakes/org-world';
 import { FakeVault } from '../test/fakes/vault';
 import { ACCOUNT_ID, BenchAccount } from './account';
-import { LatencyModel, SQS } from './aws-calls';
+import { LatencyModel, queryPages, SQS } from './aws-calls';
 import { LAMBDA_ENV } from './bundles';
 import { prng, quietAccount, START } from './figures';
 import { ApiMeter, Counts, LoggedCall, meteredIam, meteredLedger, meteredVault } from './meter';
@@ -77,7 +78,22 @@ export const ORG_CALLS = {
   listTagsForResource: () => ['organizations:ListTagsForResource'],
   lastAccountRun: () => ['dynamodb:GetItem'],
   recordAccountRun: () => ['dynamodb:PutItem'],
+  /** The dispatcher's Query of the account-run partition: one per page (1 MB of records a page), at least one. */
+  listAccountRuns: (records: readonly AccountRunRecord[]) =>
+    times(
+      'dynamodb:Query',
+      queryPages(records.reduce((bytes, record) => bytes + accountRunItemBytes(record), 0)),
+    ),
 } as const;
+
+/**
+ * DynamoDB's size of an account-run item, near enough: its JSON as DynamoLedger stores it (the
+ * partition and sort keys, then the record's other fields), as the bench sizes the users' records.
+ */
+export function accountRunItemBytes(record: AccountRunRecord): number {
+  const { accountId, ...rest } = record;
+  return Buffer.byteLength(JSON.stringify({ pk: LEDGER_ACCOUNT_PARTITION, sk: accountId, ...rest }));
+}
 
 // ---------------------------------------------------------------------------------------------
 // The organization's accounts
@@ -387,6 +403,19 @@ export async function dispatchOrganization(
     for (let child = 0; child < CHILD_OUS; child++) leaves.push(organization.addOu(ou));
   }
   for (let index = 0; index < accounts; index++) organization.addAccount(leaves[index % leaves.length]);
+  // The steady state: every account was planned by yesterday's run, so the ledger's account-run
+  // partition holds one record per account (none being finished); the dispatcher reads them all.
+  const yesterday = new Date(Date.parse(START) - 86_400_000).toISOString();
+  const runs: AccountRunRecord[] = (await organization.listAccounts()).map(({ id }) => ({
+    accountId: id,
+    runId: yesterday,
+    dryRun: false,
+    status: 'planned',
+    at: new Date(Date.parse(yesterday) + 60_000).toISOString(),
+    queued: 0,
+    consecutiveFailures: 0,
+    lastPlannedAt: yesterday,
+  }));
   const time = new VirtualTime();
   const meter = new ApiMeter(time, latency);
   const queue = new MeteredPlanningQueue(meter);
@@ -398,13 +427,19 @@ export async function dispatchOrganization(
         discovery === 'ou-walk' ? { includeOus: [organization.rootId] } : {},
       ),
       queue,
-      // The steady state: every account covered, none being finished (one Query of no items).
-      runs: { listAccountRuns: () => Promise.resolve([]) },
+      runs: {
+        listAccountRuns: async () => {
+          await meter.charge('ledger.listAccountRuns', ORG_CALLS.listAccountRuns(runs));
+          return runs.map((run) => ({ ...run }));
+        },
+      },
       logger: quietLogger,
     },
   );
-  if (result.queued !== accounts)
-    throw new Error(`the dispatcher queued ${result.queued} of ${accounts} accounts`);
+  if (result.queued !== accounts || result.finishing.length > 0)
+    throw new Error(
+      `the dispatcher queued ${result.queued} of ${accounts} accounts, ${result.finishing.length} finishing`,
+    );
   return { accounts, ms: time.now, calls: meter.counts(), releases: queue.releases };
 }
 
@@ -704,7 +739,7 @@ export function organizationRows(figures: OrganizationFigures): FigureRow[] {
     },
     {
       id: 'org.dispatcher.calls',
-      label: `dispatcher: calls (ListAccounts, ${ORGANIZATIONS_PAGE_SIZE} a page; SendMessageBatch of 10)`,
+      label: `dispatcher: calls (ListAccounts, ${ORGANIZATIONS_PAGE_SIZE} a page; the ledger's ${count(figures.accounts)} account-run records, 1 MB a Query page; SendMessageBatch of 10)`,
       value: dispatcherCalls(figures.dispatch),
       unit: 'calls',
       note: `(${describeOps(figures.dispatch.calls)})`,

@@ -4,8 +4,10 @@ import {
   AccountMeasure,
   accountSizes,
   composeAccountCalls,
+  accountRunItemBytes,
   composeOrganization,
   DispatchMeasure,
+  dispatchOrganization,
   ORG_CALLS,
   schedulePlanners,
   SIZE_CLASSES,
@@ -138,6 +140,41 @@ describe('ORG_CALLS', () => {
     expect(ORG_CALLS.listChildren(5)).toEqual(['organizations:ListChildren']);
     expect(ORG_CALLS.listAccountsForParent(41)).toHaveLength(3);
     expect(ORG_CALLS.assumeRole()).toEqual(['sts:AssumeRole']);
+  });
+
+  test("the dispatcher's account-run Query: one per 1 MB of records, at least one", () => {
+    const record = (index: number) => ({
+      accountId: String(100000000000 + index),
+      runId: '2026-01-01T02:00:00.000Z',
+      dryRun: false,
+      status: 'planned' as const,
+      at: '2026-01-01T02:01:00.000Z',
+      queued: 0,
+      consecutiveFailures: 0,
+      lastPlannedAt: '2026-01-01T02:00:00.000Z',
+    });
+    const bytes = accountRunItemBytes(record(0));
+    expect(bytes).toBeGreaterThan(150);
+    expect(bytes).toBeLessThan(400);
+    expect(ORG_CALLS.listAccountRuns([])).toEqual(['dynamodb:Query']);
+    const perPage = Math.floor((1024 * 1024) / bytes);
+    const records = (n: number) => Array.from({ length: n }, (_, index) => record(index));
+    expect(ORG_CALLS.listAccountRuns(records(1000))).toEqual(['dynamodb:Query']);
+    expect(ORG_CALLS.listAccountRuns(records(perPage + 1))).toEqual(['dynamodb:Query', 'dynamodb:Query']);
+  });
+});
+
+describe('dispatchOrganization', () => {
+  test("counts the ledger's account-run Query with the Organizations pages and the sends", async () => {
+    const measure = await dispatchOrganization({ iamMs: 100, otherMs: 20 }, 45, 'list-accounts');
+
+    expect([...measure.calls].sort()).toEqual([
+      ['dynamodb:Query', 1],
+      ['organizations:ListAccounts', 3],
+      ['sqs:SendMessageBatch', 5],
+    ]);
+    expect(measure.ms).toBe((1 + 3 + 5) * 20);
+    expect(measure.releases).toHaveLength(45);
   });
 });
 
