@@ -739,7 +739,7 @@ export function organizationRows(figures: OrganizationFigures): FigureRow[] {
     },
     {
       id: 'org.dispatcher.calls',
-      label: `dispatcher: calls (ListAccounts, ${ORGANIZATIONS_PAGE_SIZE} a page; the ledger's ${count(figures.accounts)} account-run records, 1 MB a Query page; SendMessageBatch of 10)`,
+      label: `dispatcher: calls (ListAccounts, ${ORGANIZATIONS_PAGE_SIZE} a page; account runs, a Query page per 1 MB; SendMessageBatch of 10)`,
       value: dispatcherCalls(figures.dispatch),
       unit: 'calls',
       note: `(${describeOps(figures.dispatch.calls)})`,

@@ -313,7 +313,7 @@ export function renderAccountUnreachableNotice(facts: AccountUnreachableFacts): 
       : []),
     '',
     'Nothing was changed in the account, and the other accounts are planned as usual. Check:',
-    `- the member stack in account ${accountId}: its stack instance of the member StackSet (status CURRENT; the account must be under a target OU and not excluded), or for the management account its plain member stack;`,
+    `- the member stack in account ${accountId}: its stack instance of the member StackSet (status CURRENT; the account must be under a target OU), the stack it kept after leaving the target OUs, or its plain member stack (the management account's, or one deployed by hand);`,
     `- the trust policy of ${role}: it must let the central planner and rotator roles in (sts:AssumeRole, sts:SetSourceIdentity, sts:TagSession) from within the organization;`,
     `- the account's state in AWS Organizations (ACTIVE, not SUSPENDED), and that STS is active in this Region for the account.`,
     retryable
