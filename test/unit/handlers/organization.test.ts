@@ -399,7 +399,7 @@ describe('planner (organization mode)', () => {
     expect(world.notifier.published).toEqual([]);
   });
 
-  test('a finish-only message opens nothing in the account and queues finish-only work for its unfinished users', async () => {
+  test('a finish-only message opens the account (one AssumeRole, nothing else there) and queues finish-only work for its unfinished users', async () => {
     const { world, excluded } = organization();
     const record = await world.ledger.save({
       ...emptyLedger(excluded.accountId, 'deploy-bot'),
@@ -419,8 +419,8 @@ describe('planner (organization mode)', () => {
     );
 
     expect(response.batchItemFailures).toEqual([]);
-    expect(world.access.sessions).toEqual([]);
-    expect(excluded.faults.calls).toEqual([]);
+    expect(world.access.sessions).toEqual([{ accountId: excluded.accountId, runId: PLANNED_AT }]);
+    expect(excluded.faults.calls).toEqual(['sts:AssumeRole']);
     expect(world.workQueue.messages).toEqual([
       {
         version: WORK_MESSAGE_VERSION,
