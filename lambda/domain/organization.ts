@@ -9,25 +9,60 @@ import { likelyName } from './names';
 /** How the central deployment calls CloudFormation StackSets: from the management account or as a delegated admin. */
 export type CallAs = 'SELF' | 'DELEGATED_ADMIN';
 
+/**
+ * The organization settings with every default applied, validated (see
+ * {@link resolveOrganizationSettings}): what the central functions read. Set through the
+ * `organization` prop of the KeyRotation construct (`KeyRotationOrganizationProps`), where each is
+ * optional.
+ */
 export interface OrganizationSettings {
-  /** The role every member account holds for the central functions. @default 'iam-key-rotation-member' */
+  /**
+   * Name of the role every member account holds for the central functions: an IAM role name (1-64
+   * letters, digits or `+=,.@_-`).
+   * @default 'iam-key-rotation-member'
+   */
   readonly memberRoleName: string;
-  /** OU or root ids whose accounts are covered, at any depth. Empty: the whole organization. */
+  /**
+   * OU or root ids (`ou-…`, `r-…`) whose accounts are covered, at any depth. Empty: the whole
+   * organization. Cannot be combined with `accounts`.
+   * @default [] (the whole organization)
+   */
   readonly includeOus: readonly string[];
-  /** OU or root ids whose accounts are never covered, at any depth (wins over an include). */
+  /**
+   * OU ids (`ou-…`) whose accounts are never covered, at any depth (wins over an include). Not a root:
+   * that would exclude every account.
+   * @default []
+   */
   readonly excludeOus: readonly string[];
-  /** An explicit list of account ids instead of discovery. Empty: discover. */
+  /**
+   * An explicit list of account ids (12 digits, as strings) instead of discovery. Empty: discover.
+   * @default [] (discover)
+   */
   readonly accounts: readonly string[];
-  /** Account ids never covered. */
+  /**
+   * Account ids (12 digits, as strings) never covered: never planned; a rotation in flight there is
+   * only finished.
+   * @default []
+   */
   readonly excludeAccounts: readonly string[];
   /**
    * Account tags an account must carry to be covered: every key must be present, with one of the
-   * listed values (an empty list: any value). Empty: no tag filter.
+   * listed values (an empty list: any value). Keys of 1-128 characters not starting with `aws:`,
+   * values of up to 256. Empty: no tag filter.
+   * @default {} (no tag filter)
    */
   readonly accountTags: Readonly<Record<string, readonly string[]>>;
-  /** @default 'SELF' */
+  /**
+   * How the central deployment calls CloudFormation StackSets: `SELF` from the management account,
+   * `DELEGATED_ADMIN` from an account registered as a delegated administrator for StackSets.
+   * @default 'SELF'
+   */
   readonly callAs: CallAs;
-  /** Accounts planned at the same time (the planning queue's event source MaximumConcurrency, 2-1000). @default 10 */
+  /**
+   * Accounts planned at the same time: the planning queue's event source MaximumConcurrency, a whole
+   * number from 2 to 1000 (Lambda's limits).
+   * @default 10
+   */
   readonly planConcurrency: number;
 }
 
@@ -217,7 +252,9 @@ export function resolveOrganizationSettings(input: unknown = {}): OrganizationSe
 
 /** An account as Organizations lists it. `state` is the `State` field (`Status` is being retired). */
 export interface MemberAccount {
+  /** The account id (12 digits). */
   readonly id: string;
+  /** The account's name in Organizations. */
   readonly name: string;
   /** ACTIVE, SUSPENDED, PENDING_ACTIVATION, PENDING_CLOSURE, CLOSED, or UNKNOWN when not given. */
   readonly state: string;
@@ -225,6 +262,7 @@ export interface MemberAccount {
 
 /** An account with what discovery learnt about it. */
 export interface DiscoveredAccount extends MemberAccount {
+  /** The account's tags in Organizations, key to value. */
   readonly tags: Readonly<Record<string, string>>;
   /**
    * The root and OU ids the account is known to be under, outermost first, ending with its direct
@@ -241,16 +279,26 @@ export type SkipReason =
   | 'tags-not-matched'
   | 'not-in-organization';
 
+/** An account not covered, and why. */
 export interface SkippedAccount {
+  /** The account id (12 digits). */
   readonly accountId: string;
+  /**
+   * The account's name in Organizations.
+   * @default - not known (an account listed in `accounts` that discovery did not find)
+   */
   readonly name?: string;
+  /** Which rule left the account out (the first that applies). */
   readonly reason: SkipReason;
   /** Says why in words, for logs and reports. */
   readonly detail: string;
 }
 
+/** The accounts found, split into those covered and those not. */
 export interface AccountSelection {
+  /** The accounts covered, in the order found. */
   readonly selected: readonly DiscoveredAccount[];
+  /** The accounts not covered, each with its reason, in the order found. */
   readonly skipped: readonly SkippedAccount[];
 }
 

@@ -5,25 +5,66 @@ import { ConfigError } from './errors';
  * (see {@link daysBetween}), so a daily run acts on the day the lifecycle table names.
  */
 export interface RotationSettings {
-  /** Rotate the active key when its age reaches this many days. */
+  /**
+   * Rotate the active key when its age reaches this many days: a new key is created and stored, and
+   * the old one stays active for `graceDays`. Whole days, 0-3650; at least `warnDays`, and
+   * `rotateAfterDays + graceDays` may not exceed `maxKeyAgeDays`.
+   * @default 80
+   */
   readonly rotateAfterDays: number;
-  /** Warn the owner this many days before rotation (0 = no warning). */
+  /**
+   * Warn the owner this many days before rotation (0 = no warning). Whole days, 0-3650, at most
+   * `rotateAfterDays`.
+   * @default 4
+   */
   readonly warnDays: number;
-  /** Days the old key stays active after the new key is created. */
+  /**
+   * Days the old key stays active after the new key is created, so that its users can switch to the
+   * new one. Whole days, 0-3650.
+   * @default 7
+   */
   readonly graceDays: number;
-  /** Hard limit: an old key this old is deactivated after the grace, in use or not. */
+  /**
+   * Hard limit on a key's age, in days: an old key this old is deactivated after the grace, in use
+   * or not. Whole days, 0-3650, at least `rotateAfterDays + graceDays`.
+   * @default 90
+   */
   readonly maxKeyAgeDays: number;
-  /** Delete a key this many days after it became inactive. */
+  /**
+   * Delete a key this many days after it became inactive. Whole days, 0-3650.
+   * @default 14
+   */
   readonly deleteAfterDays: number;
-  /** Deactivate active keys unused for this many days (CIS 2.11). `undefined` = off. */
+  /**
+   * Deactivate active keys unused for this many days (CIS 2.11). Whole days, 1-3650; in props and
+   * `cdk.json`, `true` means 45 days and `false` (or leaving it unset) turns reaping off.
+   * @default - off (unused keys are not deactivated)
+   */
   readonly reapUnusedDays?: number;
-  /** User tag that exempts the user; value `reason words until=YYYY-MM-DD` (both optional). */
+  /**
+   * User tag that exempts the user; value `reason words until=YYYY-MM-DD` (both optional). An IAM
+   * tag key (1-128 letters, digits, spaces or `_.:/=+-@`, not starting with `aws:`), other than
+   * `ownerTag`.
+   * @default 'key-rotation:exempt'
+   */
   readonly exemptionTag: string;
-  /** User tag holding the owner's e-mail address(es), separated by spaces (IAM tag values allow no commas). */
+  /**
+   * User tag holding the owner's e-mail address(es), separated by spaces (IAM tag values allow no
+   * commas). An IAM tag key, as `exemptionTag`, other than it.
+   * @default 'key-rotation:owner'
+   */
   readonly ownerTag: string;
-  /** Only users whose IAM path starts with one of these are in scope. */
+  /**
+   * Only users whose IAM path starts with one of these are in scope. At least one IAM path, each
+   * starting and ending with `/` (at most 512 characters); `['/']` is every user.
+   * @default ['/']
+   */
   readonly includePaths: readonly string[];
-  /** Users whose IAM path starts with one of these are out of scope. */
+  /**
+   * Users whose IAM path starts with one of these are out of scope, and the functions' roles deny
+   * every change to their keys (an explicit Deny). IAM paths, each starting and ending with `/`.
+   * @default []
+   */
   readonly excludePaths: readonly string[];
 }
 
