@@ -24,7 +24,13 @@ export type MemberTemplateProps = Omit<
   'centralAccountId' | 'centralRoleArns' | 'operatorRoleArns'
 >;
 
+/** Props of {@link KeyRotationMemberStack}: the stack's own props and the member template's. */
 export interface KeyRotationMemberStackProps extends StackProps {
+  /**
+   * The member footprint's props fixed at synth (organization id, role name, secret prefix, user
+   * paths, key alias, permissions boundary); the central account and role ARNs are the stack's
+   * parameters. Required (`organizationId` at least).
+   */
   readonly member: MemberTemplateProps;
 }
 

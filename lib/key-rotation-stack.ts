@@ -4,8 +4,13 @@ import { STACK_OUTPUT } from '../lambda/contract';
 import { KeyRotation, KeyRotationProps } from './constructs/key-rotation';
 import { memberOperatorRoleArnsValue } from './constructs/member-stack-set';
 
+/** Props of {@link KeyRotationStack}: the stack's own props and the rotation's configuration. */
 export interface KeyRotationStackProps extends StackProps {
-  /** The rotation's configuration (see the README's configuration table). */
+  /**
+   * The rotation's configuration: the {@link KeyRotation} construct's props (see the README's
+   * configuration table).
+   * @default {} - every KeyRotation default (one account, the defaults of KEY_ROTATION_DEFAULTS and DEFAULT_SETTINGS)
+   */
   readonly rotation?: KeyRotationProps;
 }
 

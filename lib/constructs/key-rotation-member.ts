@@ -40,7 +40,7 @@ import { SECRETS_ACTIONS } from './rotator-actions';
 export interface KeyRotationMemberProps {
   /**
    * The account of the central deployment (12 digits), or a token (the StackSet's parameter), which is
-   * then not checked at synth.
+   * then not checked at synth. Required.
    */
   readonly centralAccountId: string;
   /**
@@ -51,7 +51,7 @@ export interface KeyRotationMemberProps {
    * exist yet. They may assume the role only as the service (`sts:SourceIdentity`).
    * Literal ARNs are checked at synth; the list may also be a list token (such as a
    * CommaDelimitedList parameter's `valueAsList`, as in the StackSet's template) or hold tokens,
-   * which are not.
+   * which are not. Required: at least one role, none also in `operatorRoleArns`.
    */
   readonly centralRoleArns: readonly string[];
   /**
@@ -60,42 +60,51 @@ export interface KeyRotationMemberProps {
    * without the source-identity condition: a source identity set by the operator's sign-in (SAML,
    * OIDC) persists and cannot be changed, so an operator's session could never match the service's.
    * A list token may hold `none` (or nothing) for no operator role: the statement is then left out
-   * by a template condition.
+   * by a template condition. Literal ARNs are checked at synth: roles of `centralAccountId`, none
+   * also in `centralRoleArns`.
    * @default [] - no operator role
    */
   readonly operatorRoleArns?: readonly string[];
-  /** The organization's id (`o-` and 10-32 lowercase letters or digits), for `aws:PrincipalOrgID`. */
+  /**
+   * The organization's id (`o-` and 10-32 lowercase letters or digits), for `aws:PrincipalOrgID`.
+   * Required.
+   */
   readonly organizationId: string;
   /**
-   * Name of the member role, the same in every account (the central functions build its ARN).
+   * Name of the member role, the same in every account (the central functions build its ARN): an IAM
+   * role name (1-64 letters, digits or `+=,.@_-`), the central construct's `organization.memberRoleName`.
    * @default 'iam-key-rotation-member'
    */
   readonly memberRoleName?: string;
   /**
    * Secrets are named `<secretPrefix>/<accountId>/<userName>`, as in the central construct; the role
-   * and the key are scoped to it.
+   * and the key are scoped to it. 1-200 letters, digits or `/_+=.@-`, without a leading or trailing `/`.
    * @default 'iam-key-rotation'
    */
   readonly secretPrefix?: string;
   /**
-   * IAM paths of the users whose keys the service reads and rotates, as in the central construct.
+   * IAM paths of the users whose keys the service reads and rotates, as in the central construct: at
+   * least one, each starting and ending with `/`.
    * @default ['/']
    */
   readonly includePaths?: readonly string[];
   /**
-   * IAM paths whose users' keys are never modified: an explicit Deny on the key writes.
+   * IAM paths whose users' keys are never modified: an explicit Deny on the key writes. Each starts
+   * and ends with `/`.
    * @default []
    */
   readonly excludePaths?: readonly string[];
   /**
    * Alias of the member key, the same in every account, so that the central functions name the key
-   * without knowing each account's key id.
+   * without knowing each account's key id. `alias/` and 1-250 letters, digits or `/_-`, not under
+   * `alias/aws/` (reserved for AWS managed keys).
    * @default 'alias/iam-key-rotation-member'
    */
   readonly keyAliasName?: string;
   /**
    * ARN of a managed policy set as the member role's permissions boundary, where the organization
-   * requires one on every role.
+   * requires one on every role: `arn:aws:iam::<account>:policy/<name>` (a policy of the account, or an
+   * AWS managed one). It must allow what the member role does, or rotation fails in that account.
    * @default - no permissions boundary
    */
   readonly permissionsBoundaryArn?: string;
@@ -103,15 +112,28 @@ export interface KeyRotationMemberProps {
 
 /** The member construct's configuration with every default applied, validated. */
 export interface ResolvedKeyRotationMemberConfig {
+  /** {@link KeyRotationMemberProps.centralAccountId}, as given. */
   readonly centralAccountId: string;
+  /** {@link KeyRotationMemberProps.centralRoleArns}, as given. */
   readonly centralRoleArns: readonly string[];
+  /** {@link KeyRotationMemberProps.operatorRoleArns}, default applied. */
   readonly operatorRoleArns: readonly string[];
+  /** {@link KeyRotationMemberProps.organizationId}, as given. */
   readonly organizationId: string;
+  /** {@link KeyRotationMemberProps.memberRoleName}, default applied. */
   readonly memberRoleName: string;
+  /** {@link KeyRotationMemberProps.secretPrefix}, default applied. */
   readonly secretPrefix: string;
+  /** {@link KeyRotationMemberProps.includePaths}, default applied. */
   readonly includePaths: readonly string[];
+  /** {@link KeyRotationMemberProps.excludePaths}, default applied. */
   readonly excludePaths: readonly string[];
+  /** {@link KeyRotationMemberProps.keyAliasName}, default applied. */
   readonly keyAliasName: string;
+  /**
+   * {@link KeyRotationMemberProps.permissionsBoundaryArn}, as given.
+   * @default - no permissions boundary
+   */
   readonly permissionsBoundaryArn?: string;
 }
 

@@ -11,19 +11,23 @@ import { DEFAULT_SETTINGS, resolveSettings, RotationSettings } from '../../lambd
 /**
  * Props of the {@link KeyRotation} construct. Every prop can also be set in `cdk.json` under the
  * context key `keyRotation`, so each one is plain JSON (numbers, strings, booleans, lists).
- * The rotation settings (`rotateAfterDays`, `graceDays`, ...) are documented in
- * lambda/domain/settings.ts and the README's configuration table.
+ * The rotation settings (`rotateAfterDays`, `graceDays`, ...) come from {@link RotationSettings},
+ * each optional here and documented there with its default (`DEFAULT_SETTINGS`), and in the README's
+ * configuration table. Every prop is validated at synth; one error names every invalid prop and what
+ * to change.
  */
 export interface KeyRotationProps extends Partial<RotationSettings> {
   /**
    * Secrets are named `<secretPrefix>/<accountId>/<userName>`. The KMS key and the rotator's policy
-   * are scoped to this prefix.
+   * are scoped to this prefix. 1-200 letters, digits or `/_+=.@-`, without a leading or trailing `/`.
    * @default 'iam-key-rotation'
    */
   readonly secretPrefix?: string;
 
   /**
-   * When the planner runs: an EventBridge Scheduler `cron(...)` or `rate(...)` expression.
+   * When the planner runs: an EventBridge Scheduler `cron(...)` expression (6 fields, `?` in exactly
+   * one of day-of-month and day-of-week) or `rate(...)` expression (`rate(1 day)`, `rate(12 hours)`:
+   * minutes, hours or days, singular for 1). An expression Scheduler would refuse fails synth.
    * @default 'cron(0 2 * * ? *)' (every day at 02:00 in `scheduleTimeZone`)
    */
   readonly scheduleExpression?: string;
@@ -43,6 +47,7 @@ export interface KeyRotationProps extends Partial<RotationSettings> {
   /**
    * E-mail addresses that receive the notices of users without a (valid) owner tag: they are
    * subscribed to the notification topic with a filter on the message attribute `owner = default`.
+   * Valid addresses, none also in `opsRecipients`.
    * @default [] (no default recipients)
    */
   readonly defaultRecipients?: readonly string[];
@@ -54,16 +59,19 @@ export interface KeyRotationProps extends Partial<RotationSettings> {
   readonly opsRecipients?: readonly string[];
 
   /**
-   * Subscribe each owner (e-mail, filter policy on their address) to the notification topic the
-   * first time they are warned, so that they have confirmed before their key is rotated.
+   * Give each owner an SNS topic of their own, created by the rotator the first time the owner is
+   * warned (or, for a key found already due, at its rotation), with one e-mail subscription the owner
+   * confirms, so that they have confirmed before their key is rotated. False: owners subscribe
+   * themselves to the notification topic with a filter on the message attribute `owner`.
    * @default true
    */
   readonly subscribeOwners?: boolean;
 
   /**
    * ARN of an IAM role of this account that may also read every secret (written into each secret's
-   * resource policy), for example a break-glass or audit role. When the stack's account is known at
-   * synth, a role of another account is refused.
+   * resource policy), for example a break-glass or audit role: `arn:aws:iam::<account>:role/<path/>name`,
+   * exactly as IAM shows it. When the stack's account is known at synth, a role of another account is
+   * refused.
    *
    * In organization mode the secrets are in the member accounts and this role is not written into
    * their policies: it is the role that may assume the member role of every account (a trust
@@ -117,7 +125,7 @@ export interface KeyRotationProps extends Partial<RotationSettings> {
    * How many rotator invocations may run at once: the maximum concurrency of the work queue's trigger
    * (and the rotator's reserved concurrency when `reserveConcurrency` is on). Each handles one batch of
    * users; one user is never handled twice at once (the queue is FIFO per user and the ledger holds a
-   * lock).
+   * lock). A whole number from 2 (Lambda's minimum maximum concurrency for an SQS trigger) to 100.
    * @default 5
    */
   readonly rotatorConcurrency?: number;
@@ -144,7 +152,7 @@ export interface KeyRotationProps extends Partial<RotationSettings> {
 
   /**
    * The "planner not running" alarm fires when the planner has not been invoked for this many hours.
-   * Raise it if `scheduleExpression` runs less often than daily.
+   * Raise it if `scheduleExpression` runs less often than daily. Whole hours, 2 to 168.
    * @default 26 (a daily schedule plus two hours of slack)
    */
   readonly notRunningAlarmHours?: number;
@@ -167,11 +175,12 @@ export interface KeyRotationOrganizationProps {
   /**
    * The organization's id (`o-` and 10-32 lowercase letters or digits): the member roles trust the
    * central roles only from within it (`aws:PrincipalOrgID`), and the central roles assume only roles
-   * of its accounts (`aws:ResourceOrgID`).
+   * of its accounts (`aws:ResourceOrgID`). Required (`aws organizations describe-organization`).
    */
   readonly organizationId: string;
   /**
-   * Name of the role every member account holds for the central functions.
+   * Name of the role every member account holds for the central functions: an IAM role name (1-64
+   * letters, digits or `+=,.@_-`), the same in every account.
    * @default 'iam-key-rotation-member'
    */
   readonly memberRoleName?: string;
@@ -179,31 +188,35 @@ export interface KeyRotationOrganizationProps {
    * OU or root ids (`ou-…`, `r-…`) whose accounts are covered, at any depth; also the member
    * StackSet's deployment targets, so at least one is needed while `deployMembers` is on (the root
    * id `r-…` covers the whole organization), and at most 50 (what a StackSet operation deploys to:
-   * target a parent OU instead of many of its children).
+   * target a parent OU instead of many of its children). Cannot be combined with `accounts`.
    * @default [] (the whole organization; only with deployMembers false)
    */
   readonly includeOus?: readonly string[];
   /**
-   * OU or root ids whose accounts are never covered, at any depth (wins over an include). The
-   * StackSet still deploys the member role there (StackSets exclude accounts, not OUs).
+   * OU ids (`ou-…`) whose accounts are never covered, at any depth (wins over an include; a root
+   * would exclude every account and is refused). The StackSet still deploys the member role there:
+   * an excluded account keeps it, so that a rotation in flight can be finished.
    * @default []
    */
   readonly excludeOus?: readonly string[];
   /**
-   * An explicit list of account ids instead of discovery. Cannot be combined with `includeOus`, so
+   * An explicit list of account ids (12 digits, as strings: a number loses leading zeros) instead of
+   * discovery. Cannot be combined with `includeOus`, so
    * it needs `deployMembers: false` (deploy the member stacks to those accounts yourself).
    * @default [] (discover)
    */
   readonly accounts?: readonly string[];
   /**
-   * Account ids never covered (never planned; a rotation in flight there is only finished). The
+   * Account ids (12 digits, as strings) never covered (never planned; a rotation in flight there is
+   * only finished). The
    * StackSet does not leave them out: they keep the member role, as accounts under `excludeOus` do.
    * @default []
    */
   readonly excludeAccounts?: readonly string[];
   /**
    * Account tags an account must carry to be covered: each key must be present with one of the
-   * listed values (`[]`: any value).
+   * listed values (`[]`: any value; a single string is one value). Keys of 1-128 characters not
+   * starting with `aws:`, values of up to 256.
    * @default {} (no tag filter)
    */
   readonly accountTags?: Readonly<Record<string, readonly string[]>>;
@@ -214,7 +227,8 @@ export interface KeyRotationOrganizationProps {
    */
   readonly callAs?: 'SELF' | 'DELEGATED_ADMIN';
   /**
-   * Accounts planned at the same time: the planning queue trigger's maximum concurrency (2-1000).
+   * Accounts planned at the same time: the planning queue trigger's maximum concurrency, a whole
+   * number from 2 to 1000 (Lambda's limits).
    * @default 10
    */
   readonly planConcurrency?: number;
@@ -239,8 +253,14 @@ export interface KeyRotationOrganizationProps {
 
 /** Organization mode, resolved and validated. */
 export interface ResolvedOrganizationConfig {
+  /** The organization's id (`o-…`), as given. */
   readonly organizationId: string;
+  /** Whether the member StackSet is deployed (`deployMembers`, default applied). */
   readonly deployMembers: boolean;
+  /**
+   * The member role's permissions boundary, as given.
+   * @default - no permissions boundary
+   */
   readonly memberPermissionsBoundaryArn?: string;
   /** What the functions read (ENV.organization). */
   readonly settings: OrganizationSettings;
@@ -248,28 +268,60 @@ export interface ResolvedOrganizationConfig {
 
 /** The construct's configuration with every default applied, validated. */
 export interface ResolvedKeyRotationConfig {
+  /** The rotation settings, resolved (what the functions read). */
   readonly settings: RotationSettings;
+  /** {@link KeyRotationProps.secretPrefix}, default applied. */
   readonly secretPrefix: string;
+  /** {@link KeyRotationProps.scheduleExpression}, default applied. */
   readonly scheduleExpression: string;
+  /** {@link KeyRotationProps.scheduleTimeZone}, default applied. */
   readonly scheduleTimeZone: string;
+  /** {@link KeyRotationProps.dryRun}, default applied. */
   readonly dryRun: boolean;
+  /** {@link KeyRotationProps.defaultRecipients}, default applied. */
   readonly defaultRecipients: readonly string[];
+  /** {@link KeyRotationProps.opsRecipients}, default applied. */
   readonly opsRecipients: readonly string[];
+  /** {@link KeyRotationProps.subscribeOwners}, default applied. */
   readonly subscribeOwners: boolean;
+  /**
+   * {@link KeyRotationProps.secretAdminRoleArn}, as given.
+   * @default - no admin role
+   */
   readonly secretAdminRoleArn?: string;
+  /** {@link KeyRotationProps.secretReaderArns}, default applied. */
   readonly secretReaderArns: readonly string[];
+  /**
+   * {@link KeyRotationProps.encryptionKeyArn}, as given.
+   * @default - a new key is created
+   */
   readonly encryptionKeyArn?: string;
+  /** {@link KeyRotationProps.logRetention}, default applied. */
   readonly logRetention: RetentionDays;
+  /** {@link KeyRotationProps.rotatorConcurrency}, default applied. */
   readonly rotatorConcurrency: number;
+  /** {@link KeyRotationProps.reserveConcurrency}, default applied. */
   readonly reserveConcurrency: boolean;
+  /** {@link KeyRotationProps.notRunningAlarmHours}, default applied. */
   readonly notRunningAlarmHours: number;
-  /** Organization mode; undefined in one account. */
+  /**
+   * Organization mode, resolved.
+   * @default - undefined: one account
+   */
   readonly organization?: ResolvedOrganizationConfig;
 }
 
 /** Where the stack is deployed, when known at synth (an environment-agnostic stack knows neither). */
 export interface KeyRotationEnvironment {
+  /**
+   * The stack's account id, to refuse ARNs of another account.
+   * @default - unknown: ARNs are not checked against the account
+   */
   readonly account?: string;
+  /**
+   * The stack's region, to refuse a KMS key of another region.
+   * @default - unknown: the key's region is not checked
+   */
   readonly region?: string;
 }
 

@@ -24,8 +24,11 @@ export { MEMBER_TEMPLATE_PARAMETER, NO_OPERATOR_ROLES, type MemberTemplateProps 
 
 /** The member template's stack, in an App of its own (for the StackSet's body, and for cdk-nag in tests). */
 export interface MemberTemplateStack {
+  /** The App of its own the stack is in. */
   readonly app: App;
+  /** The member template's stack (a {@link KeyRotationMemberStack}). */
   readonly stack: Stack;
+  /** The member construct in it. */
   readonly member: KeyRotationMember;
 }
 
@@ -71,19 +74,32 @@ export function memberOperatorRoleArnsValue(operatorRoleArns: readonly string[])
   return operatorRoleArns.length > 0 ? Fn.join(',', [...operatorRoleArns]) : NO_OPERATOR_ROLES;
 }
 
+/** Props of {@link MemberStackSet}. */
 export interface MemberStackSetProps {
-  /** The member template's props (organization id, role name, secret prefix, user paths). */
+  /**
+   * The member template's props (organization id, role name, secret prefix, user paths), fixed in
+   * the template body. Required.
+   */
   readonly member: MemberTemplateProps;
-  /** The central functions' roles the member role trusts as the service (tokens are fine: they become a parameter). */
+  /**
+   * The central functions' roles the member role trusts as the service (tokens are fine: they become
+   * a parameter, joined with commas). Required.
+   */
   readonly centralRoleArns: readonly string[];
-  /** The central roles operators assume the member role with (the secret admin role), possibly none. */
+  /**
+   * The central roles operators assume the member role with (the secret admin role). Required; an
+   * empty list (no operator role) is passed as `none`.
+   */
   readonly operatorRoleArns: readonly string[];
   /**
    * Deployment targets (includeOus) and callAs. Excluded accounts and OUs are not filtered out: they
-   * keep the member role (see MemberStackSet).
+   * keep the member role (see MemberStackSet). Required.
    */
   readonly organization: Pick<OrganizationSettings, 'includeOus' | 'callAs'>;
-  /** @default `<stack name>-member` */
+  /**
+   * Name of the StackSet.
+   * @default `<stack name>-member`
+   */
   readonly stackSetName?: string;
 }
 
