@@ -35,9 +35,15 @@ import {
   ServicePrincipal,
 } from 'aws-cdk-lib/aws-iam';
 import { IKey, Key } from 'aws-cdk-lib/aws-kms';
-import { Architecture, LoggingFormat, Runtime, Tracing } from 'aws-cdk-lib/aws-lambda';
+import {
+  Architecture,
+  Function as LambdaFunction,
+  FunctionOptions,
+  LoggingFormat,
+  Tracing,
+} from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { LogLevel, NodejsFunction, NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, QueryDefinition, QueryString } from 'aws-cdk-lib/aws-logs';
 import {
   ContextAttribute,
@@ -74,6 +80,13 @@ import {
   resolveKeyRotationProps,
 } from './key-rotation-props';
 import { KEY_ROTATION_MEMBER_DEFAULTS, MEMBER_TRUST_ACTIONS } from './key-rotation-member';
+import {
+  HANDLER_BUNDLING,
+  HANDLER_RUNTIME,
+  handlerEntry,
+  HandlerName,
+  prebuiltHandlerCode,
+} from './bundling';
 import { MemberStackSet } from './member-stack-set';
 import { SECRETS_ACTIONS } from './rotator-actions';
 
@@ -115,7 +128,6 @@ if (PLANNING_QUEUE_VISIBILITY_TIMEOUT.toSeconds() > Duration.hours(12).toSeconds
  */
 export const DISPATCHER_TIMEOUT = Duration.minutes(15);
 
-const HANDLERS_DIR = path.join(__dirname, '..', '..', 'lambda', 'handlers');
 const PROJECT_ROOT = path.join(__dirname, '..', '..');
 
 /** The IAM actions both functions need to read users and keys. */
@@ -162,15 +174,15 @@ export class KeyRotation extends Construct {
   readonly rotatorLogGroup: LogGroup;
   readonly plannerRole: Role;
   readonly rotatorRole: Role;
-  readonly planner: NodejsFunction;
-  readonly rotator: NodejsFunction;
+  readonly planner: LambdaFunction;
+  readonly rotator: LambdaFunction;
   readonly schedulerRole: Role;
   readonly schedule: Schedule;
 
   /** Organization mode only (the `organization` prop): the accounts covered and how. */
   readonly organization?: ResolvedOrganizationConfig;
   /** Organization mode: lists the organization's accounts and queues one planning message per account. */
-  readonly dispatcher?: NodejsFunction;
+  readonly dispatcher?: LambdaFunction;
   readonly dispatcherRole?: Role;
   readonly dispatcherLogGroup?: LogGroup;
   /** Organization mode: standard queue of planning messages, one per account, consumed by the planner. */
@@ -327,9 +339,7 @@ export class KeyRotation extends Construct {
 
     const environment = this.environment();
     const organization = this.organization;
-    this.planner = new NodejsFunction(this, 'Planner', {
-      ...this.functionDefaults(),
-      entry: path.join(HANDLERS_DIR, 'planner.ts'),
+    this.planner = this.handlerFunction('Planner', 'planner', {
       description: organization
         ? 'iam-key-rotation: plans one member account per message and queues one message per user'
         : 'iam-key-rotation: finds users with work and queues one message per user',
@@ -385,9 +395,7 @@ export class KeyRotation extends Construct {
         ],
       });
     }
-    this.rotator = new NodejsFunction(this, 'Rotator', {
-      ...this.functionDefaults(),
-      entry: path.join(HANDLERS_DIR, 'rotator.ts'),
+    this.rotator = this.handlerFunction('Rotator', 'rotator', {
       description: 'iam-key-rotation: rotates, deactivates and deletes the access keys of one user',
       // Grants made through the function (CDK's SQS event source, X-Ray tracing) do not reach the role:
       // the event source's would allow kms:Decrypt on the key through any service. The rotator's
@@ -472,9 +480,7 @@ export class KeyRotation extends Construct {
         inlinePolicies: this.dispatcherPolicies(organization),
       });
       this.dispatcherLogGroup.grantWrite(this.dispatcherRole);
-      this.dispatcher = new NodejsFunction(this, 'Dispatcher', {
-        ...this.functionDefaults(),
-        entry: path.join(HANDLERS_DIR, 'dispatcher.ts'),
+      this.dispatcher = this.handlerFunction('Dispatcher', 'dispatcher', {
         description:
           'iam-key-rotation: lists the accounts to cover and queues one planning message per account',
         role: this.dispatcherRole,
@@ -1008,26 +1014,30 @@ export class KeyRotation extends Construct {
     };
   }
 
-  /** Secure defaults shared by both functions. */
-  private functionDefaults(): NodejsFunctionProps {
-    return {
-      handler: 'handler',
-      // Pinned (not NODEJS_LATEST) so that a runtime change is a reviewed change; cdk-nag L1 flags it when
-      // a newer Node.js runtime exists.
-      runtime: Runtime.NODEJS_24_X,
+  /**
+   * One of the service's functions, with the secure defaults they share. Its code is the package's
+   * prebuilt bundle when there is one (the compiled library, installed from npm), else bundled from
+   * the TypeScript sources by NodejsFunction; both with the options of ./bundling.ts.
+   */
+  private handlerFunction(id: string, name: HandlerName, props: FunctionOptions): LambdaFunction {
+    const defaults = {
+      // Pinned (see HANDLER_RUNTIME) so that a runtime change is a reviewed change.
+      runtime: HANDLER_RUNTIME,
       architecture: Architecture.ARM_64,
       tracing: Tracing.ACTIVE,
       loggingFormat: LoggingFormat.JSON,
+    };
+    const code = prebuiltHandlerCode(name);
+    if (code) return new LambdaFunction(this, id, { ...defaults, ...props, code, handler: 'index.handler' });
+    return new NodejsFunction(this, id, {
+      ...defaults,
+      ...props,
+      handler: 'handler',
+      entry: path.join(PROJECT_ROOT, handlerEntry(name)),
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: path.join(PROJECT_ROOT, 'package-lock.json'),
-      bundling: {
-        minify: true,
-        sourceMap: true,
-        // The Node.js runtime provides the AWS SDK v3.
-        externalModules: ['@aws-sdk/*'],
-        logLevel: LogLevel.WARNING,
-      },
-    };
+      bundling: { ...HANDLER_BUNDLING, externalModules: [...HANDLER_BUNDLING.externalModules] },
+    });
   }
 
   private alarm(
@@ -1056,7 +1066,7 @@ export class KeyRotation extends Construct {
     return alarm;
   }
 
-  private errorsAlarm(id: string, fn: NodejsFunction, name: string): Alarm {
+  private errorsAlarm(id: string, fn: LambdaFunction, name: string): Alarm {
     return this.alarm(id, {
       metric: fn.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' }),
       threshold: 1,
