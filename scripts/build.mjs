@@ -3,7 +3,7 @@
 // with declarations (tsconfig.build.json), the Lambda handlers bundled into dist/assets/<name>/ with
 // the options NodejsFunction uses (lib/constructs/bundling.ts), and the CLI's launcher.
 import { execFileSync } from 'node:child_process';
-import { chmodSync, copyFileSync, rmSync, statSync } from 'node:fs';
+import { rmSync, statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -32,7 +32,4 @@ for (const name of HANDLER_NAMES) {
   await esbuild.build({ ...options, absWorkingDir: root });
   console.log(`dist/assets/${name}/index.js ${statSync(options.outfile).size} bytes`);
 }
-
-const launcher = join(dist, 'cli', 'keyrot.cjs');
-copyFileSync(join(root, 'cli', 'keyrot.cjs'), launcher);
-chmodSync(launcher, 0o755);
+// The CLI's launcher is cli/keyrot.cjs itself (package.json bin): installed, it runs dist/cli/main.js.
