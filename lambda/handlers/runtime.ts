@@ -23,18 +23,22 @@ function requireEnv(env: Env, name: string): string {
   return value;
 }
 
-function readSettings(env: Env): RotationSettings {
-  const raw = requireEnv(env, ENV.rotationSettings);
+/** A variable holding a JSON object (`what` it is, for the message when it is not). */
+function jsonObject(raw: string, name: string, what: string): Record<string, unknown> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(raw);
   } catch {
-    throw new ConfigError([`environment variable ${ENV.rotationSettings} is not JSON`]);
+    throw new ConfigError([`environment variable ${name} is not JSON`]);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new ConfigError([`environment variable ${ENV.rotationSettings} must be a JSON object of settings`]);
+    throw new ConfigError([`environment variable ${name} must be a JSON object of ${what}`]);
   }
-  return resolveSettings(parsed);
+  return parsed as Record<string, unknown>;
+}
+
+function readSettings(env: Env): RotationSettings {
+  return resolveSettings(jsonObject(requireEnv(env, ENV.rotationSettings), ENV.rotationSettings, 'settings'));
 }
 
 const ROLE_ARN = /^arn:aws[a-z-]*:iam::\d{12}:role\/\S+$/;
@@ -74,17 +78,7 @@ const CONSTRUCT_ONLY_ORGANIZATION_PROPS = ['organizationId', 'deployMembers'];
 export function readOrganization(env: Env): OrganizationSettings | undefined {
   const raw = env[ENV.organization]?.trim();
   if (!raw) return undefined;
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(raw);
-  } catch {
-    throw new ConfigError([`environment variable ${ENV.organization} is not JSON`]);
-  }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new ConfigError([
-      `environment variable ${ENV.organization} must be a JSON object of organization settings`,
-    ]);
-  }
+  const parsed = jsonObject(raw, ENV.organization, 'organization settings');
   const settings = Object.fromEntries(
     Object.entries(parsed).filter(([key]) => !CONSTRUCT_ONLY_ORGANIZATION_PROPS.includes(key)),
   );
