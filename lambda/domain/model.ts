@@ -60,10 +60,32 @@ export interface HistoryEntry {
   readonly detail: string;
 }
 
+/**
+ * A deactivation or deletion asked of IAM whose outcome this service has not seen yet: written (with
+ * its notice, see {@link PendingNotice.awaits}) before the call, so that a run that never learns the
+ * answer (a timeout, a dropped connection, a crash) leaves the next run enough to finish it: IAM
+ * then shows whether it took effect, and it is recorded and announced, or forgotten and planned again.
+ */
+export interface PendingRetirement {
+  /** The policy action: deactivate, enforce and reap make the key Inactive; delete and make-room remove it. */
+  readonly kind: 'deactivate' | 'enforce' | 'reap' | 'delete' | 'make-room';
+  readonly keyId: string;
+  /** The key that replaced it (deactivate, enforce). */
+  readonly newKeyId?: string;
+  readonly reason: string;
+  /** ISO time the call was about to be made: when the key became inactive, if it did. */
+  readonly requestedAt: string;
+}
+
 /** A notification waiting to be published (outbox): queued in the same write as the state it reports. */
 export interface PendingNotice {
   readonly id: string;
   readonly notification: OwnerNotification;
+  /**
+   * The IAM change this notice reports, not yet seen to take effect: the notice is not published
+   * until it is (the entry is then rewritten without it), and dropped if IAM shows it did not.
+   */
+  readonly awaits?: PendingRetirement;
 }
 
 /** Everything the service remembers about one user of one account. */

@@ -27,7 +27,7 @@ import { readUser } from '../read-user';
 import { finishUnit } from './announce';
 import * as housekeeping from './housekeeping';
 import { repair } from './repair';
-import { deactivate, deleteKey } from './retire';
+import { deactivate, deleteKey, dropPendingRetirements } from './retire';
 import { rotate } from './rotate';
 import {
   DEFAULT_ROTATION_OPTIONS,
@@ -130,7 +130,7 @@ async function carryOutAction(
       return housekeeping.reportConflict(unit, action, context);
     case 'delete':
     case 'make-room':
-      return deleteKey(unit, action.keyId, action.reason, context);
+      return deleteKey(unit, action, context);
     case 'deactivate':
     case 'enforce':
     case 'reap':
@@ -149,6 +149,8 @@ async function userGone(unit: UnitOfWork, plan?: UserPlan): Promise<UserOutcome>
       detail: 'user deleted during the rotation; its keys went with it',
     });
   }
+  // A deactivation or deletion whose answer was lost: moot, the keys went with the user.
+  if (unit.record.outbox.some((entry) => entry.awaits)) unit.stage(dropPendingRetirements);
   unit.user = undefined;
   await finishUnit(unit);
   return unit.outcome('user-gone', plan);

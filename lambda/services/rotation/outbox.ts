@@ -98,6 +98,8 @@ function forgetOtherOwners(unit: UnitOfWork, recipients: readonly string[]): voi
  */
 export async function deliverNotices(unit: UnitOfWork): Promise<void> {
   for (const pending of [...unit.record.outbox]) {
+    // Reports a change IAM has not been seen to make: never announced before it is (retire.ts).
+    if (pending.awaits) continue;
     const reachable = await reachableOwners(unit, pending.notification.recipients);
     const { undeliveredOwners } = await unit.deps.notifier.publish(pending.notification, reachable);
     unit.stage((record) => ({

@@ -7,6 +7,8 @@
  *   orphan: created within the window of the intent and never used (its secret never left our
  *   process). Otherwise the intent is closed and the policy rotates again.
  * - Phase `stored`: the key is verified, promoted and announced as a fresh rotation would be.
+ * - A deactivation or deletion whose answer was lost (a pending retirement in the outbox) is settled
+ *   from IAM: recorded and announced if IAM shows it done, else dropped (retire.ts).
  * - Notices left in the outbox are delivered.
  *
  * The lock is taken first (one write): a repair changes IAM or the vault. It leaves the lock held,
@@ -19,6 +21,7 @@ import { resolveOwner } from '../../domain/tags';
 import { withLastUse } from '../read-user';
 import { finishUnit } from './announce';
 import { reportOmittedReaders } from './create-and-store';
+import { settlePendingRetirements } from './retire';
 import { finishStoredRotation } from './rotate';
 import type { UnitOfWork } from './unit-of-work';
 
@@ -31,6 +34,7 @@ export async function repair(unit: UnitOfWork, user: UserSnapshot): Promise<void
   if (inFlight?.phase === 'intent') await repairIntent(unit, user, inFlight);
   const current = unit.record.inFlight;
   if (current?.phase === 'stored') await repairStored(unit, user, current);
+  settlePendingRetirements(unit, unit.user ?? user);
   await finishUnit(unit, { release: false });
 }
 

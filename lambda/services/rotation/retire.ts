@@ -3,17 +3,24 @@
  * hard limit, in use or not), reap (unused, when switched on), delete (inactive long enough), and
  * make room (an inactive key deleted so that the replacement fits).
  *
- * Each takes the lock in one write before the IAM call (the call must not race a forced rotation or
- * the CLI), then records the change with its notice in one write: IAM does not record when a key
- * became inactive, and only this process knows it changed anything until that write. The notice is
- * published and cleared when the unit closes (announce.ts). Both calls are safe to repeat: a key
- * already inactive stays so, and a key already gone is the outcome wanted.
+ * IAM does not record when a key became inactive, and only this process knows it changed anything
+ * until the ledger says so. So each change is written down before the IAM call, as a pending
+ * retirement with its notice in the outbox (`awaits`), in one write that also takes the lock (the
+ * call must not race a forced rotation or the CLI); the call; then one write records the change and
+ * releases the notice for delivery (published and cleared when the unit closes, announce.ts).
+ *
+ * A call whose answer is lost (a timeout, a dropped connection, a crash) leaves the pending entry:
+ * the next run (or the CLI's retry) finds it, reads IAM, and either records the change and announces
+ * it, or, if IAM shows it did not happen, drops it and lets the policy plan it again
+ * (settlePendingRetirements). A call refused outright withdraws the entry at once. Both calls are
+ * safe to repeat: a key already inactive stays so, and a key already gone is the outcome wanted.
  */
-import { NoSuchKeyError } from '../../domain/errors';
+import { KeyRotationError, NoSuchKeyError, TransientServiceError } from '../../domain/errors';
+import type { PendingRetirement, UserLedger, UserSnapshot } from '../../domain/model';
 import type { NoticeContext, NoticeFacts } from '../../domain/notices';
 import type { PlannedAction } from '../../domain/policy';
 import { dayStartAfter, isoDay } from '../../domain/time';
-import type { AuditAction } from '../audit';
+import { AuditAction, describeError } from '../audit';
 import { UnitOfWork, without } from './unit-of-work';
 
 export async function deactivate(
@@ -21,17 +28,16 @@ export async function deactivate(
   action: Extract<PlannedAction, { kind: 'deactivate' | 'enforce' | 'reap' }>,
   context: NoticeContext,
 ): Promise<void> {
-  await unit.takeLock();
-  await unit.deps.iam.updateAccessKey(unit.userName, action.keyId, 'Inactive');
   const now = unit.now();
-  unit.user = unit.user && {
-    ...unit.user,
-    keys: unit.user.keys.map((key) =>
-      key.accessKeyId === action.keyId ? { ...key, status: 'Inactive' } : key,
-    ),
+  const newKeyId = 'replacementKeyId' in action ? action.replacementKeyId : undefined;
+  const change: PendingRetirement = {
+    kind: action.kind,
+    keyId: action.keyId,
+    ...(newKeyId ? { newKeyId } : {}),
+    reason: action.reason,
+    requestedAt: now.toISOString(),
   };
   const deleteOn = isoDay(dayStartAfter(now, unit.deps.settings.deleteAfterDays));
-  const newKeyId = 'replacementKeyId' in action ? action.replacementKeyId : undefined;
   const facts: NoticeFacts =
     action.kind === 'reap'
       ? { event: 'key.reaped', keyId: action.keyId, reason: action.reason, deleteOn }
@@ -41,56 +47,180 @@ export async function deactivate(
           newKeyId: newKeyId ?? '',
           deleteOn,
         };
-  const auditAction: AuditAction =
-    action.kind === 'reap' ? 'key.reaped' : action.kind === 'enforce' ? 'key.enforced' : 'key.deactivated';
-  unit.stage(
-    (record) => ({
-      ...record,
-      inactiveSince: { ...record.inactiveSince, [action.keyId]: now.toISOString() },
-      reactivatedSeen: without(record.reactivatedSeen, [action.keyId]),
-    }),
-    { action: auditAction, keyId: action.keyId, detail: action.reason },
-  );
-  unit.queueNotice(
+  await writePending(
+    unit,
+    change,
     context,
     facts,
     `${unit.accountId}/${unit.userName}/${action.kind}/${action.keyId}/${isoDay(now)}`,
   );
+  try {
+    await unit.deps.iam.updateAccessKey(unit.userName, action.keyId, 'Inactive');
+  } catch (error) {
+    await withdrawIfRefused(unit, change, error);
+    throw error;
+  }
+  recordRetirement(unit, change);
   await unit.write();
-  unit.log(auditAction, 'success', { keyId: action.keyId, newKeyId, reason: action.reason });
-  unit.performed.push({ kind: action.kind, keyId: action.keyId, newKeyId, detail: action.reason });
 }
 
 /** Deletes an inactive key (`delete`, or `make-room` before a rotation). */
 export async function deleteKey(
   unit: UnitOfWork,
-  keyId: string,
-  reason: string,
+  action: Extract<PlannedAction, { kind: 'delete' | 'make-room' }>,
   context: NoticeContext,
 ): Promise<void> {
-  await unit.takeLock();
+  const change: PendingRetirement = {
+    kind: action.kind,
+    keyId: action.keyId,
+    reason: action.reason,
+    requestedAt: unit.now().toISOString(),
+  };
+  await writePending(
+    unit,
+    change,
+    context,
+    { event: 'key.deleted', keyId: action.keyId, reason: action.reason },
+    `${unit.accountId}/${unit.userName}/deleted/${action.keyId}`,
+  );
   try {
-    await unit.deps.iam.deleteAccessKey(unit.userName, keyId);
+    await unit.deps.iam.deleteAccessKey(unit.userName, action.keyId);
   } catch (error) {
     // Gone already (a retry after a timed-out delete, or deleted by hand): the outcome we wanted.
-    if (!(error instanceof NoSuchKeyError)) throw error;
+    if (!(error instanceof NoSuchKeyError)) {
+      await withdrawIfRefused(unit, change, error);
+      throw error;
+    }
   }
-  unit.user = unit.user && { ...unit.user, keys: unit.user.keys.filter((key) => key.accessKeyId !== keyId) };
+  recordRetirement(unit, change);
+  await unit.write();
+}
+
+/**
+ * Pending retirements whose answer an earlier run never saw (see the top of this file), settled
+ * from the user as IAM shows it now: the change took effect, so it is recorded (as of when it was
+ * asked for) and its notice goes out; or it did not, and the entry is dropped (the policy plans the
+ * change again if it is still due). Staged; the caller writes.
+ */
+export function settlePendingRetirements(unit: UnitOfWork, user: UserSnapshot): void {
+  for (const entry of unit.record.outbox) {
+    const change = entry.awaits;
+    if (!change) continue;
+    const key = user.keys.find((candidate) => candidate.accessKeyId === change.keyId);
+    const done = removesKey(change) ? key === undefined : key?.status === 'Inactive';
+    if (done) {
+      recordRetirement(unit, change, 'its answer was lost; IAM shows it done');
+      continue;
+    }
+    const what = removesKey(change) ? 'deletion' : 'deactivation';
+    const reason = `IAM does not show the ${what} of ${change.keyId} asked for at ${change.requestedAt} (its answer was lost); the policy decides again`;
+    unit.stage((record) => withoutEntry(record, change), {
+      action: 'ledger.tidied',
+      keyId: change.keyId,
+      detail: reason,
+    });
+    unit.log('ledger.tidied', 'success', { keyId: change.keyId, reason });
+  }
+}
+
+/** Pending retirements dropped with their user (deleted meanwhile: the keys went with it). */
+export function dropPendingRetirements(record: UserLedger): UserLedger {
+  return { ...record, outbox: record.outbox.filter((entry) => !entry.awaits) };
+}
+
+function removesKey(change: PendingRetirement): boolean {
+  return change.kind === 'delete' || change.kind === 'make-room';
+}
+
+/** The change and its notice, written (with the lock) before IAM is asked: see the top of this file. */
+async function writePending(
+  unit: UnitOfWork,
+  change: PendingRetirement,
+  context: NoticeContext,
+  facts: NoticeFacts,
+  dedupeId: string,
+): Promise<void> {
+  unit.queueNotice(context, facts, dedupeId, change);
+  await unit.write({ lock: true });
+}
+
+/**
+ * IAM refused the call (denied, throttled after the SDK's retries, no such key): nothing changed, so
+ * the pending entry goes now (best effort: if this write fails too, the next run finds the key as it
+ * was and drops it). An unknown outcome keeps it, for the next run to settle.
+ */
+async function withdrawIfRefused(unit: UnitOfWork, change: PendingRetirement, error: unknown): Promise<void> {
+  if (!(error instanceof KeyRotationError) || error instanceof TransientServiceError) return;
+  unit.stage((record) => withoutEntry(record, change));
+  try {
+    await unit.write();
+  } catch (writeError) {
+    unit.deps.logger.warn('could not withdraw the pending change; the next run drops it', {
+      userName: unit.userName,
+      keyId: change.keyId,
+      error: describeError(writeError),
+      cause: describeError(error),
+    });
+  }
+}
+
+function isEntryOf(change: PendingRetirement) {
+  return (entry: UserLedger['outbox'][number]) =>
+    entry.awaits?.kind === change.kind && entry.awaits.keyId === change.keyId;
+}
+
+function withoutEntry(record: UserLedger, change: PendingRetirement): UserLedger {
+  const matches = isEntryOf(change);
+  return { ...record, outbox: record.outbox.filter((entry) => !matches(entry)) };
+}
+
+/**
+ * The change took effect: the ledger records it (the deletion clock of a deactivated key starts when
+ * it was asked for), its notice is released for delivery, and the unit's view of the user follows.
+ * Staged; the caller writes.
+ */
+function recordRetirement(unit: UnitOfWork, change: PendingRetirement, late?: string): void {
+  const { keyId, newKeyId } = change;
+  const matches = isEntryOf(change);
+  const release = (record: UserLedger): UserLedger['outbox'] =>
+    record.outbox.map((entry) =>
+      matches(entry) ? { id: entry.id, notification: entry.notification } : entry,
+    );
+  const reason = late ? `${change.reason} (${late})` : change.reason;
+  if (removesKey(change)) {
+    unit.user = unit.user && {
+      ...unit.user,
+      keys: unit.user.keys.filter((key) => key.accessKeyId !== keyId),
+    };
+    unit.stage(
+      (record) => ({
+        ...record,
+        outbox: release(record),
+        inactiveSince: without(record.inactiveSince, [keyId]),
+        reactivatedSeen: without(record.reactivatedSeen, [keyId]),
+        warnedKeys: without(record.warnedKeys, [keyId]),
+      }),
+      { action: 'key.deleted', keyId, detail: reason },
+    );
+    unit.log('key.deleted', 'success', { keyId, reason });
+    unit.performed.push({ kind: 'delete', keyId, detail: reason });
+    return;
+  }
+  unit.user = unit.user && {
+    ...unit.user,
+    keys: unit.user.keys.map((key) => (key.accessKeyId === keyId ? { ...key, status: 'Inactive' } : key)),
+  };
+  const auditAction: AuditAction =
+    change.kind === 'reap' ? 'key.reaped' : change.kind === 'enforce' ? 'key.enforced' : 'key.deactivated';
   unit.stage(
     (record) => ({
       ...record,
-      inactiveSince: without(record.inactiveSince, [keyId]),
+      outbox: release(record),
+      inactiveSince: { ...record.inactiveSince, [keyId]: change.requestedAt },
       reactivatedSeen: without(record.reactivatedSeen, [keyId]),
-      warnedKeys: without(record.warnedKeys, [keyId]),
     }),
-    { action: 'key.deleted', keyId, detail: reason },
+    { action: auditAction, keyId, detail: reason },
   );
-  unit.queueNotice(
-    context,
-    { event: 'key.deleted', keyId, reason },
-    `${unit.accountId}/${unit.userName}/deleted/${keyId}`,
-  );
-  await unit.write();
-  unit.log('key.deleted', 'success', { keyId, reason });
-  unit.performed.push({ kind: 'delete', keyId, detail: reason });
+  unit.log(auditAction, 'success', { keyId, newKeyId, reason });
+  unit.performed.push({ kind: change.kind, keyId, newKeyId, detail: reason });
 }

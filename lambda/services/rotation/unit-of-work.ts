@@ -7,7 +7,7 @@
  * and released in the unit's last write.
  */
 import { NoSuchUserError } from '../../domain/errors';
-import type { HistoryEntry, UserLedger, UserSnapshot } from '../../domain/model';
+import type { HistoryEntry, PendingRetirement, UserLedger, UserSnapshot } from '../../domain/model';
 import { secretNameFor } from '../../domain/naming';
 import { NoticeContext, NoticeFacts, renderNotice } from '../../domain/notices';
 import { PlannedAction, planUser, UserPlan } from '../../domain/policy';
@@ -226,9 +226,15 @@ export class UnitOfWork {
    * Stages a notice in the outbox: it is written with the state it reports, and published after
    * (see announce.ts), so that a crash in between delivers it on the next run.
    */
-  queueNotice(context: NoticeContext, facts: NoticeFacts, dedupeId: string): void {
+  queueNotice(
+    context: NoticeContext,
+    facts: NoticeFacts,
+    dedupeId: string,
+    awaits?: PendingRetirement,
+  ): void {
     const notification = renderNotice(context, facts, dedupeId);
-    this.stage((record) => ({ ...record, outbox: [...record.outbox, { id: dedupeId, notification }] }));
+    const entry = { id: dedupeId, notification, ...(awaits ? { awaits } : {}) };
+    this.stage((record) => ({ ...record, outbox: [...record.outbox, entry] }));
   }
 
   /**

@@ -382,7 +382,7 @@ describe('one conditional ledger write per phase, and no call the work does not 
     expect(world.ledger.peek(world.accountId, 'alice')!.outbox).toEqual([]);
   });
 
-  test('a deactivation: lock, the change with its notice, cleared + review + unlocked', async () => {
+  test('a deactivation: lock with the pending change and its notice, the change recorded, cleared + review + unlocked', async () => {
     const world = new World();
     world.iam.addUser('alice', { tags: OWNER });
     world.iam.addKey('alice', { ageDays: 85 });
@@ -394,10 +394,17 @@ describe('one conditional ledger write per phase, and no call the work does not 
     const outcome = await world.rotate('alice');
 
     expect(outcome.performed.map((action) => action.kind)).toEqual(['deactivate']);
-    expect(writes.map((record) => [record.lock !== undefined, record.outbox.length])).toEqual([
-      [true, 0], // the lock, before UpdateAccessKey
-      [true, 1], // deactivated, notice queued
-      [false, 0], // published: cleared, unlocked
+    expect(
+      writes.map((record) => [
+        record.lock !== undefined,
+        record.outbox.length,
+        record.outbox.some((entry) => entry.awaits !== undefined),
+        Object.keys(record.inactiveSince).length,
+      ]),
+    ).toEqual([
+      [true, 1, true, 0], // the lock and the pending change with its notice, before UpdateAccessKey
+      [true, 1, false, 1], // deactivated: recorded, the notice released for delivery
+      [false, 0, false, 1], // published: cleared, unlocked
     ]);
     expect(callsFrom(world, from).filter((call) => call.startsWith('dynamodb:'))).toEqual([
       'dynamodb:Load',

@@ -11,9 +11,13 @@ export const resumeUnfinishedWork: PolicyRule = {
   decides: 'resume',
   decide: ({ ledger }) => {
     if (!ledger?.inFlight && (ledger?.outbox.length ?? 0) === 0) return undefined;
+    const unconfirmed =
+      ledger?.outbox.filter((entry) => entry.awaits).map((entry) => entry.awaits!.keyId) ?? [];
     const what = ledger?.inFlight
       ? `rotation of ${ledger.inFlight.oldKeyId} is in phase ${ledger.inFlight.phase}`
-      : `${ledger?.outbox.length} notice(s) not yet delivered`;
+      : unconfirmed.length > 0
+        ? `a change to ${unconfirmed.join(', ')} was asked of IAM without an answer`
+        : `${ledger?.outbox.length} notice(s) not yet delivered`;
     return { actions: [{ kind: 'resume', reason: `${what}; finishing it before anything else` }] };
   },
 };
