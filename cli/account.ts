@@ -5,11 +5,12 @@
 import { hostname } from 'node:os';
 import type { Logger } from '../lambda/ports';
 import { AccountPlan, planAccount, PlanAccountOptions } from '../lambda/services/plan-account';
-import { RotationDeps, rotateUser, UserOutcome } from '../lambda/services/rotate-user';
+import { RotationDeps, UserOutcome } from '../lambda/services/rotate-user';
 import type { CliOptions } from './args';
 import type { Connection, WriteConnection } from './connect';
 import { ReportCategory, ReportRow, reportRows } from './output';
 import { inPool } from './pool';
+import { firstAttempt, LeftBehind, settleAttempts, UserResult } from './repair';
 
 export interface CliIo {
   readonly stdout: { write(text: string): unknown };
@@ -109,16 +110,42 @@ export function rotationDeps(write: WriteConnection, options: CliOptions, logger
   };
 }
 
+/** A user that ended done: its outcome, how many attempts it took, and the failure a retry repaired. */
+export type DoneUser = Extract<UserResult, { outcome: UserOutcome }>;
+
+/**
+ * A user that ended failed: the last error, and (for a user whose rotation was attempted) the
+ * attempts and what it leaves behind. A user that could not be planned has neither: nothing was
+ * attempted or written.
+ */
+export interface FailedUser {
+  readonly userName: string;
+  readonly error: unknown;
+  readonly attempts?: number;
+  readonly leftBehind?: readonly LeftBehind[];
+}
+
 export interface AppliedAccount {
-  readonly outcomes: UserOutcome[];
-  readonly failures: { userName: string; error: unknown }[];
+  readonly done: DoneUser[];
+  readonly failures: FailedUser[];
+}
+
+/** The outcomes of the users done, for the table. */
+export function outcomesOf(applied: AppliedAccount): UserOutcome[] {
+  return applied.done.map((user) => user.outcome);
+}
+
+/** How many users a retry finished. */
+export function repairedCount(applied: AppliedAccount): number {
+  return applied.done.filter((user) => user.repairedFrom !== undefined).length;
 }
 
 /**
  * run --apply in one account: a full planning pass (every user is read, not only those the
  * credential report flags, so that a run by hand also picks up what the report cannot show: keys
- * deactivated by hand, for instance), then each user with work rotated, `concurrency` at once.
- * Outcomes and failures come back by user name, whatever order the users finished in.
+ * deactivated by hand, for instance), then each user with work rotated, `concurrency` at once, then
+ * the users whose outcome is unknown repaired (cli/repair.ts). Done and failed users come back by
+ * user name, whatever order they finished in.
  */
 export async function applyAccount(
   options: CliOptions,
@@ -133,6 +160,8 @@ export async function applyAccount(
    * middle of the account still leaves the record the schedule finishes the work from.
    */
   beforeRotating?: (userNames: readonly string[]) => Promise<void>,
+  /** Organization mode: the member role, named in what a failed user leaves behind. */
+  memberRoleName?: string,
 ): Promise<AppliedAccount> {
   const planned = await planAccount(
     { accountId: write.accountId, dryRun: false, ...(runId ? { plannedAt: runId } : {}) },
@@ -155,30 +184,32 @@ export async function applyAccount(
   const total = planned.messages.length;
   let finished = 0;
   bar.update(0, total);
-  type Result = { userName: string; outcome: UserOutcome } | { userName: string; error: unknown };
-  const results = await inPool(planned.messages, options.concurrency, async (message): Promise<Result> => {
+  const attempts = await inPool(planned.messages, options.concurrency, async (message) => {
     try {
-      const outcome = await rotateUser(
+      // One lock holder per user for all its attempts (see settleAttempts).
+      return await firstAttempt(
         { accountId: write.accountId, userName: message.userName, dryRun: false },
         rotationDeps(write, options, logger),
       );
-      return { userName: message.userName, outcome };
-    } catch (error) {
-      return { userName: message.userName, error };
     } finally {
       bar.update(++finished, total);
     }
   });
   bar.end();
-  const outcomes: UserOutcome[] = [];
-  const failures: { userName: string; error: unknown }[] = [...planned.failures];
+  // Retries come after the whole pass, so that one user waiting out its backoff holds up no other.
+  const results = await settleAttempts(attempts, options.concurrency, {
+    accountId: write.accountId,
+    ...(memberRoleName ? { memberRoleName } : {}),
+  });
+  const done: DoneUser[] = [];
+  const failures: FailedUser[] = [...planned.failures];
   for (const result of results) {
-    if ('outcome' in result) outcomes.push(result.outcome);
+    if ('outcome' in result) done.push(result);
     else failures.push(result);
   }
-  outcomes.sort(byUserName);
+  done.sort(byUserName);
   failures.sort(byUserName);
-  return { outcomes, failures };
+  return { done, failures };
 }
 
 export interface AccountReport {

@@ -6,13 +6,16 @@
 import { ConfigError, NoSuchUserError } from '../lambda/domain/errors';
 import type { AccountAccess, Logger, OrganizationDirectory } from '../lambda/ports';
 import { describeError } from '../lambda/services/audit';
-import { rotateUser, UserOutcome } from '../lambda/services/rotate-user';
+import { rotateUser } from '../lambda/services/rotate-user';
 import {
   accountReport,
   applyAccount,
   CliIo,
+  DoneUser,
   EXIT,
+  FailedUser,
   readAccount,
+  repairedCount,
   reportUnread,
   rotationDeps,
   usersDue,
@@ -47,6 +50,14 @@ import {
   reportCsvRows,
   table,
 } from './output';
+import {
+  failureJson,
+  leftBehindLines,
+  outcomeJson,
+  repairedSuffix,
+  repairLines,
+  rotateWithRepair,
+} from './repair';
 
 export { EXIT };
 export type { CliIo };
@@ -166,15 +177,18 @@ async function report(
 function printOutcomes(
   options: CliOptions,
   io: CliIo,
-  outcomes: UserOutcome[],
-  failures: { userName: string; error: unknown }[],
+  done: readonly DoneUser[],
+  failures: readonly FailedUser[],
 ) {
+  // Repaired users and what failed users leave behind: on stderr, in both modes (stdout is the result).
+  for (const user of done) io.stderr.write(repairLines(user, user.userName));
+  for (const user of failures) io.stderr.write(leftBehindLines(user.leftBehind ?? [], user.userName));
   if (options.json) {
-    const failed = failures.map(({ userName, error }) => ({ userName, error: describeError(error) }));
-    io.stdout.write(`${JSON.stringify({ outcomes, failures: failed }, null, 2)}\n`);
+    const outcomes = done.map(outcomeJson);
+    io.stdout.write(`${JSON.stringify({ outcomes, failures: failures.map(failureJson) }, null, 2)}\n`);
     return;
   }
-  io.stdout.write(table(OUTCOME_HEADERS, outcomeRows(outcomes)));
+  io.stdout.write(table(OUTCOME_HEADERS, outcomeRows(done.map((user) => user.outcome))));
   for (const { userName, error } of failures) {
     const { name, message } = describeError(error);
     io.stdout.write(`FAILED ${userName}: ${name}: ${message}\n`);
@@ -190,10 +204,20 @@ async function run(
 ): Promise<number> {
   if (!options.apply) return plan(options, io, connection, logger);
   const write = wiring.forWriting(connection, options, 'run');
-  const { outcomes, failures } = await applyAccount(options, io, write, logger);
-  printOutcomes(options, io, outcomes, failures);
-  if (!options.json) io.stdout.write(`\n${outcomes.length} user(s) done, ${failures.length} failed\n`);
+  const applied = await applyAccount(options, io, write, logger);
+  const { done, failures } = applied;
+  printOutcomes(options, io, done, failures);
+  if (!options.json) {
+    io.stdout.write(
+      `\n${done.length} user(s) done, ${failures.length} failed${repairedSuffix(repairedCount(applied))}\n`,
+    );
+  }
   return failures.length > 0 ? EXIT.failure : EXIT.ok;
+}
+
+/** The command's own mistakes, which main reports with their own messages, not as a user's failure. */
+function isCommandError(error: unknown): boolean {
+  return error instanceof UsageError || error instanceof RefusedError || error instanceof ConfigError;
 }
 
 async function rotate(
@@ -204,6 +228,8 @@ async function rotate(
   writeFor: () => WriteConnection,
   /** Called once the user is known to exist, before anything is written (organization mode records the account's run). */
   beforeWriting?: () => Promise<void>,
+  /** Organization mode: the member role, named in what a failed rotation leaves behind. */
+  memberRoleName?: string,
 ): Promise<number> {
   const userName = options.user!;
   const request = {
@@ -212,7 +238,7 @@ async function rotate(
     dryRun: !options.apply,
     forceRotation: 'rotation requested by an operator (keyrot rotate)',
   };
-  let outcome: UserOutcome;
+  let done: DoneUser;
   if (options.apply) {
     const write = writeFor();
     // Taking the user's lock writes a ledger record: a name that is not a user gets none.
@@ -226,11 +252,26 @@ async function rotate(
       return EXIT.failure;
     }
     await beforeWriting?.();
-    outcome = await rotateUser(request, rotationDeps(write, options, logger));
+    // An unknown outcome is repaired before the command exits, with the same lock holder (cli/repair.ts).
+    const result = await rotateWithRepair(request, rotationDeps(write, options, logger), {
+      accountId: connection.accountId,
+      ...(memberRoleName ? { memberRoleName } : {}),
+    });
+    if (!('outcome' in result)) {
+      if (isCommandError(result.error)) throw result.error;
+      // The failure as main reports any other (stderr), after what it leaves behind; --json has it too.
+      if (options.json) printOutcomes(options, io, [], [result]);
+      else io.stderr.write(leftBehindLines(result.leftBehind, userName));
+      io.stderr.write(`keyrot: failed: ${describeError(result.error).message}\n`);
+      return EXIT.failure;
+    }
+    done = result;
   } else {
-    outcome = await rotateUser(request, rotationDeps(readOnly(connection), options, logger));
+    const outcome = await rotateUser(request, rotationDeps(readOnly(connection), options, logger));
+    done = { userName, outcome, attempts: 1 };
   }
-  printOutcomes(options, io, [outcome], []);
+  const outcome = done.outcome;
+  printOutcomes(options, io, [done], []);
   const rotates = (outcome.plan?.actions ?? []).some((action) => action.kind === 'rotate');
   if (outcome.status === 'user-gone') {
     io.stderr.write(`keyrot: user ${userName} does not exist\n`);
@@ -279,7 +320,7 @@ async function rotateInAccount(
   const accountRuns = write ? requireAccountRuns(write.ledger, 'rotate') : undefined;
   const opened = await openOneAccount(options, io, connection, wiring);
   if (!opened) return EXIT.failure;
-  const { ports, runId } = opened;
+  const { ports, runId, memberRoleName } = opened;
   return rotate(
     options,
     io,
@@ -290,6 +331,7 @@ async function rotateInAccount(
     async () => {
       await recordCliAccountRun(accountRuns!, ports.accountId, runId, [options.user!], write!.clock.now());
     },
+    memberRoleName,
   );
 }
 

@@ -38,7 +38,9 @@ import {
   AppliedAccount,
   CliIo,
   EXIT,
+  outcomesOf,
   readAccount,
+  repairedCount,
   reportUnread,
   usersDue,
 } from './account';
@@ -55,6 +57,7 @@ import {
   table,
 } from './output';
 import type { ReportCategory } from './output';
+import { failureJson, leftBehindLines, outcomeJson, repairedSuffix, repairLines } from './repair';
 import type { Wiring } from './main';
 
 export interface SelectedAccount {
@@ -608,27 +611,32 @@ export async function runOrganization(
       async (userNames) => {
         await recordCliAccountRun(accountRuns, account.accountId, runId, userNames, write.clock.now());
       },
+      scope.memberRoleName,
     ),
   );
   const done = planned(runs);
+  // Repaired users and what failed users leave behind, named with their account: on stderr in both modes.
+  for (const run of done) {
+    for (const user of run.result.done)
+      io.stderr.write(repairLines(user, `${run.accountId}/${user.userName}`));
+    for (const user of run.result.failures) {
+      io.stderr.write(leftBehindLines(user.leftBehind ?? [], `${run.accountId}/${user.userName}`));
+    }
+  }
   const summary = {
     ...accountCounts(scope, runs),
-    usersDone: sum(done, (run) => run.result.outcomes.length),
+    usersDone: sum(done, (run) => run.result.done.length),
     usersFailed: sum(done, (run) => run.result.failures.length),
   };
   if (options.json) {
     const accounts = runs.map((run) => {
       if (run.status === 'unreachable') return unreachableJson(run);
-      const failures = run.result.failures.map(({ userName, error }) => ({
-        userName,
-        error: describeError(error),
-      }));
       return {
         accountId: run.accountId,
         name: run.name,
         status: run.status,
-        outcomes: run.result.outcomes,
-        failures,
+        outcomes: run.result.done.map(outcomeJson),
+        failures: run.result.failures.map(failureJson),
       };
     });
     io.stdout.write(
@@ -636,7 +644,7 @@ export async function runOrganization(
     );
   } else {
     const rows = done.flatMap((run) =>
-      outcomeRows(run.result.outcomes).map((row) => [run.accountId, ...row]),
+      outcomeRows(outcomesOf(run.result)).map((row) => [run.accountId, ...row]),
     );
     io.stdout.write(table(['ACCOUNT', ...OUTCOME_HEADERS], rows));
     for (const run of done) {
@@ -647,8 +655,13 @@ export async function runOrganization(
     }
     io.stdout.write('\n');
     for (const run of runs) io.stdout.write(applyTotals(run));
+    const repaired = sum(done, (run) => repairedCount(run.result));
     io.stdout.write(
-      organizationLine(scope, runs, `${summary.usersDone} user(s) done, ${summary.usersFailed} failed`),
+      organizationLine(
+        scope,
+        runs,
+        `${summary.usersDone} user(s) done, ${summary.usersFailed} failed${repairedSuffix(repaired)}`,
+      ),
     );
     io.stdout.write(scopeLines(scope));
   }
@@ -660,7 +673,8 @@ function applyTotals(run: AccountRun<AppliedAccount>): string {
   if (run.status === 'unreachable') {
     return `account ${accountLabel(run)}: unreachable (${describeError(run.error).name}; see stderr)\n`;
   }
-  return `account ${accountLabel(run)}: ${run.result.outcomes.length} user(s) done, ${run.result.failures.length} failed\n`;
+  const { done, failures } = run.result;
+  return `account ${accountLabel(run)}: ${done.length} user(s) done, ${failures.length} failed${repairedSuffix(repairedCount(run.result))}\n`;
 }
 
 /**
@@ -672,9 +686,11 @@ export async function openOneAccount(
   io: CliIo,
   connection: Connection,
   wiring: Wiring,
-): Promise<{ ports: AccountPorts; runId: string } | undefined> {
+): Promise<{ ports: AccountPorts; runId: string; memberRoleName: string } | undefined> {
   const { scope, access, runId } = await prepare(options, connection, wiring);
   const runs = await eachAccount(scope, access, runId, io, connection, (ports) => Promise.resolve(ports));
   const run = runs[0];
-  return run?.status === 'planned' ? { ports: run.result, runId } : undefined;
+  return run?.status === 'planned'
+    ? { ports: run.result, runId, memberRoleName: scope.memberRoleName }
+    : undefined;
 }
