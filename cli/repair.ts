@@ -56,6 +56,8 @@ export interface Whereabouts {
 export type FirstAttempt = {
   readonly request: RotateUserRequest;
   readonly deps: RotationDeps;
+  /** When the first attempt started (the connection's clock). */
+  readonly startedAt: Date;
 } & ({ readonly outcome: UserOutcome } | { readonly error: unknown });
 
 /** What became of a user after its first attempt and any retries. */
@@ -76,10 +78,11 @@ export type UserResult =
 
 /** The user's first attempt: the rotation, its failure caught. */
 export async function firstAttempt(request: RotateUserRequest, deps: RotationDeps): Promise<FirstAttempt> {
+  const startedAt = deps.clock.now();
   try {
-    return { request, deps, outcome: await rotateUser(request, deps) };
+    return { request, deps, startedAt, outcome: await rotateUser(request, deps) };
   } catch (error) {
-    return { request, deps, error };
+    return { request, deps, startedAt, error };
   }
 }
 
@@ -106,7 +109,8 @@ export async function settleAttempts(
       tries++;
       try {
         const outcome = await rotateUser(attempt.request, attempt.deps);
-        return { userName, outcome, attempts: tries, repairedFrom: attempt.error };
+        const whole = await withEarlierRotations(outcome, attempt.deps, attempt.startedAt);
+        return { userName, outcome: whole, attempts: tries, repairedFrom: attempt.error };
       } catch (retryError) {
         error = retryError;
       }
@@ -114,6 +118,46 @@ export async function settleAttempts(
     const leftBehind = await inspectLeftBehind(attempt.deps, attempt.request.accountId, userName, where);
     return { userName, error, attempts: tries, leftBehind };
   });
+}
+
+/**
+ * A retry may find the rotation complete already: an earlier attempt finished it but its answer (or
+ * the last write's) was lost. The retry then has nothing to do, and its outcome alone would say the
+ * user was not rotated; the rotations the ledger records since the first attempt started are added
+ * to it (best effort: the outcome as it is if the ledger cannot be read).
+ */
+async function withEarlierRotations(
+  outcome: UserOutcome,
+  deps: RotationDeps,
+  startedAt: Date,
+): Promise<UserOutcome> {
+  let record: UserLedger | undefined;
+  try {
+    record = await deps.ledger.load(outcome.accountId, outcome.userName);
+  } catch {
+    return outcome;
+  }
+  const reported = new Set(
+    outcome.performed.filter((action) => action.kind === 'rotate').map((action) => action.newKeyId),
+  );
+  const earlier = (record?.rotations ?? []).filter(
+    (rotation) =>
+      new Date(rotation.rotatedAt).getTime() >= startedAt.getTime() && !reported.has(rotation.newKeyId),
+  );
+  if (earlier.length === 0) return outcome;
+  return {
+    ...outcome,
+    status: 'done',
+    performed: [
+      ...earlier.map((rotation) => ({
+        kind: 'rotate' as const,
+        keyId: rotation.oldKeyId,
+        newKeyId: rotation.newKeyId,
+        detail: 'completed by an earlier attempt whose answer was lost',
+      })),
+      ...outcome.performed,
+    ],
+  };
 }
 
 /** One user, start to end: rotate --apply. */
