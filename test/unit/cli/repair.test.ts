@@ -518,6 +518,36 @@ describe('run --apply repairs a retirement whose outcome is unknown', () => {
   );
 });
 
+describe('a retirement that cannot be confirmed is named', () => {
+  test('a deactivation IAM never answers: unconfirmed-retirement with the key, the key as IAM shows it', async () => {
+    const { world, old } = await deactivationDue();
+    world.faults.inject('iam:UpdateAccessKey', 'timeout-before', FOREVER);
+
+    const run = await keyrot('run --apply --json', worldWiring(world));
+
+    expect(run.code).toBe(1);
+    const result = JSON.parse(run.stdout) as RunJson;
+    expect(result.failures).toEqual([
+      expect.objectContaining({
+        userName: 'alice',
+        attempts: 1 + MAX_RETRIES,
+        leftBehind: expect.arrayContaining([
+          {
+            kind: 'unconfirmed-retirement',
+            keyId: old.accessKeyId,
+            message:
+              `deactivation of key ${old.accessKeyId} of alice was sent to IAM but its answer was lost (IAM shows it Active); ` +
+              'the next run checks IAM and records and announces it, or does it again',
+          },
+        ]) as unknown,
+      }),
+    ]);
+    // Never announced while unconfirmed; the key is as IAM has it.
+    expect(world.notifier.published.filter((notice) => notice.event === 'key.deactivated')).toEqual([]);
+    expect(world.iam.findKey(old.accessKeyId)?.status).toBe('Active');
+  });
+});
+
 describe('organization mode', () => {
   function withAlice(member: MemberFake): MemberFake {
     member.iam.reportGenerationPolls = 0;
