@@ -46,7 +46,8 @@ import { OWNER_PARTITION } from '../../lambda/adapters/dynamodb-ledger';
 import { PLACEHOLDER_VERSION, secretVersionToken } from '../../lambda/domain/naming';
 import { daysBetween, MS_PER_DAY } from '../../lambda/domain/time';
 import { deployedTemplate, PROJECT_ROOT, resourceOf } from './deployed';
-import { awsEnvironment, issuedSecretMatches } from './emulator';
+import { awsEnvironment, emulatorUrl, issuedSecretMatches } from './emulator';
+import { FlakyNetwork } from './flaky-network';
 
 const ACCOUNT = '123456789012'; // moto's default account
 const TABLE = 'keyrot-ledger';
@@ -100,7 +101,7 @@ interface CliResult {
  */
 function keyrot(
   args: readonly string[],
-  options: { days?: number; credentials?: Credentials } = {},
+  options: { days?: number; credentials?: Credentials; endpoint?: string } = {},
 ): Promise<CliResult> {
   const days = options.days ?? 0;
   const credentials = options.credentials;
@@ -111,6 +112,7 @@ function keyrot(
     AWS_CONFIG_FILE: join(home, 'no-aws-config'),
     AWS_SHARED_CREDENTIALS_FILE: join(home, 'no-aws-credentials'),
     ...awsEnvironment(),
+    ...(options.endpoint ? { AWS_ENDPOINT_URL: options.endpoint } : {}),
     ...(credentials
       ? {
           AWS_ACCESS_KEY_ID: credentials.accessKeyId,
@@ -799,5 +801,154 @@ describe('keyrot, spawned against the emulator', () => {
     expect((await newNotices()).map(({ event, userName }) => `${event} ${userName}`)).toEqual([
       'secret.conflict shared-svc',
     ]);
+  });
+});
+
+/**
+ * Connections lost on the wire (issue 12): the CLI talks to moto through a network that drops chosen
+ * calls, after they took effect or before, as a timeout or a reset connection does. One invocation
+ * must leave the account as a finished run would, or say exactly what it left behind.
+ */
+describe('keyrot --apply over a network that loses connections', () => {
+  let network: FlakyNetwork;
+
+  beforeAll(async () => {
+    network = await FlakyNetwork.start(emulatorUrl());
+  });
+
+  afterEach(() => network.heal());
+
+  afterAll(async () => {
+    await network.stop();
+  });
+
+  /** The user's secret holds `keyId` as AWSCURRENT, its secret the one IAM issued. */
+  async function expectCurrent(userName: string, keyId: string): Promise<void> {
+    const stored = await currentSecret(userName);
+    expect({ AccessKeyId: stored.AccessKeyId, UserName: stored.UserName }).toEqual({
+      AccessKeyId: keyId,
+      UserName: userName,
+    });
+    expect(await issuedSecretMatches(keyId, stored.SecretAccessKey)).toBe(true);
+  }
+
+  test("CreateAccessKey's answer lost: the unstored key is deleted and the rotation done again in the same invocation (exit 0)", async () => {
+    await createUser('flaky-bot', { [OWNER_TAG]: 'ci-team@example.com' }, 1);
+    const [oldKey] = seeded['flaky-bot']!;
+    network.fail('CreateAccessKey', 'after');
+
+    const run = await keyrot(['rotate', '--user', 'flaky-bot', '--apply', ...applyFlags()], {
+      credentials: admin,
+      endpoint: network.url,
+    });
+
+    expect(network.dropped).toEqual(['CreateAccessKey:after']);
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/flaky-bot.*repaired on attempt 2/);
+    const keys = await keysOf('flaky-bot');
+    expect(keys).toHaveLength(2); // the old key and one new key: the orphan is gone
+    expect(keys.every((key) => key.status === 'Active')).toBe(true);
+    const newKey = keys.find((key) => key.id !== oldKey)!.id;
+    await expectCurrent('flaky-bot', newKey);
+    const record = await ledgerRecord('flaky-bot');
+    expect(record).toMatchObject({ rotations: [{ oldKeyId: oldKey, newKeyId: newKey }], outbox: [] });
+    expect(record).not.toHaveProperty('inFlight');
+    expect(record).not.toHaveProperty('lock');
+    expect((record!.history as { action: string }[]).map((entry) => entry.action)).toContain(
+      'rotation.recovered',
+    );
+    expect((await newNotices()).map(({ event, userName }) => `${event} ${userName}`)).toEqual([
+      'key.rotated flaky-bot',
+    ]);
+  });
+
+  test("the secret's creation loses its answer once: the SDK's retry with the same ClientRequestToken is a no-op, the rotation finishes, nothing to repair (exit 0)", async () => {
+    await createUser('flaky-store', { [OWNER_TAG]: 'ci-team@example.com' }, 1);
+    const [oldKey] = seeded['flaky-store']!;
+    network.fail('CreateSecret', 'after');
+
+    const run = await keyrot(['rotate', '--user', 'flaky-store', '--apply', ...applyFlags()], {
+      credentials: admin,
+      endpoint: network.url,
+    });
+
+    expect(network.dropped).toEqual(['CreateSecret:after']);
+    expect(network.calls.filter((call) => call === 'CreateSecret')).toHaveLength(2);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    const keys = await keysOf('flaky-store');
+    expect(keys).toHaveLength(2);
+    const newKey = keys.find((key) => key.id !== oldKey)!.id;
+    await expectCurrent('flaky-store', newKey);
+    expect((await newNotices()).map(({ event, userName }) => `${event} ${userName}`)).toEqual([
+      'key.rotated flaky-store',
+    ]);
+  });
+
+  test("the secret's creation loses every answer: the key it cannot vouch for is deleted, and the same invocation rotates again (exit 0)", async () => {
+    await createUser('lossy-store', { [OWNER_TAG]: 'ci-team@example.com' }, 1);
+    const [oldKey] = seeded['lossy-store']!;
+    network.fail('CreateSecret', 'after', 4); // the first attempt and the SDK's three retries
+
+    const run = await keyrot(['rotate', '--user', 'lossy-store', '--apply', ...applyFlags()], {
+      credentials: admin,
+      endpoint: network.url,
+    });
+
+    expect(network.dropped).toEqual(Array(4).fill('CreateSecret:after'));
+    expect(run.code).toBe(0);
+    expect(run.stderr).toMatch(/lossy-store.*repaired on attempt 2/);
+    expect(network.calls.filter((call) => call === 'CreateAccessKey')).toHaveLength(2);
+    const keys = await keysOf('lossy-store');
+    expect(keys).toHaveLength(2); // the old key and the second new key: the first was deleted
+    const newKey = keys.find((key) => key.id !== oldKey)!.id;
+    await expectCurrent('lossy-store', newKey);
+    const record = await ledgerRecord('lossy-store');
+    expect(record).toMatchObject({ rotations: [{ oldKeyId: oldKey, newKeyId: newKey }], outbox: [] });
+    expect(record).not.toHaveProperty('inFlight');
+    expect((await newNotices()).map(({ event, userName }) => `${event} ${userName}`)).toEqual([
+      'key.rotated lossy-store',
+    ]);
+  });
+
+  test('a key that cannot be deleted is named with the command that deletes it (exit 1); the next run deletes it and rotates', async () => {
+    await createUser('stuck-bot', { [OWNER_TAG]: 'ci-team@example.com' }, 1);
+    const [oldKey] = seeded['stuck-bot']!;
+    network.fail('CreateAccessKey', 'after');
+    network.fail('DeleteAccessKey', 'before', Number.POSITIVE_INFINITY);
+
+    const run = await keyrot(['rotate', '--user', 'stuck-bot', '--apply', '--json', ...applyFlags()], {
+      credentials: admin,
+      endpoint: network.url,
+    });
+
+    expect(run.code).toBe(1);
+    const keys = await keysOf('stuck-bot');
+    expect(keys).toHaveLength(2);
+    const orphan = keys.find((key) => key.id !== oldKey)!.id;
+    expect(run.stderr).toContain(`aws iam delete-access-key --user-name stuck-bot --access-key-id ${orphan}`);
+    const output = JSON.parse(run.stdout) as {
+      failures: { userName: string; attempts: number; leftBehind: { kind: string; keyId?: string }[] }[];
+    };
+    expect(output.failures).toMatchObject([
+      { userName: 'stuck-bot', attempts: 4, leftBehind: [{ kind: 'unstored-key', keyId: orphan }] },
+    ]);
+    // The old key is untouched, and the intent in the ledger covers the orphan for the next run.
+    expect(keys.find((key) => key.id === oldKey)?.status).toBe('Active');
+    expect(await ledgerRecord('stuck-bot')).toMatchObject({
+      inFlight: { phase: 'intent', oldKeyId: oldKey },
+    });
+    expect(await newNotices()).toEqual([]);
+
+    network.heal();
+    const next = await keyrot(['rotate', '--user', 'stuck-bot', '--apply', ...applyFlags()], {
+      credentials: admin,
+    });
+
+    expect(next.code).toBe(0);
+    const after = await keysOf('stuck-bot');
+    expect(after.map((key) => key.id)).not.toContain(orphan);
+    expect(after).toHaveLength(2);
+    await expectCurrent('stuck-bot', after.find((key) => key.id !== oldKey)!.id);
   });
 });

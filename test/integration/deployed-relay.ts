@@ -148,9 +148,9 @@ export class EmulatorRelay {
   }
 }
 
-type Headers = Record<string, string | string[] | undefined>;
+export type Headers = Record<string, string | string[] | undefined>;
 
-function send(res: ServerResponse, status: number, upstreamHeaders: Headers, body: Buffer): void {
+export function send(res: ServerResponse, status: number, upstreamHeaders: Headers, body: Buffer): void {
   const headers: Headers = {
     ...upstreamHeaders,
     'content-length': String(body.length),
@@ -174,7 +174,7 @@ function requireXml(body: string, action: string): void {
   }
 }
 
-function readAll(stream: IncomingMessage): Promise<Buffer> {
+export function readAll(stream: IncomingMessage): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     stream.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -183,7 +183,7 @@ function readAll(stream: IncomingMessage): Promise<Buffer> {
   });
 }
 
-function forward(
+export function forward(
   target: URL,
   req: IncomingMessage,
   body: Buffer,
