@@ -10,7 +10,15 @@ import type { CliOptions } from './args';
 import type { Connection, WriteConnection } from './connect';
 import { ReportCategory, ReportRow, reportRows } from './output';
 import { inPool } from './pool';
-import { firstAttempt, LeftBehind, settleAttempts, UserResult } from './repair';
+import {
+  firstAttempt,
+  LeftBehind,
+  MAX_RETRIES,
+  RETRY_BACKOFF_MS,
+  settleAttempts,
+  unknownOutcome,
+  UserResult,
+} from './repair';
 
 export interface CliIo {
   readonly stdout: { write(text: string): unknown };
@@ -197,6 +205,14 @@ export async function applyAccount(
   });
   bar.end();
   // Retries come after the whole pass, so that one user waiting out its backoff holds up no other.
+  // On a terminal, said, since the progress bar has ended and the waits add up to seconds.
+  const retrying = attempts.filter((attempt) => 'error' in attempt && unknownOutcome(attempt.error)).length;
+  if (retrying > 0 && io.isTTY) {
+    io.stderr.write(
+      `keyrot: ${retrying} user(s) failed with an unknown outcome; repairing (up to ${MAX_RETRIES} more attempts, ` +
+        `${RETRY_BACKOFF_MS.map((ms) => `${ms / 1000} s`).join(', ')} apart)\n`,
+    );
+  }
   const results = await settleAttempts(attempts, options.concurrency, {
     accountId: write.accountId,
     ...(memberRoleName ? { memberRoleName } : {}),

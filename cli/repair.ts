@@ -9,9 +9,10 @@
  * so that an operator who reads exit 1 knows what is in the account and what to do about it.
  */
 import { KeyRotationError, LockHeldError, NoSuchUserError } from '../lambda/domain/errors';
-import type { PendingNotice, UserLedger } from '../lambda/domain/model';
+import type { AccessKey, PendingNotice, UserLedger } from '../lambda/domain/model';
 import { secretNameFor } from '../lambda/domain/naming';
 import { describeError } from '../lambda/services/audit';
+import { isOrphanOf } from '../lambda/services/rotation/repair';
 import { RotateUserRequest, RotationDeps, rotateUser, UserOutcome } from '../lambda/services/rotate-user';
 import { inPool } from './pool';
 
@@ -36,6 +37,8 @@ export type LeftBehindKind =
   | 'undelivered-notices'
   | 'unconfirmed-retirement'
   | 'lock'
+  | 'locked-by-other'
+  | 'foreign-key'
   | 'unchecked';
 
 /** One thing a failed user's rotation left in the account: key ids and names only, never a secret. */
@@ -115,7 +118,13 @@ export async function settleAttempts(
         error = retryError;
       }
     }
-    const leftBehind = await inspectLeftBehind(attempt.deps, attempt.request.accountId, userName, where);
+    const leftBehind = await inspectLeftBehind(
+      attempt.deps,
+      attempt.request.accountId,
+      userName,
+      where,
+      error,
+    );
     return { userName, error, attempts: tries, leftBehind };
   });
 }
@@ -188,6 +197,7 @@ export async function inspectLeftBehind(
   accountId: string,
   userName: string,
   where: Whereabouts,
+  error?: unknown,
 ): Promise<LeftBehind[]> {
   const inAccount = where.memberRoleName
     ? ` in account ${where.accountId} (as the member role ${where.memberRoleName})`
@@ -195,6 +205,21 @@ export async function inspectLeftBehind(
   try {
     const record = await deps.ledger.load(accountId, userName);
     if (!record) return [];
+    // Another run holds the user: what is in flight is its work, not ours to name or to undo.
+    const lock = record.lock;
+    const othersLock =
+      lock && lock.holder !== deps.holderId && new Date(lock.until).getTime() > deps.clock.now().getTime();
+    if (othersLock || error instanceof LockHeldError) {
+      const holder = lock ? `${lock.holder} until ${lock.until}` : 'another run';
+      return [
+        {
+          kind: 'locked-by-other',
+          message:
+            `${userName}${inAccount} is locked by ${holder}: any rotation in flight is that run's work and is ` +
+            'left to it (nothing of this run is left behind); run keyrot plan after it to see the user',
+        },
+      ];
+    }
     return await fromRecord(deps, record, inAccount);
   } catch (error) {
     const { name, message } = describeError(error);
@@ -216,7 +241,7 @@ async function fromRecord(deps: RotationDeps, record: UserLedger, inAccount: str
   const inFlight = record.inFlight;
   const retirements = record.outbox.filter((entry) => entry.awaits !== undefined);
   // The live keys, when something in the record needs them (the user may be gone: then so are its keys).
-  let keys: { accessKeyId: string; status: string }[] = [];
+  let keys: Omit<AccessKey, 'lastUsedDate'>[] = [];
   let userArn: string | undefined;
   if (inFlight || retirements.length > 0) {
     try {
@@ -237,17 +262,30 @@ async function fromRecord(deps: RotationDeps, record: UserLedger, inAccount: str
           stored = new Set(described.versions.map((version) => version.accessKeyId));
       }
       for (const key of newKeys) {
-        left.push(
-          stored.has(key.accessKeyId)
-            ? unfinished(userName, key.accessKeyId, inFlight.oldKeyId, secretName, inAccount)
-            : {
-                kind: 'unstored-key',
-                keyId: key.accessKeyId,
-                message:
-                  `key ${key.accessKeyId} of ${userName}${inAccount} exists but its secret was never stored; nobody can use it. ` +
-                  `The next run deletes it, or delete it now${inAccount}: aws iam delete-access-key --user-name ${userName} --access-key-id ${key.accessKeyId}`,
-              },
-        );
+        if (stored.has(key.accessKeyId)) {
+          left.push(unfinished(userName, key.accessKeyId, inFlight.oldKeyId, secretName, inAccount));
+          continue;
+        }
+        // The same test the repair deletes by: only a key that is surely this rotation's orphan.
+        const lastUsedDate = await deps.iam.getAccessKeyLastUsed(key.accessKeyId);
+        if (!isOrphanOf(inFlight, { ...key, ...(lastUsedDate ? { lastUsedDate } : {}) })) {
+          left.push({
+            kind: 'foreign-key',
+            keyId: key.accessKeyId,
+            message:
+              `key ${key.accessKeyId} of ${userName}${inAccount} appeared during the rotation but was not made by it ` +
+              `(created ${key.createDate.toISOString()}${lastUsedDate ? `, last used ${lastUsedDate.toISOString()}` : ''}): ` +
+              'it is left alone; the next run closes the rotation and reports the user if it then has two active keys',
+          });
+          continue;
+        }
+        left.push({
+          kind: 'unstored-key',
+          keyId: key.accessKeyId,
+          message:
+            `key ${key.accessKeyId} of ${userName}${inAccount} exists but its secret was never stored; nobody can use it. ` +
+            `The next run deletes it, or delete it now${inAccount}: aws iam delete-access-key --user-name ${userName} --access-key-id ${key.accessKeyId}`,
+        });
       }
       if (newKeys.length === 0) {
         left.push({

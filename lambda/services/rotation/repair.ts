@@ -15,8 +15,7 @@
  * since the unit then plans afresh and carries on.
  */
 import { NoSuchKeyError } from '../../domain/errors';
-import type { UserSnapshot } from '../../domain/model';
-import type { RotationInFlight } from '../../domain/model';
+import type { AccessKey, RotationInFlight, UserSnapshot } from '../../domain/model';
 import { resolveOwner } from '../../domain/tags';
 import { withLastUse } from '../read-user';
 import { finishUnit } from './announce';
@@ -27,6 +26,25 @@ import type { UnitOfWork } from './unit-of-work';
 
 /** How long after recording an intent CreateAccessKey can still take effect (SDK retries included). */
 const ORPHAN_WINDOW_MS = 5 * 60_000;
+
+/**
+ * Whether a key found after the intent is surely the orphan of that rotation: created within the
+ * intent's window and never used (its secret never left our process). A key created later, or one
+ * that has signed a request, is somebody else's and is never touched (I3).
+ */
+export function isOrphanOf(
+  inFlight: Pick<RotationInFlight, 'startedAt' | 'keysBefore'>,
+  key: Pick<AccessKey, 'accessKeyId' | 'createDate' | 'lastUsedDate'>,
+): boolean {
+  const started = new Date(inFlight.startedAt).getTime();
+  const created = key.createDate.getTime();
+  return (
+    !inFlight.keysBefore.includes(key.accessKeyId) &&
+    created >= started - 60_000 &&
+    created <= started + ORPHAN_WINDOW_MS &&
+    key.lastUsedDate === undefined
+  );
+}
 
 export async function repair(unit: UnitOfWork, user: UserSnapshot): Promise<void> {
   const inFlight = unit.record.inFlight;
@@ -40,7 +58,6 @@ export async function repair(unit: UnitOfWork, user: UserSnapshot): Promise<void
 
 async function repairIntent(unit: UnitOfWork, live: UserSnapshot, inFlight: RotationInFlight): Promise<void> {
   const { iam, vault } = unit.deps;
-  const started = new Date(inFlight.startedAt).getTime();
   const newIds = live.keys
     .filter((key) => !inFlight.keysBefore.includes(key.accessKeyId))
     .map((key) => key.accessKeyId);
@@ -54,17 +71,8 @@ async function repairIntent(unit: UnitOfWork, live: UserSnapshot, inFlight: Rota
   );
   // A new key whose secret is in our vault is ours, whenever it was created or used: adopt it.
   const adopted = newKeys.find((key) => stored.has(key.accessKeyId));
-  // Anything else is deleted only if it is surely our orphan: created within the window of the
-  // intent and never used (its secret never left our process). A key created later, or one that
-  // has signed a request, is somebody else's and is never touched (I3).
-  const window = { from: started - 60_000, to: started + ORPHAN_WINDOW_MS };
-  const candidates = newKeys.filter(
-    (key) =>
-      key !== adopted &&
-      key.createDate.getTime() >= window.from &&
-      key.createDate.getTime() <= window.to &&
-      key.lastUsedDate === undefined,
-  );
+  // Anything else is deleted only if it is surely our orphan (isOrphanOf).
+  const candidates = newKeys.filter((key) => key !== adopted && isOrphanOf(inFlight, key));
   for (const key of candidates) {
     const reason = 'created by an interrupted rotation whose secret was never stored; nobody can use it';
     try {

@@ -9,18 +9,24 @@
  * call must not race a forced rotation or the CLI); the call; then one write records the change and
  * releases the notice for delivery (published and cleared when the unit closes, announce.ts).
  *
- * A call whose answer is lost (a timeout, a dropped connection, a crash) leaves the pending entry:
- * the next run (or the CLI's retry) finds it, reads IAM, and either records the change and announces
- * it, or, if IAM shows it did not happen, drops it and lets the policy plan it again
- * (settlePendingRetirements). A call refused outright withdraws the entry at once. Both calls are
- * safe to repeat: a key already inactive stays so, and a key already gone is the outcome wanted.
+ * A call that fails leaves the pending entry, whatever the error: the next run (or the CLI's retry)
+ * finds it, reads IAM, and either records the change and announces it, or, if IAM shows it did not
+ * happen, drops it and lets the policy plan it again (settlePendingRetirements). Even an error that
+ * says "refused" is not trusted to mean "nothing changed": the SDK retries, and an earlier attempt
+ * that timed out may have landed before the last one was throttled or denied; IAM's own answer is
+ * exact, and the next run reads it anyway. Both calls are safe to repeat: a key already inactive
+ * stays so, and a key already gone is the outcome wanted.
+ *
+ * One case IAM cannot tell apart: a deactivation that landed and was then reactivated by hand before
+ * the next run looks like one that did not land; the policy deactivates again without the extra
+ * grace a reactivation by hand otherwise gets (README, Security notes and known limits).
  */
-import { KeyRotationError, NoSuchKeyError, TransientServiceError } from '../../domain/errors';
+import { NoSuchKeyError } from '../../domain/errors';
 import type { PendingRetirement, UserLedger, UserSnapshot } from '../../domain/model';
 import type { NoticeContext, NoticeFacts } from '../../domain/notices';
 import type { PlannedAction } from '../../domain/policy';
 import { dayStartAfter, isoDay } from '../../domain/time';
-import { AuditAction, describeError } from '../audit';
+import type { AuditAction } from '../audit';
 import { UnitOfWork, without } from './unit-of-work';
 
 export async function deactivate(
@@ -54,12 +60,7 @@ export async function deactivate(
     facts,
     `${unit.accountId}/${unit.userName}/${action.kind}/${action.keyId}/${isoDay(now)}`,
   );
-  try {
-    await unit.deps.iam.updateAccessKey(unit.userName, action.keyId, 'Inactive');
-  } catch (error) {
-    await withdrawIfRefused(unit, change, error);
-    throw error;
-  }
+  await unit.deps.iam.updateAccessKey(unit.userName, action.keyId, 'Inactive');
   recordRetirement(unit, change);
   await unit.write();
 }
@@ -87,10 +88,7 @@ export async function deleteKey(
     await unit.deps.iam.deleteAccessKey(unit.userName, action.keyId);
   } catch (error) {
     // Gone already (a retry after a timed-out delete, or deleted by hand): the outcome we wanted.
-    if (!(error instanceof NoSuchKeyError)) {
-      await withdrawIfRefused(unit, change, error);
-      throw error;
-    }
+    if (!(error instanceof NoSuchKeyError)) throw error;
   }
   recordRetirement(unit, change);
   await unit.write();
@@ -142,26 +140,6 @@ async function writePending(
 ): Promise<void> {
   unit.queueNotice(context, facts, dedupeId, change);
   await unit.write({ lock: true });
-}
-
-/**
- * IAM refused the call (denied, throttled after the SDK's retries, no such key): nothing changed, so
- * the pending entry goes now (best effort: if this write fails too, the next run finds the key as it
- * was and drops it). An unknown outcome keeps it, for the next run to settle.
- */
-async function withdrawIfRefused(unit: UnitOfWork, change: PendingRetirement, error: unknown): Promise<void> {
-  if (!(error instanceof KeyRotationError) || error instanceof TransientServiceError) return;
-  unit.stage((record) => withoutEntry(record, change));
-  try {
-    await unit.write();
-  } catch (writeError) {
-    unit.deps.logger.warn('could not withdraw the pending change; the next run drops it', {
-      userName: unit.userName,
-      keyId: change.keyId,
-      error: describeError(writeError),
-      cause: describeError(error),
-    });
-  }
 }
 
 function isEntryOf(change: PendingRetirement) {
