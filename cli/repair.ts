@@ -13,7 +13,13 @@ import type { AccessKey, PendingNotice, UserLedger } from '../lambda/domain/mode
 import { secretNameFor } from '../lambda/domain/naming';
 import { describeError } from '../lambda/services/audit';
 import { isOrphanOf } from '../lambda/services/rotation/repair';
-import { RotateUserRequest, RotationDeps, rotateUser, UserOutcome } from '../lambda/services/rotate-user';
+import {
+  PerformedAction,
+  RotateUserRequest,
+  RotationDeps,
+  rotateUser,
+  UserOutcome,
+} from '../lambda/services/rotate-user';
 import { inPool } from './pool';
 
 /** The waits before each retry of a user whose outcome is unknown: at most this many retries. */
@@ -112,7 +118,7 @@ export async function settleAttempts(
       tries++;
       try {
         const outcome = await rotateUser(attempt.request, attempt.deps);
-        const whole = await withEarlierRotations(outcome, attempt.deps, attempt.startedAt);
+        const whole = await withEarlierWork(outcome, attempt.deps, attempt.startedAt);
         return { userName, outcome: whole, attempts: tries, repairedFrom: attempt.error };
       } catch (retryError) {
         error = retryError;
@@ -129,13 +135,22 @@ export async function settleAttempts(
   });
 }
 
+/** History entries of a change to IAM, by the outcome's action kind. */
+const RETIREMENT_HISTORY: Readonly<Record<string, PerformedAction['kind']>> = {
+  'key.deactivated': 'deactivate',
+  'key.enforced': 'enforce',
+  'key.reaped': 'reap',
+  'key.deleted': 'delete',
+};
+
 /**
- * A retry may find the rotation complete already: an earlier attempt finished it but its answer (or
- * the last write's) was lost. The retry then has nothing to do, and its outcome alone would say the
- * user was not rotated; the rotations the ledger records since the first attempt started are added
- * to it (best effort: the outcome as it is if the ledger cannot be read).
+ * A retry may find the work complete already: an earlier attempt finished a rotation, a deactivation
+ * or a deletion, but its answer (or the last write's) was lost. The retry then has nothing to do, and
+ * its outcome alone would say the user was not rotated, or show nothing done; the rotations and
+ * retirements the ledger records since the first attempt started are added to it (best effort: the
+ * outcome as it is if the ledger cannot be read).
  */
-async function withEarlierRotations(
+async function withEarlierWork(
   outcome: UserOutcome,
   deps: RotationDeps,
   startedAt: Date,
@@ -146,27 +161,26 @@ async function withEarlierRotations(
   } catch {
     return outcome;
   }
+  const since = (iso: string) => new Date(iso).getTime() >= startedAt.getTime();
+  const detail = 'completed by an earlier attempt whose answer was lost';
   const reported = new Set(
-    outcome.performed.filter((action) => action.kind === 'rotate').map((action) => action.newKeyId),
+    outcome.performed.map((action) => `${action.kind}/${action.keyId}/${action.newKeyId}`),
   );
-  const earlier = (record?.rotations ?? []).filter(
-    (rotation) =>
-      new Date(rotation.rotatedAt).getTime() >= startedAt.getTime() && !reported.has(rotation.newKeyId),
+  const rotations: PerformedAction[] = (record?.rotations ?? [])
+    .filter((rotation) => since(rotation.rotatedAt))
+    .map((rotation) => ({ kind: 'rotate', keyId: rotation.oldKeyId, newKeyId: rotation.newKeyId, detail }));
+  const retirements: PerformedAction[] = (record?.history ?? []).flatMap((entry) => {
+    const kind = RETIREMENT_HISTORY[entry.action];
+    return kind && since(entry.at) ? [{ kind, keyId: entry.keyId, detail }] : [];
+  });
+  const earlier = [...rotations, ...retirements].filter(
+    (action) =>
+      !reported.has(`${action.kind}/${action.keyId}/${action.newKeyId}`) &&
+      // A retirement this retry settled is already in its outcome (with its own words).
+      !outcome.performed.some((done) => done.kind === action.kind && done.keyId === action.keyId),
   );
   if (earlier.length === 0) return outcome;
-  return {
-    ...outcome,
-    status: 'done',
-    performed: [
-      ...earlier.map((rotation) => ({
-        kind: 'rotate' as const,
-        keyId: rotation.oldKeyId,
-        newKeyId: rotation.newKeyId,
-        detail: 'completed by an earlier attempt whose answer was lost',
-      })),
-      ...outcome.performed,
-    ],
-  };
+  return { ...outcome, status: 'done', performed: [...earlier, ...outcome.performed] };
 }
 
 /** One user, start to end: rotate --apply. */
