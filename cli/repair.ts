@@ -163,9 +163,6 @@ async function withEarlierWork(
   }
   const since = (iso: string) => new Date(iso).getTime() >= startedAt.getTime();
   const detail = 'completed by an earlier attempt whose answer was lost';
-  const reported = new Set(
-    outcome.performed.map((action) => `${action.kind}/${action.keyId}/${action.newKeyId}`),
-  );
   const rotations: PerformedAction[] = (record?.rotations ?? [])
     .filter((rotation) => since(rotation.rotatedAt))
     .map((rotation) => ({ kind: 'rotate', keyId: rotation.oldKeyId, newKeyId: rotation.newKeyId, detail }));
@@ -173,11 +170,9 @@ async function withEarlierWork(
     const kind = RETIREMENT_HISTORY[entry.action];
     return kind && since(entry.at) ? [{ kind, keyId: entry.keyId, detail }] : [];
   });
+  // What this retry did (or settled) is in its outcome already, with its own words.
   const earlier = [...rotations, ...retirements].filter(
-    (action) =>
-      !reported.has(`${action.kind}/${action.keyId}/${action.newKeyId}`) &&
-      // A retirement this retry settled is already in its outcome (with its own words).
-      !outcome.performed.some((done) => done.kind === action.kind && done.keyId === action.keyId),
+    (action) => !outcome.performed.some((done) => done.kind === action.kind && done.keyId === action.keyId),
   );
   if (earlier.length === 0) return outcome;
   return { ...outcome, status: 'done', performed: [...earlier, ...outcome.performed] };

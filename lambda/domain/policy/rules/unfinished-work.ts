@@ -11,8 +11,7 @@ export const resumeUnfinishedWork: PolicyRule = {
   decides: 'resume',
   decide: ({ ledger }) => {
     if (!ledger?.inFlight && (ledger?.outbox.length ?? 0) === 0) return undefined;
-    const unconfirmed =
-      ledger?.outbox.filter((entry) => entry.awaits).map((entry) => entry.awaits!.keyId) ?? [];
+    const unconfirmed = ledger?.outbox.flatMap((entry) => (entry.awaits ? [entry.awaits.keyId] : [])) ?? [];
     const what = ledger?.inFlight
       ? `rotation of ${ledger.inFlight.oldKeyId} is in phase ${ledger.inFlight.phase}`
       : unconfirmed.length > 0
