@@ -680,6 +680,25 @@ describe('a rotation intent without a live new key: rotation-intent', () => {
   });
 });
 
+describe('on a terminal, the repair pass is announced', () => {
+  test('run --apply says how many users it repairs and how long it may wait; not off a terminal', async () => {
+    const onTerminal = account();
+    onTerminal.world.faults.inject('iam:CreateAccessKey', 'timeout-after');
+    const offTerminal = account();
+    offTerminal.world.faults.inject('iam:CreateAccessKey', 'timeout-after');
+
+    const shown = await keyrot('run --apply', worldWiring(onTerminal.world), true);
+    const piped = await keyrot('run --apply', worldWiring(offTerminal.world));
+
+    expect(shown.code).toBe(0);
+    expect(shown.stderr).toContain(
+      'keyrot: 1 user(s) failed with an unknown outcome; repairing (up to 3 more attempts, 2 s, 4 s, 8 s apart)\n',
+    );
+    expect(piped.code).toBe(0);
+    expect(piped.stderr).not.toContain('repairing');
+  });
+});
+
 /**
  * Alice rotated 8 days ago, her old key (81 days old then, last used the day before) unused since:
  * its deactivation is due (graceDays 7), well before the hard limit (maxKeyAgeDays 90).
